@@ -1,0 +1,61 @@
+import { docker, firstLine } from './cli.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface Check {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  summary: string;
+  /** What to do about it, for warn and fail. */
+  fix?: string | undefined;
+}
+
+export interface EngineFacts {
+  clientVersion: string | undefined;
+  serverVersion: string | undefined;
+  runtimes: string[];
+  storageDriver: string | undefined;
+  cgroupVersion: string | undefined;
+  error: string | undefined;
+}
+
+interface DockerInfo {
+  ServerVersion?: string;
+  Runtimes?: Record<string, unknown>;
+  Driver?: string;
+  CgroupVersion?: string;
+}
+
+export async function engineFacts(): Promise<EngineFacts> {
+  const facts: EngineFacts = {
+    clientVersion: undefined,
+    serverVersion: undefined,
+    runtimes: [],
+    storageDriver: undefined,
+    cgroupVersion: undefined,
+    error: undefined,
+  };
+  const client = await docker(['version', '--format', '{{.Client.Version}}'], { timeoutMs: 15_000 });
+  facts.clientVersion = client.stdout.trim().split('\n')[0] || undefined;
+  const info = await docker(['info', '--format', '{{json .}}'], { timeoutMs: 15_000 });
+  if (info.code !== 0) {
+    facts.error = firstLine(info.stderr) || `docker info exited ${info.code}`;
+    return facts;
+  }
+  const parsed = JSON.parse(info.stdout) as DockerInfo;
+  if (parsed.ServerVersion === undefined || parsed.ServerVersion === '') {
+    facts.error = 'docker info returned no server version (is the engine running?)';
+    return facts;
+  }
+  facts.serverVersion = parsed.ServerVersion;
+  facts.runtimes = Object.keys(parsed.Runtimes ?? {}).sort();
+  facts.storageDriver = parsed.Driver;
+  facts.cgroupVersion = parsed.CgroupVersion;
+  return facts;
+}
+
+export async function imagePresent(ref: string): Promise<boolean> {
+  const r = await docker(['image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 15_000 });
+  return r.code === 0;
+}

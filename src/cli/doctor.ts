@@ -1,0 +1,146 @@
+import { fileURLToPath } from 'node:url';
+import { engineFacts, imagePresent, type Check } from '../backend/docker/health.js';
+import { BotBottleError, ExitCode } from '../errors.js';
+import { displayPath, loadConfig } from '../manifest/load.js';
+import { inspectCaFile } from '../settings/ca.js';
+import { loadSettings, type Settings } from '../settings/settings.js';
+import type { CliContext } from './context.js';
+import { printJson } from './output.js';
+
+const TESTBED = fileURLToPath(new URL('../../scripts/testbed.sh', import.meta.url));
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
+  const checks: Check[] = [];
+  let facts;
+  try {
+    facts = await engineFacts();
+  } catch (e) {
+    return [{ id: 'docker-client', title: 'docker client', status: 'fail', summary: errorText(e), fix: `install Docker (Debian: apt-get install docker.io), or run ${TESTBED}` }];
+  }
+  checks.push({ id: 'docker-client', title: 'docker client', status: 'ok', summary: facts.clientVersion ?? 'present' });
+  if (facts.error !== undefined) {
+    checks.push({
+      id: 'docker-engine',
+      title: 'docker engine',
+      status: 'fail',
+      summary: facts.error,
+      fix: `start the Docker engine (systemctl start docker, or dockerd &), or run ${TESTBED}`,
+    });
+    return checks;
+  }
+  checks.push({
+    id: 'docker-engine',
+    title: 'docker engine',
+    status: 'ok',
+    summary: `${facts.serverVersion ?? '?'} (storage ${facts.storageDriver ?? '?'}, cgroup v${facts.cgroupVersion ?? '?'})`,
+  });
+  checks.push(
+    facts.runtimes.includes('runc')
+      ? { id: 'runtime-runc', title: 'runtime runc', status: 'ok', summary: 'available' }
+      : { id: 'runtime-runc', title: 'runtime runc', status: 'fail', summary: `not listed (have: ${facts.runtimes.join(', ')})`, fix: 'reinstall the Docker engine' },
+  );
+  checks.push(
+    facts.runtimes.includes('runsc')
+      ? { id: 'runtime-runsc', title: 'runtime runsc', status: 'ok', summary: 'gVisor available for bottles with runtime: runsc' }
+      : {
+          id: 'runtime-runsc',
+          title: 'runtime runsc',
+          status: 'warn',
+          summary: 'gVisor is not registered; bottles with runtime: runsc cannot start',
+          fix: `apt-get install runsc and add {"runtimes":{"runsc":{"path":"/usr/bin/runsc"}}} to /etc/docker/daemon.json, or run ${TESTBED}`,
+        },
+  );
+  if (settings !== undefined) {
+    const ref = settings.baseImage.ref;
+    const from = settings.baseImage.source === 'env' ? 'BOT_BOTTLE_BASE_IMAGE' : settings.baseImage.source === 'settings' ? 'settings.yml image.base' : 'default';
+    checks.push(
+      (await imagePresent(ref))
+        ? { id: 'base-image', title: 'base image', status: 'ok', summary: `${ref} (${from}) is present` }
+        : {
+            id: 'base-image',
+            title: 'base image',
+            status: 'fail',
+            summary: `${ref} (${from}) is not present locally`,
+            fix: `docker pull ${ref}; without a registry, BOT_BOTTLE_BASE_IMAGE=${ref} ${TESTBED} builds it from Debian`,
+          },
+    );
+  }
+  return checks;
+}
+
+function caChecks(settings: Settings, ctx: CliContext): Check[] {
+  const checks: Check[] = [];
+  for (const ca of settings.extraCaFiles) {
+    const r = inspectCaFile(ca.path);
+    const where = ca.source === 'env' ? 'BOT_BOTTLE_EXTRA_CA_CERTS' : 'settings.yml ca.extra';
+    checks.push(
+      r.ok
+        ? {
+            id: 'extra-ca',
+            title: 'extra CA certs',
+            status: r.expired === r.certificates ? 'warn' : 'ok',
+            summary: `${ca.path}: ${r.certificates} certificate(s), earliest expiry ${r.earliestExpiry ?? '?'}${r.expired > 0 ? `, ${r.expired} expired` : ''}`,
+            fix: r.expired === r.certificates ? 'every certificate in the bundle has expired; replace it' : undefined,
+          }
+        : { id: 'extra-ca', title: 'extra CA certs', status: 'fail', summary: `${ca.path} (${where}) ${r.problem ?? 'is unusable'}`, fix: `fix or remove it in ${where}` },
+    );
+  }
+  const nodeExtra = ctx.env.NODE_EXTRA_CA_CERTS;
+  if (checks.length === 0) {
+    const hint = nodeExtra ? { status: 'warn' as const, summary: `none configured, but this host trusts ${nodeExtra} (NODE_EXTRA_CA_CERTS); image builds and upstream TLS behind a TLS-inspecting proxy will fail without it`, fix: `add it to ca.extra in ${settings.file}, or export BOT_BOTTLE_EXTRA_CA_CERTS=${nodeExtra}` } : { status: 'ok' as const, summary: 'none configured (the system trust store is used)' };
+    checks.push({ id: 'extra-ca', title: 'extra CA certs', ...hint });
+  }
+  return checks;
+}
+
+export async function runDoctor(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+  const checks: Check[] = [];
+  let settings: Settings | undefined;
+  try {
+    settings = loadSettings({ cwd: ctx.cwd, env: ctx.env });
+    checks.push({
+      id: 'settings',
+      title: 'settings',
+      status: 'ok',
+      summary: settings.exists ? displayPath(settings.file, ctx.cwd) : `${settings.file} not present (defaults apply)`,
+    });
+  } catch (e) {
+    checks.push({ id: 'settings', title: 'settings', status: 'fail', summary: errorText(e), fix: 'fix the file as the message says' });
+  }
+  try {
+    const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
+    checks.push({
+      id: 'config',
+      title: 'configuration',
+      status: index.agents.size > 0 ? 'ok' : 'warn',
+      summary: `${index.agents.size} agent(s), ${index.bottles.size} bottle(s), ${index.skills.size} skill(s)${index.repoRoot ? ` (repo ${index.repoRoot})` : ' (no repository config found)'}`,
+      fix: index.agents.size > 0 ? undefined : 'run `bot-bottle init` to write an example .bot-bottle/',
+    });
+  } catch (e) {
+    checks.push({ id: 'config', title: 'configuration', status: 'fail', summary: errorText(e), fix: e instanceof BotBottleError && e.hint ? e.hint : 'fix the file as the message says' });
+  }
+  checks.push(...(await engineChecks(settings)));
+  if (settings !== undefined) checks.push(...caChecks(settings, ctx));
+
+  const failures = checks.filter((c) => c.status === 'fail').length;
+  const warnings = checks.filter((c) => c.status === 'warn').length;
+  if (opts.json === true) {
+    printJson(ctx.io, { outcome: failures > 0 ? 'problems' : 'ok', failures, warnings, checks });
+  } else {
+    for (const c of checks) {
+      const mark = c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'warn' : 'FAIL';
+      ctx.io.out(`  ${mark}  ${c.title.padEnd(15)} ${c.summary}`);
+      if (c.fix !== undefined && c.status !== 'ok') ctx.io.out(`        ${''.padEnd(15)} fix: ${c.fix}`);
+    }
+    ctx.io.out(
+      failures === 0
+        ? `\nready${warnings > 0 ? ` (${warnings} warning${warnings > 1 ? 's' : ''})` : ''}`
+        : `\n${failures} problem${failures > 1 ? 's' : ''} to fix before bottles can start`,
+    );
+  }
+  return failures > 0 ? ExitCode.environment : ExitCode.ok;
+}

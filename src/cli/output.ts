@@ -1,0 +1,43 @@
+import { BotBottleError, ExitCode } from '../errors.js';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export const processIo: Io = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+export function printJson(io: Io, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2));
+}
+
+/**
+ * Report an error and return its exit code. Known errors get one message
+ * (and a hint); under `--json` they are also an object on stdout so scripts
+ * need not parse stderr. Unknown errors are bugs: print the stack.
+ */
+export function reportError(io: Io, e: unknown, json: boolean): number {
+  if (e instanceof BotBottleError) {
+    io.err(`bot-bottle: ${e.message}`);
+    if (e.hint !== undefined) io.err(`  hint: ${e.hint}`);
+    if (json) {
+      printJson(io, {
+        outcome: 'error',
+        error: e.name,
+        exitCode: e.exitCode,
+        message: e.message,
+        ...(e.hint === undefined ? {} : { hint: e.hint }),
+        ...e.data,
+      });
+    }
+    return e.exitCode;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  io.err(`bot-bottle: internal error: ${err.stack ?? err.message}`);
+  io.err('  this is a bug; please report it with the command you ran');
+  if (json) printJson(io, { outcome: 'error', error: 'InternalError', exitCode: ExitCode.internal, message: err.message });
+  return ExitCode.internal;
+}

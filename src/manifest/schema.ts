@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { ENTITY_NAME_RE, ENV_NAME_RE, MAX_ENTITY_NAME_LENGTH } from './names.js';
+
+/**
+ * Schemas of what users write. Every object is strict: an unknown key is an
+ * error (with a "did you mean"), never silently ignored, because a
+ * misspelled `egres:` would otherwise drop an allowlist on the floor.
+ */
+
+export const PROVIDERS = ['claude', 'codex', 'pi'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+export const RUNTIMES = ['runc', 'runsc'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+export const CUTOFF_POLICIES = ['cutoff', 'freeze', 'kill'] as const;
+export type CutoffPolicy = (typeof CUTOFF_POLICIES)[number];
+
+export const entityName = z
+  .string()
+  .max(MAX_ENTITY_NAME_LENGTH, `must be at most ${MAX_ENTITY_NAME_LENGTH} characters`)
+  .regex(ENTITY_NAME_RE, 'must match [a-z][a-z0-9-]* (lowercase letters, digits, dashes)');
+
+/** No control characters: these values end up in generated config files. */
+const singleLine = z
+  .string()
+  .min(1, 'must not be empty')
+  // eslint-disable-next-line no-control-regex
+  .regex(/^[^\x00-\x1f\x7f]*$/, 'must be a single line without control characters');
+
+const sshToken = z
+  .string()
+  .min(1, 'must not be empty')
+  .regex(/^[A-Za-z0-9._@%*?:[\]-]+$/, 'must not contain spaces, quotes or control characters');
+
+const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+export const HOST_PATTERN_RE = new RegExp(
+  `^(?:\\*\\.)?(?:${HOST_LABEL}\\.)*${HOST_LABEL}(?::(\\d{1,5}))?$`,
+  'i',
+);
+export const EXACT_HOST_RE = new RegExp(`^(?:${HOST_LABEL}\\.)*${HOST_LABEL}(?::(\\d{1,5}))?$`, 'i');
+
+function validPort(s: string): boolean {
+  const m = /:(\d+)$/.exec(s);
+  if (m === null) return true;
+  const p = Number(m[1]);
+  return p >= 1 && p <= 65535;
+}
+
+export const hostPattern = z
+  .string()
+  .regex(HOST_PATTERN_RE, 'must be a host name, optionally *.domain and/or :port (e.g. api.example.com, *.github.com, example.com:8443)')
+  .refine(validPort, 'port must be between 1 and 65535')
+  .transform((s) => s.toLowerCase());
+
+export const exactHost = z
+  .string()
+  .regex(EXACT_HOST_RE, 'must be one exact host name, optionally with :port (wildcards are not allowed for credential routes)')
+  .refine(validPort, 'port must be between 1 and 65535')
+  .transform((s) => s.toLowerCase());
+
+/** A raw env/secret value: a literal, `?`, `env:NAME`, `file:PATH` or `cmd:COMMAND`. */
+export const sentinelValue = z.string();
+
+const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
+
+export const headerValue = z.union([
+  sentinelValue,
+  z.strictObject({
+    secret: sentinelValue,
+    prefix: z.string().regex(/^[\x20-\x7e]*$/, 'must be printable ASCII'),
+  }),
+]);
+export type HeaderValueInput = z.infer<typeof headerValue>;
+
+export const route = z.strictObject({
+  host: exactHost,
+  headers: z
+    .record(headerName, headerValue)
+    .refine((h) => Object.keys(h).length > 0, 'a route needs at least one header'),
+});
+
+export const egress = z.strictObject({
+  allow: z.array(hostPattern).optional(),
+  deny: z.array(hostPattern).optional(),
+  routes: z.array(route).optional(),
+});
+
+export const sshEntry = z.strictObject({
+  Host: sshToken,
+  IdentityFile: singleLine,
+  Hostname: sshToken.optional(),
+  User: sshToken.optional(),
+  Port: z.number().int().min(1).max(65535).optional(),
+  KnownHostKey: singleLine
+    .regex(/^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$/, 'must be "<key-type> <base64-key>", as in a known_hosts line without the host')
+    .optional(),
+});
+
+export const gitIdentity = z.strictObject({
+  name: singleLine.optional(),
+  email: singleLine.regex(/^[^\s<>@]+@[^\s<>@]+$/, 'must be an email address').optional(),
+});
+
+const aptPackage = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$/, 'must be a Debian package name (optionally name=version)');
+
+const dockerfileLine = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((s) => !/^\s*FROM\b/i.test(s), 'FROM is not allowed: the base image is set by image.base in settings.yml');
+
+export const imageAdditions = z.strictObject({
+  apt: z.array(aptPackage).optional(),
+  dockerfile: z.array(dockerfileLine).optional(),
+});
+
+export const tokenCount = z.number().int('must be a whole number of tokens').positive('must be greater than 0');
+
+export const budgetByProvider = z.partialRecord(z.enum(PROVIDERS), tokenCount);
+
+export const bottleSchema = z.strictObject({
+  extends: entityName.optional(),
+  env: z.record(z.string().regex(ENV_NAME_RE, 'must be an environment variable name'), sentinelValue).optional(),
+  ssh: z.array(sshEntry).optional(),
+  git: gitIdentity.optional(),
+  egress: egress.optional(),
+  runtime: z.enum(RUNTIMES).optional(),
+  image: imageAdditions.optional(),
+  budget: budgetByProvider.optional(),
+  cutoff: z.enum(CUTOFF_POLICIES).optional(),
+});
+export type BottleSpec = z.infer<typeof bottleSchema>;
+
+const agentFields = {
+  provider: z.enum(PROVIDERS),
+  bottle: entityName.optional(),
+  skills: z.array(entityName).optional(),
+  model: z
+    .string()
+    .regex(/^[A-Za-z0-9._:/@[\]-]+$/, 'must be a model name without spaces')
+    .optional(),
+  budget: tokenCount.optional(),
+};
+
+export const agentSchema = z.strictObject(agentFields);
+export type AgentSpec = z.infer<typeof agentSchema>;
+
+/** In bot-bottle.json the prompt is a field instead of a Markdown body. */
+export const jsonAgentSchema = z.strictObject({ ...agentFields, prompt: z.string().optional() });
+
+export const jsonManifestSchema = z.strictObject({
+  $schema: z.string().optional(),
+  bottles: z.record(z.string(), z.unknown()).optional(),
+  agents: z.record(z.string(), z.unknown()).optional(),
+});

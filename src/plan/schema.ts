@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { CUTOFF_POLICIES, PROVIDERS, RUNTIMES } from '../manifest/schema.js';
+
+/**
+ * The shape of a BottlePlan as printed by `start --dry-run --json`. This is
+ * a public contract: scripts read it, and `schema/bottle-plan.schema.json`
+ * is generated from it (`npm run schema`). It never holds a secret value,
+ * only where each value will come from.
+ */
+
+export const BACKENDS = ['docker'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export const ANSI_COLORS = [
+  'black',
+  'red',
+  'green',
+  'yellow',
+  'blue',
+  'magenta',
+  'cyan',
+  'white',
+  'bright-black',
+  'bright-red',
+  'bright-green',
+  'bright-yellow',
+  'bright-blue',
+  'bright-magenta',
+  'bright-cyan',
+  'bright-white',
+] as const;
+
+export const valueSourceSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('literal') }).describe('written in the config; the value is never printed'),
+    z.object({ kind: z.literal('prompt') }).describe('asked at launch with hidden input'),
+    z.object({ kind: z.literal('env'), name: z.string() }).describe('read from the host environment'),
+    z.object({ kind: z.literal('file'), path: z.string() }).describe('read from a host file'),
+    z
+      .object({ kind: z.literal('cmd'), command: z.string(), argv: z.array(z.string()) })
+      .describe("stdout of a host command, run without a shell"),
+  ])
+  .describe('Where a value comes from at launch.');
+
+const settingSource = z.enum(['launch', 'agent', 'bottle', 'parent-bottle', 'settings', 'default', 'env']);
+
+export const bottlePlanSchema = z
+  .object({
+    schemaVersion: z.literal(1),
+    agent: z.object({
+      name: z.string(),
+      provider: z.enum(PROVIDERS),
+      model: z.string().nullable(),
+      file: z.string(),
+      prompt: z.object({
+        chars: z.number().int().describe('length of the prompt (the agent file body)'),
+        guestPath: z.string(),
+      }),
+      skills: z.array(z.object({ name: z.string(), source: z.string(), guestPath: z.string() })),
+    }),
+    bottles: z
+      .array(
+        z.object({
+          name: z.string(),
+          chain: z
+            .array(z.object({ name: z.string(), file: z.string() }))
+            .describe('the extends chain, root first'),
+        }),
+      )
+      .describe('bottles composed for this launch, in merge order (later wins)'),
+    label: z.string(),
+    slug: z.string().describe('unique kebab-case name of the running bottle'),
+    color: z.enum(ANSI_COLORS).nullable(),
+    backend: z.enum(BACKENDS),
+    runtime: z.object({ name: z.enum(RUNTIMES), source: settingSource, from: z.string().nullable() }),
+    image: z.object({
+      base: z.string(),
+      baseSource: z.enum(['default', 'settings', 'env']),
+      provider: z.object({ npmPackage: z.string() }),
+      apt: z.array(z.string()),
+      dockerfile: z.array(z.string()),
+    }),
+    egress: z.object({
+      allow: z.array(z.string()),
+      deny: z.array(z.string()),
+      routes: z.array(
+        z.object({
+          host: z.string(),
+          headers: z.array(
+            z.object({ name: z.string(), prefix: z.string().nullable(), source: valueSourceSchema }),
+          ),
+        }),
+      ),
+    }),
+    env: z.array(z.object({ name: z.string(), source: valueSourceSchema })),
+    ssh: z.array(
+      z.object({
+        host: z.string(),
+        hostname: z.string().nullable(),
+        user: z.string().nullable(),
+        port: z.number().int().nullable(),
+        identityFile: z.string(),
+        knownHostKey: z.boolean().describe('whether a host key is pinned'),
+      }),
+    ),
+    git: z.object({ name: z.string().nullable(), email: z.string().nullable() }),
+    mounts: z.array(
+      z.object({
+        kind: z.enum(['copy', 'bind']),
+        source: z.string(),
+        target: z.string(),
+        readonly: z.boolean(),
+        purpose: z.string(),
+      }),
+    ),
+    budget: z.object({
+      provider: z.enum(PROVIDERS),
+      tokens: z.number().int().nullable().describe('null: no budget applies'),
+      scope: z.enum(['launch', 'agent', 'bottle', 'parent-bottle', 'global', 'none']),
+      from: z.string().nullable().describe('the entity or file that set it'),
+    }),
+    cutoff: z.object({ policy: z.enum(CUTOFF_POLICIES), source: settingSource, from: z.string().nullable() }),
+    caCerts: z.array(z.object({ path: z.string(), source: z.enum(['settings', 'env']) })),
+    warnings: z.array(z.string()),
+    sources: z.object({
+      repoRoot: z.string().nullable(),
+      home: z.string(),
+      settings: z.object({ file: z.string(), exists: z.boolean() }),
+      files: z.array(z.string()),
+    }),
+  })
+  .describe('bot-bottle launch plan: everything a launch will do, with no secret values.');
+
+export type BottlePlan = z.infer<typeof bottlePlanSchema>;
+export type PlanValueSource = z.infer<typeof valueSourceSchema>;

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { parseYaml } from '../manifest/frontmatter.js';
+import { parseWith } from '../manifest/issues.js';
+import { expandHome } from '../manifest/sentinel.js';
+import { budgetByProvider, CUTOFF_POLICIES, RUNTIMES, type CutoffPolicy, type RuntimeName } from '../manifest/schema.js';
+import { displayPath } from '../manifest/load.js';
+import { settingsPath } from '../paths.js';
+
+/** Public image used when nothing else is configured. */
+export const DEFAULT_BASE_IMAGE = 'node:22-bookworm-slim';
+
+/** A docker image reference: [registry[:port]/]path[:tag][@sha256:digest]. */
+export const IMAGE_REF_RE =
+  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+export const settingsSchema = z.strictObject({
+  budget: budgetByProvider.optional(),
+  cutoff: z.enum(CUTOFF_POLICIES).optional(),
+  runtime: z.enum(RUNTIMES).optional(),
+  image: z
+    .strictObject({
+      base: z.string().regex(IMAGE_REF_RE, 'must be a docker image reference such as node:22-bookworm-slim').optional(),
+    })
+    .optional(),
+  ca: z
+    .strictObject({
+      extra: z.array(z.string().min(1, 'must not be empty')).optional(),
+    })
+    .optional(),
+});
+export type SettingsSpec = z.infer<typeof settingsSchema>;
+
+export type SettingSource = 'default' | 'settings' | 'env';
+
+export interface Settings {
+  file: string;
+  exists: boolean;
+  spec: SettingsSpec;
+  baseImage: { ref: string; source: SettingSource };
+  defaultCutoff: CutoffPolicy | undefined;
+  defaultRuntime: RuntimeName | undefined;
+  /** Absolute paths, settings first, then BOT_BOTTLE_EXTRA_CA_CERTS. */
+  extraCaFiles: { path: string; source: 'settings' | 'env' }[];
+}
+
+export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Settings {
+  const env = opts.env ?? process.env;
+  const file = settingsPath(env);
+  const shown = displayPath(file, opts.cwd);
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') {
+      throw new ConfigError({ file: shown, entity: 'settings' }, code === 'EISDIR' ? 'is a directory, expected a file' : `cannot be read (${code ?? 'error'})`);
+    }
+  }
+  const loc = { file: shown, entity: 'settings' };
+  const raw = text === undefined ? {} : (parseYaml(text, loc) ?? {});
+  const spec = parseWith(settingsSchema, raw, loc);
+
+  const envImage = env.BOT_BOTTLE_BASE_IMAGE;
+  let baseImage: Settings['baseImage'];
+  if (envImage !== undefined && envImage !== '') {
+    if (!IMAGE_REF_RE.test(envImage)) {
+      throw new ConfigError(
+        { entity: 'environment', field: 'BOT_BOTTLE_BASE_IMAGE' },
+        `must be a docker image reference, got ${JSON.stringify(envImage)}`,
+      );
+    }
+    baseImage = { ref: envImage, source: 'env' };
+  } else if (spec.image?.base !== undefined) {
+    baseImage = { ref: spec.image.base, source: 'settings' };
+  } else {
+    baseImage = { ref: DEFAULT_BASE_IMAGE, source: 'default' };
+  }
+
+  const anchor = dirname(file);
+  const abs = (p: string): string => {
+    const e = expandHome(p);
+    return isAbsolute(e) ? e : resolve(anchor, e);
+  };
+  const extraCaFiles: Settings['extraCaFiles'] = (spec.ca?.extra ?? []).map((p) => ({
+    path: abs(p),
+    source: 'settings',
+  }));
+  for (const p of (env.BOT_BOTTLE_EXTRA_CA_CERTS ?? '').split(':')) {
+    if (p !== '' && !extraCaFiles.some((c) => c.path === resolve(p))) {
+      extraCaFiles.push({ path: resolve(expandHome(p)), source: 'env' });
+    }
+  }
+
+  return {
+    file,
+    exists: text !== undefined,
+    spec,
+    baseImage,
+    defaultCutoff: spec.cutoff,
+    defaultRuntime: spec.runtime,
+    extraCaFiles,
+  };
+}

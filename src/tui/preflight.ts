@@ -1,0 +1,87 @@
+import { describeSource } from '../manifest/sentinel.js';
+import type { BottlePlan } from '../plan/schema.js';
+import { formatTokens } from '../util/tokens.js';
+
+function rows(label: string, lines: readonly string[]): string[] {
+  const pad = ' '.repeat(12);
+  if (lines.length === 0) return [`  ${label.padEnd(10)}(none)`];
+  return lines.map((l, i) => (i === 0 ? `  ${label.padEnd(10)}${l}` : `${pad}${l}`));
+}
+
+function origin(source: string, from: string | null): string {
+  switch (source) {
+    case 'default':
+      return 'default';
+    case 'launch':
+      return 'this launch';
+    case 'settings':
+      return `settings ${from ?? ''}`.trim();
+    case 'env':
+      return 'environment';
+    default:
+      return `${source} ${from ?? ''}`.trim();
+  }
+}
+
+/**
+ * The preflight: what a launch will create and let through, in the order an
+ * operator checks it. Values of secrets never appear, only their sources.
+ */
+export function renderPreflight(plan: BottlePlan): string {
+  const out: string[] = [];
+  const a = plan.agent;
+  out.push(...rows('agent', [`${a.name} (${a.provider}${a.model ? `, model ${a.model}` : ''})  ${a.file}`]));
+  out.push(
+    ...rows(
+      'bottles',
+      plan.bottles.map((b) =>
+        b.chain.length > 1 ? `${b.name}  (extends ${b.chain.slice(0, -1).map((c) => c.name).reverse().join(' <- ')})` : b.name,
+      ),
+    ),
+  );
+  out.push(...rows('label', [`${plan.label}  (slug ${plan.slug}${plan.color ? `, color ${plan.color}` : ''})`]));
+  out.push(...rows('backend', [`${plan.backend}, runtime ${plan.runtime.name} (${origin(plan.runtime.source, plan.runtime.from)})`]));
+  const img = [`${plan.image.base} (${origin(plan.image.baseSource, null)}) + ${plan.image.provider.npmPackage}`];
+  if (plan.image.apt.length > 0) img.push(`apt: ${plan.image.apt.join(' ')}`);
+  for (const l of plan.image.dockerfile) img.push(`dockerfile: ${l}`);
+  out.push(...rows('image', img));
+  const eg = plan.egress.allow.map((h) => `allow ${h}`);
+  eg.push(...plan.egress.deny.map((h) => `deny  ${h}`));
+  if (eg.length === 0) eg.push('nothing: every outbound request is refused');
+  out.push(...rows('egress', eg));
+  out.push(
+    ...rows(
+      'routes',
+      plan.egress.routes.flatMap((r) =>
+        r.headers.map(
+          (h) => `${r.host}  ${h.name}: ${h.prefix ? JSON.stringify(h.prefix) + ' + ' : ''}<${describeSource(h.source)}>`,
+        ),
+      ),
+    ),
+  );
+  out.push(...rows('env', plan.env.map((e) => `${e.name} <- ${describeSource(e.source)}`)));
+  out.push(
+    ...rows(
+      'ssh',
+      plan.ssh.map(
+        (s) =>
+          `${s.host} -> ${s.user ? `${s.user}@` : ''}${s.hostname ?? s.host}${s.port ? `:${s.port}` : ''}  key ${s.identityFile}${s.knownHostKey ? ', host key pinned' : ''}`,
+      ),
+    ),
+  );
+  const git = plan.git.name || plan.git.email ? [`${plan.git.name ?? '(no name)'} <${plan.git.email ?? 'no email'}>`] : [];
+  out.push(...rows('git', git));
+  out.push(...rows('mounts', plan.mounts.map((m) => `${m.kind} ${m.source} -> ${m.target}  (${m.purpose})`)));
+  const b = plan.budget;
+  out.push(
+    ...rows('budget', [
+      b.tokens === null
+        ? `none for ${b.provider} (usage is still metered)`
+        : `${formatTokens(b.tokens)} tokens for ${b.provider} (${b.scope}${b.from ? ` ${b.from}` : ''})`,
+    ]),
+  );
+  out.push(...rows('cutoff', [`${plan.cutoff.policy} (${origin(plan.cutoff.source, plan.cutoff.from)})`]));
+  if (plan.caCerts.length > 0) out.push(...rows('extra CA', plan.caCerts.map((c) => c.path)));
+  if (plan.warnings.length > 0) out.push('', ...rows('warnings', plan.warnings));
+  return out.join('\n');
+}

@@ -1,0 +1,12 @@
+/** Parse a token count as typed on the command line: `5000000`, `5m`, `200k`, `1_000_000`. */
+export function parseTokenCount(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(text.replace(/[_,]/g, ''));
+  if (m === null) return undefined;
+  const mult = { '': 1, k: 1e3, m: 1e6, g: 1e9 }[(m[2] ?? '').toLowerCase()] ?? 1;
+  const n = Math.round(Number(m[1]) * mult);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+export function formatTokens(n: number): string {
+  return n.toLocaleString('en-US');
+}
