@@ -19,9 +19,22 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
   try {
     facts = await engineFacts();
   } catch (e) {
-    return [{ id: 'docker-client', title: 'docker client', status: 'fail', summary: errorText(e), fix: `install Docker (Debian: apt-get install docker.io), or run ${TESTBED}` }];
+    return [
+      {
+        id: 'docker-client',
+        title: 'docker client',
+        status: 'fail',
+        summary: errorText(e),
+        fix: `install Docker (Debian: apt-get install docker.io), or run ${TESTBED}`,
+      },
+    ];
   }
-  checks.push({ id: 'docker-client', title: 'docker client', status: 'ok', summary: facts.clientVersion ?? 'present' });
+  checks.push({
+    id: 'docker-client',
+    title: 'docker client',
+    status: 'ok',
+    summary: facts.clientVersion ?? 'present',
+  });
   if (facts.error !== undefined) {
     checks.push({
       id: 'docker-engine',
@@ -41,11 +54,22 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
   checks.push(
     facts.runtimes.includes('runc')
       ? { id: 'runtime-runc', title: 'runtime runc', status: 'ok', summary: 'available' }
-      : { id: 'runtime-runc', title: 'runtime runc', status: 'fail', summary: `not listed (have: ${facts.runtimes.join(', ')})`, fix: 'reinstall the Docker engine' },
+      : {
+          id: 'runtime-runc',
+          title: 'runtime runc',
+          status: 'fail',
+          summary: `not listed (have: ${facts.runtimes.join(', ')})`,
+          fix: 'reinstall the Docker engine',
+        },
   );
   checks.push(
     facts.runtimes.includes('runsc')
-      ? { id: 'runtime-runsc', title: 'runtime runsc', status: 'ok', summary: 'gVisor available for bottles with runtime: runsc' }
+      ? {
+          id: 'runtime-runsc',
+          title: 'runtime runsc',
+          status: 'ok',
+          summary: 'gVisor available for bottles with runtime: runsc',
+        }
       : {
           id: 'runtime-runsc',
           title: 'runtime runsc',
@@ -56,10 +80,20 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
   );
   if (settings !== undefined) {
     const ref = settings.baseImage.ref;
-    const from = settings.baseImage.source === 'env' ? 'BOT_BOTTLE_BASE_IMAGE' : settings.baseImage.source === 'settings' ? 'settings.yml image.base' : 'default';
+    const from =
+      settings.baseImage.source === 'env'
+        ? 'BOT_BOTTLE_BASE_IMAGE'
+        : settings.baseImage.source === 'settings'
+          ? 'settings.yml image.base'
+          : 'default';
     checks.push(
       (await imagePresent(ref))
-        ? { id: 'base-image', title: 'base image', status: 'ok', summary: `${ref} (${from}) is present` }
+        ? {
+            id: 'base-image',
+            title: 'base image',
+            status: 'ok',
+            summary: `${ref} (${from}) is present`,
+          }
         : {
             id: 'base-image',
             title: 'base image',
@@ -84,14 +118,29 @@ function caChecks(settings: Settings, ctx: CliContext): Check[] {
             title: 'extra CA certs',
             status: r.expired === r.certificates ? 'warn' : 'ok',
             summary: `${ca.path}: ${r.certificates} certificate(s), earliest expiry ${r.earliestExpiry ?? '?'}${r.expired > 0 ? `, ${r.expired} expired` : ''}`,
-            fix: r.expired === r.certificates ? 'every certificate in the bundle has expired; replace it' : undefined,
+            fix:
+              r.expired === r.certificates
+                ? 'every certificate in the bundle has expired; replace it'
+                : undefined,
           }
-        : { id: 'extra-ca', title: 'extra CA certs', status: 'fail', summary: `${ca.path} (${where}) ${r.problem ?? 'is unusable'}`, fix: `fix or remove it in ${where}` },
+        : {
+            id: 'extra-ca',
+            title: 'extra CA certs',
+            status: 'fail',
+            summary: `${ca.path} (${where}) ${r.problem ?? 'is unusable'}`,
+            fix: `fix or remove it in ${where}`,
+          },
     );
   }
   const nodeExtra = ctx.env.NODE_EXTRA_CA_CERTS;
   if (checks.length === 0) {
-    const hint = nodeExtra ? { status: 'warn' as const, summary: `none configured, but this host trusts ${nodeExtra} (NODE_EXTRA_CA_CERTS); image builds and upstream TLS behind a TLS-inspecting proxy will fail without it`, fix: `add it to ca.extra in ${settings.file}, or export BOT_BOTTLE_EXTRA_CA_CERTS=${nodeExtra}` } : { status: 'ok' as const, summary: 'none configured (the system trust store is used)' };
+    const hint = nodeExtra
+      ? {
+          status: 'warn' as const,
+          summary: `none configured, but this host trusts ${nodeExtra} (NODE_EXTRA_CA_CERTS); image builds and upstream TLS behind a TLS-inspecting proxy will fail without it`,
+          fix: `add it to ca.extra in ${settings.file}, or export BOT_BOTTLE_EXTRA_CA_CERTS=${nodeExtra}`,
+        }
+      : { status: 'ok' as const, summary: 'none configured (the system trust store is used)' };
     checks.push({ id: 'extra-ca', title: 'extra CA certs', ...hint });
   }
   return checks;
@@ -106,10 +155,18 @@ export async function runDoctor(ctx: CliContext, opts: { json?: boolean }): Prom
       id: 'settings',
       title: 'settings',
       status: 'ok',
-      summary: settings.exists ? displayPath(settings.file, ctx.cwd) : `${settings.file} not present (defaults apply)`,
+      summary: settings.exists
+        ? displayPath(settings.file, ctx.cwd)
+        : `${settings.file} not present (defaults apply)`,
     });
   } catch (e) {
-    checks.push({ id: 'settings', title: 'settings', status: 'fail', summary: errorText(e), fix: 'fix the file as the message says' });
+    checks.push({
+      id: 'settings',
+      title: 'settings',
+      status: 'fail',
+      summary: errorText(e),
+      fix: 'fix the file as the message says',
+    });
   }
   try {
     const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
@@ -118,10 +175,19 @@ export async function runDoctor(ctx: CliContext, opts: { json?: boolean }): Prom
       title: 'configuration',
       status: index.agents.size > 0 ? 'ok' : 'warn',
       summary: `${index.agents.size} agent(s), ${index.bottles.size} bottle(s), ${index.skills.size} skill(s)${index.repoRoot ? ` (repo ${index.repoRoot})` : ' (no repository config found)'}`,
-      fix: index.agents.size > 0 ? undefined : 'run `bot-bottle init` to write an example .bot-bottle/',
+      fix:
+        index.agents.size > 0
+          ? undefined
+          : 'run `bot-bottle init` to write an example .bot-bottle/',
     });
   } catch (e) {
-    checks.push({ id: 'config', title: 'configuration', status: 'fail', summary: errorText(e), fix: e instanceof BotBottleError && e.hint ? e.hint : 'fix the file as the message says' });
+    checks.push({
+      id: 'config',
+      title: 'configuration',
+      status: 'fail',
+      summary: errorText(e),
+      fix: e instanceof BotBottleError && e.hint ? e.hint : 'fix the file as the message says',
+    });
   }
   checks.push(...(await engineChecks(settings)));
   if (settings !== undefined) checks.push(...caChecks(settings, ctx));
@@ -134,7 +200,8 @@ export async function runDoctor(ctx: CliContext, opts: { json?: boolean }): Prom
     for (const c of checks) {
       const mark = c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'warn' : 'FAIL';
       ctx.io.out(`  ${mark}  ${c.title.padEnd(15)} ${c.summary}`);
-      if (c.fix !== undefined && c.status !== 'ok') ctx.io.out(`        ${''.padEnd(15)} fix: ${c.fix}`);
+      if (c.fix !== undefined && c.status !== 'ok')
+        ctx.io.out(`        ${''.padEnd(15)} fix: ${c.fix}`);
     }
     ctx.io.out(
       failures === 0

@@ -44,7 +44,9 @@ export function runInit(ctx: CliContext, opts: { force?: boolean; json?: boolean
   const root = gitToplevel(ctx.cwd) ?? ctx.cwd;
   const dir = join(root, REPO_CONFIG_DIR);
   const targets = Object.entries(INIT_FILES).map(([rel, text]) => ({ path: join(dir, rel), text }));
-  const existing = targets.filter((t) => existsSync(t.path)).map((t) => displayPath(t.path, ctx.cwd));
+  const existing = targets
+    .filter((t) => existsSync(t.path))
+    .map((t) => displayPath(t.path, ctx.cwd));
   if (existing.length > 0 && opts.force !== true) {
     throw new BotBottleError(`not overwriting existing ${existing.join(', ')}`, {
       exitCode: ExitCode.config,
@@ -61,7 +63,9 @@ export function runInit(ctx: CliContext, opts: { force?: boolean; json?: boolean
     printJson(ctx.io, { outcome: 'ok', dir, written, next: 'bot-bottle start claude' });
   } else {
     ctx.io.out(`wrote ${written.map((p) => displayPath(p, ctx.cwd)).join(', ')}`);
-    ctx.io.out('next: export ANTHROPIC_API_KEY=..., then `bot-bottle start claude --dry-run` to see the plan');
+    ctx.io.out(
+      'next: export ANTHROPIC_API_KEY=..., then `bot-bottle start claude --dry-run` to see the plan',
+    );
   }
   return 0;
 }

@@ -9,7 +9,9 @@ import { processIo, reportError } from './output.js';
 import { runStart, type StartOptions } from './start.js';
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -31,7 +33,14 @@ function buildProgram(ctx: CliContext): Command {
     )
     .version(version(), '-V, --version')
     .showSuggestionAfterError(true)
-    .configureOutput({ writeOut: (s) => { ctx.io.out(s); }, writeErr: (s) => { ctx.io.err(s); } })
+    .configureOutput({
+      writeOut: (s) => {
+        ctx.io.out(s);
+      },
+      writeErr: (s) => {
+        ctx.io.err(s);
+      },
+    })
     .exitOverride()
     .addHelpText(
       'after',
@@ -55,14 +64,27 @@ Start here:
     .description('launch an agent in a bottle (with --dry-run: print the plan and create nothing)')
     .argument('[agent]', 'agent name (a file .bot-bottle/agents/<agent>.md)')
     .addOption(
-      new Option('--bottle <name>', 'bottle to compose; repeat to compose several, in order (later wins)')
+      new Option(
+        '--bottle <name>',
+        'bottle to compose; repeat to compose several, in order (later wins)',
+      )
         .argParser(collect)
         .default([], "the agent's own bottle"),
     )
-    .option('--label <label>', 'label of the running bottle (default: the agent name); its slug names containers and the git branch')
+    .option(
+      '--label <label>',
+      'label of the running bottle (default: the agent name); its slug names containers and the git branch',
+    )
     .addOption(new Option('--color <color>', 'terminal color of the bottle').choices(ANSI_COLORS))
-    .option('--budget <tokens>', 'token budget for this launch only, e.g. 2000000, 500k, 2m (overrides every configured budget)')
-    .addOption(new Option('--backend <name>', 'container backend').choices(BACKENDS).env('BOT_BOTTLE_BACKEND'))
+    .option(
+      '--budget <tokens>',
+      'token budget for this launch only, e.g. 2000000, 500k, 2m (overrides every configured budget)',
+    )
+    .addOption(
+      new Option('--backend <name>', 'container backend')
+        .choices(BACKENDS)
+        .env('BOT_BOTTLE_BACKEND'),
+    )
     .option('--dry-run', 'resolve and print the plan; create nothing (also BOT_BOTTLE_DRY_RUN=1)')
     .option('--json', 'print the plan as JSON (shape: schema/bottle-plan.schema.json)')
     .addHelpText(
@@ -78,7 +100,9 @@ Examples:
 
   program
     .command('init')
-    .description('write an example .bot-bottle/ (one claude agent, one bottle for the Anthropic API)')
+    .description(
+      'write an example .bot-bottle/ (one claude agent, one bottle for the Anthropic API)',
+    )
     .option('--force', 'overwrite files that already exist')
     .option('--json', 'print what was written as JSON')
     .action((opts: { force?: boolean; json?: boolean }) => {
@@ -87,7 +111,9 @@ Examples:
 
   program
     .command('doctor')
-    .description('check the Docker engine, runtimes, base image, extra CA certificates and configuration')
+    .description(
+      'check the Docker engine, runtimes, base image, extra CA certificates and configuration',
+    )
     .option('--json', 'print the checks as JSON')
     .action(async (opts: { json?: boolean }) => {
       throw new ActionExit(await runDoctor(ctx, opts));
@@ -106,7 +132,11 @@ export async function main(argv: readonly string[], ctx: CliContext): Promise<nu
   } catch (e) {
     if (e instanceof ActionExit) return e.code;
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      ) {
         return ExitCode.ok;
       }
       // commander has already printed its message; usage errors share the config exit code.

@@ -38,6 +38,12 @@ export function reportError(io: Io, e: unknown, json: boolean): number {
   const err = e instanceof Error ? e : new Error(String(e));
   io.err(`bot-bottle: internal error: ${err.stack ?? err.message}`);
   io.err('  this is a bug; please report it with the command you ran');
-  if (json) printJson(io, { outcome: 'error', error: 'InternalError', exitCode: ExitCode.internal, message: err.message });
+  if (json)
+    printJson(io, {
+      outcome: 'error',
+      error: 'InternalError',
+      exitCode: ExitCode.internal,
+      message: err.message,
+    });
   return ExitCode.internal;
 }

@@ -19,13 +19,19 @@ export interface StartOptions {
   json?: boolean;
 }
 
-export function planFromArgs(ctx: CliContext, agent: string | undefined, opts: StartOptions): BottlePlan {
+export function planFromArgs(
+  ctx: CliContext,
+  agent: string | undefined,
+  opts: StartOptions,
+): BottlePlan {
   const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
   if (agent === undefined) {
     const names = [...index.agents.keys()];
     throw new UsageError(
       'start needs an agent name: bot-bottle start <agent>',
-      names.length > 0 ? `defined agents: ${names.join(', ')}` : 'no agents are defined; run `bot-bottle init` first',
+      names.length > 0
+        ? `defined agents: ${names.join(', ')}`
+        : 'no agents are defined; run `bot-bottle init` first',
     );
   }
   let budget: number | undefined;

@@ -32,6 +32,10 @@ export function hostMatches(pattern: string, host: string, port?: number): boole
 }
 
 /** The first pattern in `patterns` that matches, if any. */
-export function firstMatch(patterns: readonly string[], host: string, port?: number): string | undefined {
+export function firstMatch(
+  patterns: readonly string[],
+  host: string,
+  port?: number,
+): string | undefined {
   return patterns.find((p) => hostMatches(p, host, port));
 }

@@ -12,7 +12,8 @@ export function describeValue(v: unknown): string {
     const shown = v.length > 40 ? `${v.slice(0, 37)}...` : v;
     return `the string ${JSON.stringify(shown)}`;
   }
-  return `${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  return typeof v;
 }
 
 const TYPE_WORDS: Record<string, string> = {
@@ -110,7 +111,8 @@ function issueDetail(issue: z.core.$ZodIssue, schema: unknown): { field: string;
       const values = issue.values.map(String);
       const input: unknown = issue.input;
       const got = typeof input === 'string' ? input : String(input);
-      if (input === undefined) return { field, detail: `is required (one of ${values.join(', ')})` };
+      if (input === undefined)
+        return { field, detail: `is required (one of ${values.join(', ')})` };
       return {
         field,
         detail: `expected one of ${values.join(', ')}, got ${describeValue(input)}${didYouMean(got, values)}`,
@@ -125,7 +127,10 @@ function issueDetail(issue: z.core.$ZodIssue, schema: unknown): { field: string;
     case 'invalid_key': {
       const field = pathToField(path);
       const sub = issue.issues[0];
-      return { field, detail: `key ${JSON.stringify(issue.input)} ${sub?.message ?? issue.message}` };
+      return {
+        field,
+        detail: `key ${JSON.stringify(issue.input)} ${sub?.message ?? issue.message}`,
+      };
     }
     case 'invalid_element': {
       const field = pathToField(path);

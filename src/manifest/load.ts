@@ -153,7 +153,12 @@ function entityFiles(dir: string, kind: Kind, show: (p: string) => string): [str
   return out;
 }
 
-function loadDirLayer(cfgDir: string, origin: Origin, layer: Layer, show: (p: string) => string): void {
+function loadDirLayer(
+  cfgDir: string,
+  origin: Origin,
+  layer: Layer,
+  show: (p: string) => string,
+): void {
   if (origin === 'repo' && isFile(join(cfgDir, SETTINGS_FILE))) {
     throw new ConfigError(
       { file: show(join(cfgDir, SETTINGS_FILE)) },
@@ -162,8 +167,8 @@ function loadDirLayer(cfgDir: string, origin: Origin, layer: Layer, show: (p: st
   }
   for (const [name, path] of entityFiles(join(cfgDir, 'bottles'), 'bottle', show)) {
     const loc = { file: show(path), entity: `bottle '${name}'` };
-    const { data, body } = parseFrontMatter(readText(path, loc), loc);
-    void body; // a bottle's Markdown body is documentation for humans
+    // A bottle's Markdown body is documentation for humans; only its settings matter.
+    const { data } = parseFrontMatter(readText(path, loc), loc);
     const spec = parseWith(bottleSchema, data ?? {}, loc);
     layer.bottles.set(name, { name, file: path, origin, baseDir: dirname(path), spec });
     layer.files.push(path);
@@ -199,7 +204,12 @@ function loadDirLayer(cfgDir: string, origin: Origin, layer: Layer, show: (p: st
   }
 }
 
-function loadJsonLayer(path: string, origin: Origin, layer: Layer, show: (p: string) => string): void {
+function loadJsonLayer(
+  path: string,
+  origin: Origin,
+  layer: Layer,
+  show: (p: string) => string,
+): void {
   const file = show(path);
   const text = readText(path, { file });
   let raw: unknown;
@@ -215,24 +225,48 @@ function loadJsonLayer(path: string, origin: Origin, layer: Layer, show: (p: str
     const problem = entityNameProblem(name);
     if (problem !== undefined) throw new ConfigError(loc, `bottle ${problem}`);
     if (layer.bottles.has(name)) {
-      throw new ConfigError(loc, `bottle '${name}' is also defined in ${show(layer.bottles.get(name)?.file ?? '')}; define it once per location`);
+      throw new ConfigError(
+        loc,
+        `bottle '${name}' is also defined in ${show(layer.bottles.get(name)?.file ?? '')}; define it once per location`,
+      );
     }
-    layer.bottles.set(name, { name, file: path, origin, baseDir, spec: parseWith(bottleSchema, spec, loc) });
+    layer.bottles.set(name, {
+      name,
+      file: path,
+      origin,
+      baseDir,
+      spec: parseWith(bottleSchema, spec, loc),
+    });
   }
   for (const [name, rawAgent] of Object.entries(doc.agents ?? {})) {
     const loc = { file, entity: `agent '${name}'` };
     const problem = entityNameProblem(name);
     if (problem !== undefined) throw new ConfigError(loc, `agent ${problem}`);
     if (layer.agents.has(name)) {
-      throw new ConfigError(loc, `agent '${name}' is also defined in ${show(layer.agents.get(name)?.file ?? '')}; define it once per location`);
+      throw new ConfigError(
+        loc,
+        `agent '${name}' is also defined in ${show(layer.agents.get(name)?.file ?? '')}; define it once per location`,
+      );
     }
     const { prompt, ...spec } = parseWith(jsonAgentSchema, rawAgent, loc);
-    layer.agents.set(name, { name, file: path, origin, baseDir, spec, prompt: (prompt ?? '').trim() });
+    layer.agents.set(name, {
+      name,
+      file: path,
+      origin,
+      baseDir,
+      spec,
+      prompt: (prompt ?? '').trim(),
+    });
   }
   layer.files.push(path);
 }
 
-function loadLayer(root: string, cfgDir: string, origin: Origin, show: (p: string) => string): Layer {
+function loadLayer(
+  root: string,
+  cfgDir: string,
+  origin: Origin,
+  show: (p: string) => string,
+): Layer {
   const layer = emptyLayer();
   if (isDir(cfgDir)) loadDirLayer(cfgDir, origin, layer, show);
   const json = join(root, JSON_MANIFEST);
@@ -252,7 +286,9 @@ export function loadConfig(opts: LoadOptions): ConfigIndex {
   const homeLayer = loadLayer(home, home, 'home', show);
   const repoRoot = findRepoRoot(opts.cwd, home);
   const repoLayer =
-    repoRoot === undefined ? emptyLayer() : loadLayer(repoRoot, join(repoRoot, REPO_CONFIG_DIR), 'repo', show);
+    repoRoot === undefined
+      ? emptyLayer()
+      : loadLayer(repoRoot, join(repoRoot, REPO_CONFIG_DIR), 'repo', show);
 
   const index: ConfigIndex = {
     bottles: new Map([...homeLayer.bottles, ...repoLayer.bottles]),

@@ -3,7 +3,10 @@ import { didYouMean } from '../util/suggest.js';
 import type { ConfigIndex, LoadedBottle } from './load.js';
 import type { BottleSpec, HeaderValueInput } from './schema.js';
 
-function unionInOrder(a: readonly string[] | undefined, b: readonly string[] | undefined): string[] {
+function unionInOrder(
+  a: readonly string[] | undefined,
+  b: readonly string[] | undefined,
+): string[] {
   return [...new Set([...(a ?? []), ...(b ?? [])])];
 }
 
@@ -39,7 +42,8 @@ export function mergeBottleSpecs(base: BottleSpec, over: BottleSpec): BottleSpec
       const headers = routes.get(r.host) ?? {};
       for (const [name, value] of Object.entries(r.headers)) {
         for (const existing of Object.keys(headers)) {
-          if (existing.toLowerCase() === name.toLowerCase()) Reflect.deleteProperty(headers, existing);
+          if (existing.toLowerCase() === name.toLowerCase())
+            Reflect.deleteProperty(headers, existing);
         }
         headers[name] = value;
       }
@@ -83,7 +87,11 @@ export function bottleChain(
       // Only reachable for a dangling `extends`; callers check the root name.
       const child = index.bottles.get(seen[seen.length - 1] ?? '');
       throw new ConfigError(
-        { file: child ? show(child.file) : undefined, entity: `bottle '${child?.name ?? name}'`, field: 'extends' },
+        {
+          file: child ? show(child.file) : undefined,
+          entity: `bottle '${child?.name ?? name}'`,
+          field: 'extends',
+        },
         `extends bottle '${cur}', which is not defined${didYouMean(cur, index.bottles.keys())}`,
         `defined bottles: ${[...index.bottles.keys()].join(', ') || '(none)'}`,
       );

@@ -36,7 +36,10 @@ export const HOST_PATTERN_RE = new RegExp(
   `^(?:\\*\\.)?(?:${HOST_LABEL}\\.)*${HOST_LABEL}(?::(\\d{1,5}))?$`,
   'i',
 );
-export const EXACT_HOST_RE = new RegExp(`^(?:${HOST_LABEL}\\.)*${HOST_LABEL}(?::(\\d{1,5}))?$`, 'i');
+export const EXACT_HOST_RE = new RegExp(
+  `^(?:${HOST_LABEL}\\.)*${HOST_LABEL}(?::(\\d{1,5}))?$`,
+  'i',
+);
 
 function validPort(s: string): boolean {
   const m = /:(\d+)$/.exec(s);
@@ -47,22 +50,26 @@ function validPort(s: string): boolean {
 
 export const hostPattern = z
   .string()
-  .regex(HOST_PATTERN_RE, 'must be a host name, optionally *.domain and/or :port (e.g. api.example.com, *.github.com, example.com:8443)')
+  .regex(
+    HOST_PATTERN_RE,
+    'must be a host name, optionally *.domain and/or :port (e.g. api.example.com, *.github.com, example.com:8443)',
+  )
   .refine(validPort, 'port must be between 1 and 65535')
   .transform((s) => s.toLowerCase());
 
 export const exactHost = z
   .string()
-  .regex(EXACT_HOST_RE, 'must be one exact host name, optionally with :port (wildcards are not allowed for credential routes)')
+  .regex(
+    EXACT_HOST_RE,
+    'must be one exact host name, optionally with :port (wildcards are not allowed for credential routes)',
+  )
   .refine(validPort, 'port must be between 1 and 65535')
   .transform((s) => s.toLowerCase());
 
 /** A raw env/secret value: a literal, `?`, `env:NAME`, `file:PATH` or `cmd:COMMAND`. */
 export const sentinelValue = z.string();
 
-const headerName = z
-  .string()
-  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
 
 export const headerValue = z.union([
   sentinelValue,
@@ -93,7 +100,10 @@ export const sshEntry = z.strictObject({
   User: sshToken.optional(),
   Port: z.number().int().min(1).max(65535).optional(),
   KnownHostKey: singleLine
-    .regex(/^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$/, 'must be "<key-type> <base64-key>", as in a known_hosts line without the host')
+    .regex(
+      /^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$/,
+      'must be "<key-type> <base64-key>", as in a known_hosts line without the host',
+    )
     .optional(),
 });
 
@@ -104,25 +114,36 @@ export const gitIdentity = z.strictObject({
 
 const aptPackage = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$/, 'must be a Debian package name (optionally name=version)');
+  .regex(
+    /^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+:~-]+)?$/,
+    'must be a Debian package name (optionally name=version)',
+  );
 
 const dockerfileLine = z
   .string()
   .min(1, 'must not be empty')
-  .refine((s) => !/^\s*FROM\b/i.test(s), 'FROM is not allowed: the base image is set by image.base in settings.yml');
+  .refine(
+    (s) => !/^\s*FROM\b/i.test(s),
+    'FROM is not allowed: the base image is set by image.base in settings.yml',
+  );
 
 export const imageAdditions = z.strictObject({
   apt: z.array(aptPackage).optional(),
   dockerfile: z.array(dockerfileLine).optional(),
 });
 
-export const tokenCount = z.number().int('must be a whole number of tokens').positive('must be greater than 0');
+export const tokenCount = z
+  .number()
+  .int('must be a whole number of tokens')
+  .positive('must be greater than 0');
 
 export const budgetByProvider = z.partialRecord(z.enum(PROVIDERS), tokenCount);
 
 export const bottleSchema = z.strictObject({
   extends: entityName.optional(),
-  env: z.record(z.string().regex(ENV_NAME_RE, 'must be an environment variable name'), sentinelValue).optional(),
+  env: z
+    .record(z.string().regex(ENV_NAME_RE, 'must be an environment variable name'), sentinelValue)
+    .optional(),
   ssh: z.array(sshEntry).optional(),
   git: gitIdentity.optional(),
   egress: egress.optional(),

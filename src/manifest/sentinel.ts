@@ -91,8 +91,11 @@ const SHELL_OPERATORS = new Set(['|', '||', '&&', ';', '&', '>', '>>', '<', '2>'
  */
 export function splitCommand(command: string): string[] {
   const argv: string[] = [];
+  // Words that had quotes or escapes are data even if they spell an operator.
+  const bare: boolean[] = [];
   let cur = '';
   let inWord = false;
+  let quoted = false;
   let quote: '"' | "'" | null = null;
   for (let i = 0; i < command.length; i++) {
     const ch = command.charAt(i);
@@ -111,14 +114,20 @@ export function splitCommand(command: string): string[] {
     if (ch === "'" || ch === '"') {
       quote = ch;
       inWord = true;
+      quoted = true;
     } else if (ch === '\\') {
       if (i + 1 >= command.length) throw new SentinelError('cmd: ends with a lone backslash');
       cur += command.charAt(++i);
       inWord = true;
+      quoted = true;
     } else if (/\s/.test(ch)) {
-      if (inWord) argv.push(cur);
+      if (inWord) {
+        argv.push(cur);
+        bare.push(!quoted);
+      }
       cur = '';
       inWord = false;
+      quoted = false;
     } else {
       if (ch === '$' || ch === '`') {
         throw new SentinelError(
@@ -130,9 +139,12 @@ export function splitCommand(command: string): string[] {
     }
   }
   if (quote !== null) throw new SentinelError(`cmd: has an unclosed ${quote} quote`);
-  if (inWord) argv.push(cur);
-  for (const a of argv) {
-    if (SHELL_OPERATORS.has(a)) {
+  if (inWord) {
+    argv.push(cur);
+    bare.push(!quoted);
+  }
+  for (const [i, a] of argv.entries()) {
+    if (bare[i] === true && SHELL_OPERATORS.has(a)) {
       throw new SentinelError(
         `cmd: runs without a shell, so '${a}' is not an operator; put the pipeline in a script and name the script`,
       );

@@ -4,7 +4,12 @@ import { firstMatch, parseHostPattern } from '../egress/host-match.js';
 import { displayPath, type ConfigIndex, type LoadedBottle } from '../manifest/load.js';
 import { resolveBottle, mergeBottleSpecs } from '../manifest/resolve.js';
 import { type BottleSpec, type HeaderValueInput } from '../manifest/schema.js';
-import { classifyValue, expandHome, SentinelError, type ValueSource } from '../manifest/sentinel.js';
+import {
+  classifyValue,
+  expandHome,
+  SentinelError,
+  type ValueSource,
+} from '../manifest/sentinel.js';
 import { GUEST_WORKSPACE, PROVIDER_INFO } from '../providers/registry.js';
 import type { Settings } from '../settings/settings.js';
 import { didYouMean } from '../util/suggest.js';
@@ -41,7 +46,8 @@ function sourceWarning(name: string, s: ValueSource, env: NodeJS.ProcessEnv): st
 }
 
 function chooseBackend(flag: string | undefined, env: NodeJS.ProcessEnv): BackendName {
-  const raw = flag ?? (env.BOT_BOTTLE_BACKEND === '' ? undefined : env.BOT_BOTTLE_BACKEND) ?? 'docker';
+  const raw =
+    flag ?? (env.BOT_BOTTLE_BACKEND === '' ? undefined : env.BOT_BOTTLE_BACKEND) ?? 'docker';
   const found = BACKENDS.find((b) => b === raw);
   if (found === undefined) {
     const from = flag === undefined ? 'BOT_BOTTLE_BACKEND' : '--backend';
@@ -105,17 +111,17 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     }
     return undefined;
   };
-  const classify = (
-    raw: string,
-    owner: LoadedBottle | undefined,
-    field: string,
-  ): ValueSource => {
+  const classify = (raw: string, owner: LoadedBottle | undefined, field: string): ValueSource => {
     try {
       return classifyValue(raw, owner?.baseDir ?? req.cwd).source;
     } catch (e) {
       if (!(e instanceof SentinelError)) throw e;
       throw new ConfigError(
-        { file: owner ? show(owner.file) : undefined, entity: owner ? `bottle '${owner.name}'` : undefined, field },
+        {
+          file: owner ? show(owner.file) : undefined,
+          entity: owner ? `bottle '${owner.name}'` : undefined,
+          field,
+        },
         e.message,
       );
     }
@@ -134,7 +140,10 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   const routes = (spec.egress?.routes ?? []).map((r, i) => {
     const { host, port } = parseHostPattern(r.host);
     const owner = declaring((s) => (s.egress?.routes ?? []).some((x) => x.host === r.host));
-    const loc = { file: owner ? show(owner.file) : undefined, entity: owner ? `bottle '${owner.name}'` : undefined };
+    const loc = {
+      file: owner ? show(owner.file) : undefined,
+      entity: owner ? `bottle '${owner.name}'` : undefined,
+    };
     if (firstMatch(allow, host, port) === undefined) {
       throw new ConfigError(
         { ...loc, field: `egress.routes[${i}].host` },
@@ -162,7 +171,9 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   const ssh = (spec.ssh ?? []).map((e) => {
     const owner = declaring((s) => (s.ssh ?? []).some((x) => x.Host === e.Host));
     const identity = expandHome(e.IdentityFile);
-    const identityFile = identity.startsWith('/') ? identity : `${owner?.baseDir ?? req.cwd}/${identity}`;
+    const identityFile = identity.startsWith('/')
+      ? identity
+      : `${owner?.baseDir ?? req.cwd}/${identity}`;
     try {
       accessSync(identityFile, constants.R_OK);
     } catch {
@@ -208,7 +219,12 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       for (const [depth, b] of chain.entries()) {
         const tokens = b.spec.budget?.[provider];
         if (tokens !== undefined) {
-          budget = { provider, tokens, scope: depth === 0 ? 'bottle' : 'parent-bottle', from: b.name };
+          budget = {
+            provider,
+            tokens,
+            scope: depth === 0 ? 'bottle' : 'parent-bottle',
+            from: b.name,
+          };
           break outer;
         }
       }
@@ -220,6 +236,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   }
 
   const label = req.label ?? agent.name;
+  // eslint-disable-next-line no-control-regex -- labels become terminal titles: no control bytes
   if (label.trim() === '' || /[\x00-\x1f\x7f]/.test(label)) {
     throw new UsageError('--label must be a non-empty single line');
   }
@@ -243,7 +260,8 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   const skills = (agent.spec.skills ?? []).map((name) => {
     const skill = index.skills.get(name);
     // loadConfig checked every skill reference; this guards direct callers.
-    if (skill === undefined) throw new ConfigError({ entity: `agent '${agent.name}'` }, `unknown skill '${name}'`);
+    if (skill === undefined)
+      throw new ConfigError({ entity: `agent '${agent.name}'` }, `unknown skill '${name}'`);
     return { name, source: skill.file, guestPath: `${info.skillsDir}/${name}` };
   });
 
@@ -253,11 +271,29 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   }
 
   const mounts: BottlePlan['mounts'] = [
-    { kind: 'copy', source: req.workspace, target: GUEST_WORKSPACE, readonly: false, purpose: 'workspace (git-tracked and untracked, not ignored)' },
-    ...skills.map((s) => ({ kind: 'copy' as const, source: s.source, target: s.guestPath, readonly: false, purpose: `skill ${s.name}` })),
+    {
+      kind: 'copy',
+      source: req.workspace,
+      target: GUEST_WORKSPACE,
+      readonly: false,
+      purpose: 'workspace (git-tracked and untracked, not ignored)',
+    },
+    ...skills.map((s) => ({
+      kind: 'copy' as const,
+      source: s.source,
+      target: s.guestPath,
+      readonly: false,
+      purpose: `skill ${s.name}`,
+    })),
   ];
   if (agent.prompt !== '') {
-    mounts.push({ kind: 'copy', source: agent.file, target: info.promptPath, readonly: false, purpose: 'agent prompt' });
+    mounts.push({
+      kind: 'copy',
+      source: agent.file,
+      target: info.promptPath,
+      readonly: false,
+      purpose: 'agent prompt',
+    });
   }
 
   return {

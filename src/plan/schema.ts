@@ -32,17 +32,29 @@ export const ANSI_COLORS = [
 
 export const valueSourceSchema = z
   .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('literal') }).describe('written in the config; the value is never printed'),
+    z
+      .object({ kind: z.literal('literal') })
+      .describe('written in the config; the value is never printed'),
     z.object({ kind: z.literal('prompt') }).describe('asked at launch with hidden input'),
-    z.object({ kind: z.literal('env'), name: z.string() }).describe('read from the host environment'),
+    z
+      .object({ kind: z.literal('env'), name: z.string() })
+      .describe('read from the host environment'),
     z.object({ kind: z.literal('file'), path: z.string() }).describe('read from a host file'),
     z
       .object({ kind: z.literal('cmd'), command: z.string(), argv: z.array(z.string()) })
-      .describe("stdout of a host command, run without a shell"),
+      .describe('stdout of a host command, run without a shell'),
   ])
   .describe('Where a value comes from at launch.');
 
-const settingSource = z.enum(['launch', 'agent', 'bottle', 'parent-bottle', 'settings', 'default', 'env']);
+const settingSource = z.enum([
+  'launch',
+  'agent',
+  'bottle',
+  'parent-bottle',
+  'settings',
+  'default',
+  'env',
+]);
 
 export const bottlePlanSchema = z
   .object({
@@ -72,7 +84,11 @@ export const bottlePlanSchema = z
     slug: z.string().describe('unique kebab-case name of the running bottle'),
     color: z.enum(ANSI_COLORS).nullable(),
     backend: z.enum(BACKENDS),
-    runtime: z.object({ name: z.enum(RUNTIMES), source: settingSource, from: z.string().nullable() }),
+    runtime: z.object({
+      name: z.enum(RUNTIMES),
+      source: settingSource,
+      from: z.string().nullable(),
+    }),
     image: z.object({
       base: z.string(),
       baseSource: z.enum(['default', 'settings', 'env']),
@@ -87,7 +103,11 @@ export const bottlePlanSchema = z
         z.object({
           host: z.string(),
           headers: z.array(
-            z.object({ name: z.string(), prefix: z.string().nullable(), source: valueSourceSchema }),
+            z.object({
+              name: z.string(),
+              prefix: z.string().nullable(),
+              source: valueSourceSchema,
+            }),
           ),
         }),
       ),
@@ -119,7 +139,11 @@ export const bottlePlanSchema = z
       scope: z.enum(['launch', 'agent', 'bottle', 'parent-bottle', 'global', 'none']),
       from: z.string().nullable().describe('the entity or file that set it'),
     }),
-    cutoff: z.object({ policy: z.enum(CUTOFF_POLICIES), source: settingSource, from: z.string().nullable() }),
+    cutoff: z.object({
+      policy: z.enum(CUTOFF_POLICIES),
+      source: settingSource,
+      from: z.string().nullable(),
+    }),
     caCerts: z.array(z.object({ path: z.string(), source: z.enum(['settings', 'env']) })),
     warnings: z.array(z.string()),
     sources: z.object({

@@ -5,7 +5,13 @@ import { ConfigError } from '../errors.js';
 import { parseYaml } from '../manifest/frontmatter.js';
 import { parseWith } from '../manifest/issues.js';
 import { expandHome } from '../manifest/sentinel.js';
-import { budgetByProvider, CUTOFF_POLICIES, RUNTIMES, type CutoffPolicy, type RuntimeName } from '../manifest/schema.js';
+import {
+  budgetByProvider,
+  CUTOFF_POLICIES,
+  RUNTIMES,
+  type CutoffPolicy,
+  type RuntimeName,
+} from '../manifest/schema.js';
 import { displayPath } from '../manifest/load.js';
 import { settingsPath } from '../paths.js';
 
@@ -22,7 +28,10 @@ export const settingsSchema = z.strictObject({
   runtime: z.enum(RUNTIMES).optional(),
   image: z
     .strictObject({
-      base: z.string().regex(IMAGE_REF_RE, 'must be a docker image reference such as node:22-bookworm-slim').optional(),
+      base: z
+        .string()
+        .regex(IMAGE_REF_RE, 'must be a docker image reference such as node:22-bookworm-slim')
+        .optional(),
     })
     .optional(),
   ca: z
@@ -56,7 +65,12 @@ export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Se
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT') {
-      throw new ConfigError({ file: shown, entity: 'settings' }, code === 'EISDIR' ? 'is a directory, expected a file' : `cannot be read (${code ?? 'error'})`);
+      throw new ConfigError(
+        { file: shown, entity: 'settings' },
+        code === 'EISDIR'
+          ? 'is a directory, expected a file'
+          : `cannot be read (${code ?? 'error'})`,
+      );
     }
   }
   const loc = { file: shown, entity: 'settings' };

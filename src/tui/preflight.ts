@@ -30,18 +30,38 @@ function origin(source: string, from: string | null): string {
 export function renderPreflight(plan: BottlePlan): string {
   const out: string[] = [];
   const a = plan.agent;
-  out.push(...rows('agent', [`${a.name} (${a.provider}${a.model ? `, model ${a.model}` : ''})  ${a.file}`]));
+  out.push(
+    ...rows('agent', [
+      `${a.name} (${a.provider}${a.model ? `, model ${a.model}` : ''})  ${a.file}`,
+    ]),
+  );
   out.push(
     ...rows(
       'bottles',
       plan.bottles.map((b) =>
-        b.chain.length > 1 ? `${b.name}  (extends ${b.chain.slice(0, -1).map((c) => c.name).reverse().join(' <- ')})` : b.name,
+        b.chain.length > 1
+          ? `${b.name}  (extends ${b.chain
+              .slice(0, -1)
+              .map((c) => c.name)
+              .reverse()
+              .join(' <- ')})`
+          : b.name,
       ),
     ),
   );
-  out.push(...rows('label', [`${plan.label}  (slug ${plan.slug}${plan.color ? `, color ${plan.color}` : ''})`]));
-  out.push(...rows('backend', [`${plan.backend}, runtime ${plan.runtime.name} (${origin(plan.runtime.source, plan.runtime.from)})`]));
-  const img = [`${plan.image.base} (${origin(plan.image.baseSource, null)}) + ${plan.image.provider.npmPackage}`];
+  out.push(
+    ...rows('label', [
+      `${plan.label}  (slug ${plan.slug}${plan.color ? `, color ${plan.color}` : ''})`,
+    ]),
+  );
+  out.push(
+    ...rows('backend', [
+      `${plan.backend}, runtime ${plan.runtime.name} (${origin(plan.runtime.source, plan.runtime.from)})`,
+    ]),
+  );
+  const img = [
+    `${plan.image.base} (${origin(plan.image.baseSource, null)}) + ${plan.image.provider.npmPackage}`,
+  ];
   if (plan.image.apt.length > 0) img.push(`apt: ${plan.image.apt.join(' ')}`);
   for (const l of plan.image.dockerfile) img.push(`dockerfile: ${l}`);
   out.push(...rows('image', img));
@@ -54,12 +74,18 @@ export function renderPreflight(plan: BottlePlan): string {
       'routes',
       plan.egress.routes.flatMap((r) =>
         r.headers.map(
-          (h) => `${r.host}  ${h.name}: ${h.prefix ? JSON.stringify(h.prefix) + ' + ' : ''}<${describeSource(h.source)}>`,
+          (h) =>
+            `${r.host}  ${h.name}: ${h.prefix ? JSON.stringify(h.prefix) + ' + ' : ''}<${describeSource(h.source)}>`,
         ),
       ),
     ),
   );
-  out.push(...rows('env', plan.env.map((e) => `${e.name} <- ${describeSource(e.source)}`)));
+  out.push(
+    ...rows(
+      'env',
+      plan.env.map((e) => `${e.name} <- ${describeSource(e.source)}`),
+    ),
+  );
   out.push(
     ...rows(
       'ssh',
@@ -69,9 +95,17 @@ export function renderPreflight(plan: BottlePlan): string {
       ),
     ),
   );
-  const git = plan.git.name || plan.git.email ? [`${plan.git.name ?? '(no name)'} <${plan.git.email ?? 'no email'}>`] : [];
+  const git =
+    plan.git.name || plan.git.email
+      ? [`${plan.git.name ?? '(no name)'} <${plan.git.email ?? 'no email'}>`]
+      : [];
   out.push(...rows('git', git));
-  out.push(...rows('mounts', plan.mounts.map((m) => `${m.kind} ${m.source} -> ${m.target}  (${m.purpose})`)));
+  out.push(
+    ...rows(
+      'mounts',
+      plan.mounts.map((m) => `${m.kind} ${m.source} -> ${m.target}  (${m.purpose})`),
+    ),
+  );
   const b = plan.budget;
   out.push(
     ...rows('budget', [
@@ -80,8 +114,16 @@ export function renderPreflight(plan: BottlePlan): string {
         : `${formatTokens(b.tokens)} tokens for ${b.provider} (${b.scope}${b.from ? ` ${b.from}` : ''})`,
     ]),
   );
-  out.push(...rows('cutoff', [`${plan.cutoff.policy} (${origin(plan.cutoff.source, plan.cutoff.from)})`]));
-  if (plan.caCerts.length > 0) out.push(...rows('extra CA', plan.caCerts.map((c) => c.path)));
+  out.push(
+    ...rows('cutoff', [`${plan.cutoff.policy} (${origin(plan.cutoff.source, plan.cutoff.from)})`]),
+  );
+  if (plan.caCerts.length > 0)
+    out.push(
+      ...rows(
+        'extra CA',
+        plan.caCerts.map((c) => c.path),
+      ),
+    );
   if (plan.warnings.length > 0) out.push('', ...rows('warnings', plan.warnings));
   return out.join('\n');
 }

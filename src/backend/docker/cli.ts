@@ -4,7 +4,10 @@ import { run, type RunResult } from '../../util/exec.js';
 export const DOCKER_BIN = process.env.BOT_BOTTLE_DOCKER ?? 'docker';
 
 /** Run the docker CLI with an argv array. */
-export async function docker(args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+export async function docker(
+  args: readonly string[],
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<RunResult> {
   const r = await run(DOCKER_BIN, args, opts);
   if (r.spawnError !== undefined) {
     throw new EnvironmentError(

@@ -36,8 +36,11 @@ export async function engineFacts(): Promise<EngineFacts> {
     cgroupVersion: undefined,
     error: undefined,
   };
-  const client = await docker(['version', '--format', '{{.Client.Version}}'], { timeoutMs: 15_000 });
-  facts.clientVersion = client.stdout.trim().split('\n')[0] || undefined;
+  const client = await docker(['version', '--format', '{{.Client.Version}}'], {
+    timeoutMs: 15_000,
+  });
+  const clientLine = client.stdout.trim().split('\n')[0];
+  facts.clientVersion = clientLine === '' ? undefined : clientLine;
   const info = await docker(['info', '--format', '{{json .}}'], { timeoutMs: 15_000 });
   if (info.code !== 0) {
     facts.error = firstLine(info.stderr) || `docker info exited ${info.code}`;

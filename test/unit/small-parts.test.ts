@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { parseFrontMatter } from '../../src/manifest/frontmatter.js';
+import { isValidEntityName } from '../../src/manifest/names.js';
+import { slugify } from '../../src/plan/slug.js';
+import { closest } from '../../src/util/suggest.js';
+import { parseTokenCount } from '../../src/util/tokens.js';
+
+describe('front matter', () => {
+  const loc = { file: 'f.md' };
+  it('splits settings from the body', () => {
+    expect(parseFrontMatter('---\nprovider: claude\n---\nHello\n', loc)).toEqual({
+      data: { provider: 'claude' },
+      body: 'Hello\n',
+    });
+  });
+  it('a file without front matter is all body', () => {
+    expect(parseFrontMatter('Just a prompt', loc)).toEqual({ data: {}, body: 'Just a prompt' });
+  });
+  it('handles CRLF and a BOM', () => {
+    expect(parseFrontMatter('\uFEFF---\r\nprovider: pi\r\n---\r\nBody', loc).data).toEqual({
+      provider: 'pi',
+    });
+  });
+  it('never evaluates ---js front matter', () => {
+    expect(() =>
+      parseFrontMatter('---js\n{ x: require("fs").writeFileSync("/tmp/pwned", "") }\n---\n', loc),
+    ).toThrow(ConfigError);
+  });
+  it('a body may contain --- lines after the front matter', () => {
+    expect(parseFrontMatter('---\na: 1\n---\nx\n---\ny', loc).body).toBe('x\n---\ny');
+  });
+  it('reports the line of a YAML error in the file', () => {
+    expect(() => parseFrontMatter('---\na: 1\nb: [\n---\n', loc)).toThrow(/line \d/);
+  });
+});
+
+describe('names', () => {
+  it.each(['a', 'claude', 'my-agent-2'])('accepts %s', (n) => {
+    expect(isValidEntityName(n)).toBe(true);
+  });
+  it.each(['', 'A', '1a', '-a', 'a_b', 'a.b', '../x', 'a b', 'a;b', 'a'.repeat(64)])(
+    'rejects %j',
+    (n) => {
+      expect(isValidEntityName(n)).toBe(false);
+    },
+  );
+});
+
+describe('slugs', () => {
+  it.each([
+    ['Fix CI', 'fix-ci'],
+    ['claude', 'claude'],
+    ['  --Weird__Label!! ', 'weird-label'],
+    ['x'.repeat(60), 'x'.repeat(40)],
+    ['$(rm -rf ~)', 'rm-rf'],
+  ])('%j -> %s', (label, slug) => {
+    expect(slugify(label)).toBe(slug);
+  });
+});
+
+describe('did you mean', () => {
+  it('suggests close words only', () => {
+    expect(closest('egres', ['egress', 'env'])).toBe('egress');
+    expect(closest('zzzzzz', ['egress', 'env'])).toBeUndefined();
+  });
+});
+
+describe('token counts', () => {
+  it.each([
+    ['5000000', 5_000_000],
+    ['5m', 5_000_000],
+    ['500k', 500_000],
+    ['1.5M', 1_500_000],
+    ['1_000', 1000],
+  ])('%s', (t, n) => {
+    expect(parseTokenCount(t)).toBe(n);
+  });
+  it.each(['0', '-5', 'abc', '5x', ''])('rejects %j', (t) => {
+    expect(parseTokenCount(t)).toBeUndefined();
+  });
+});
