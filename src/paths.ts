@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 export function botBottleHome(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.BOT_BOTTLE_HOME;
   if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
-  return join(homedir(), '.bot-bottle');
+  const home = env.HOME;
+  return join(home !== undefined && home !== '' ? home : homedir(), '.bot-bottle');
 }
 
 export const REPO_CONFIG_DIR = '.bot-bottle';

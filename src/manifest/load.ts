@@ -220,16 +220,22 @@ function loadJsonLayer(
   }
   const doc = parseWith(jsonManifestSchema, raw, { file });
   const baseDir = dirname(path);
-  for (const [name, spec] of Object.entries(doc.bottles ?? {})) {
-    const loc = { file, entity: `bottle '${name}'` };
+  // One name, one definition per location: a name in both .bot-bottle/ and
+  // bot-bottle.json would make which one applies a matter of load order.
+  const entityLoc = (kind: Kind, name: string, existing: Located | undefined): ConfigLocation => {
+    const loc = { file, entity: `${kind} '${name}'` };
     const problem = entityNameProblem(name);
-    if (problem !== undefined) throw new ConfigError(loc, `bottle ${problem}`);
-    if (layer.bottles.has(name)) {
+    if (problem !== undefined) throw new ConfigError(loc, `${kind} ${problem}`);
+    if (existing !== undefined) {
       throw new ConfigError(
         loc,
-        `bottle '${name}' is also defined in ${show(layer.bottles.get(name)?.file ?? '')}; define it once per location`,
+        `${kind} '${name}' is also defined in ${show(existing.file)}; define it once per location`,
       );
     }
+    return loc;
+  };
+  for (const [name, spec] of Object.entries(doc.bottles ?? {})) {
+    const loc = entityLoc('bottle', name, layer.bottles.get(name));
     layer.bottles.set(name, {
       name,
       file: path,
@@ -239,15 +245,7 @@ function loadJsonLayer(
     });
   }
   for (const [name, rawAgent] of Object.entries(doc.agents ?? {})) {
-    const loc = { file, entity: `agent '${name}'` };
-    const problem = entityNameProblem(name);
-    if (problem !== undefined) throw new ConfigError(loc, `agent ${problem}`);
-    if (layer.agents.has(name)) {
-      throw new ConfigError(
-        loc,
-        `agent '${name}' is also defined in ${show(layer.agents.get(name)?.file ?? '')}; define it once per location`,
-      );
-    }
+    const loc = entityLoc('agent', name, layer.agents.get(name));
     const { prompt, ...spec } = parseWith(jsonAgentSchema, rawAgent, loc);
     layer.agents.set(name, {
       name,

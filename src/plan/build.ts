@@ -193,19 +193,25 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   }
 
   // Scalars: the last composed bottle (leaf first within its chain) that sets one wins.
-  const runtimeOwner = declaring((s) => s.runtime !== undefined);
-  const runtime = runtimeOwner?.spec.runtime
-    ? { name: runtimeOwner.spec.runtime, source: 'bottle' as const, from: runtimeOwner.name }
-    : settings.defaultRuntime
-      ? { name: settings.defaultRuntime, source: 'settings' as const, from: show(settings.file) }
-      : { name: 'runc' as const, source: 'default' as const, from: null };
-
-  const cutoffOwner = declaring((s) => s.cutoff !== undefined);
-  const cutoff = cutoffOwner?.spec.cutoff
-    ? { policy: cutoffOwner.spec.cutoff, source: 'bottle' as const, from: cutoffOwner.name }
-    : settings.defaultCutoff
-      ? { policy: settings.defaultCutoff, source: 'settings' as const, from: show(settings.file) }
-      : { policy: 'cutoff' as const, source: 'default' as const, from: null };
+  // Scalars: the last composed bottle (leaf first within its chain) that
+  // sets one wins, then host settings, then the built-in default.
+  const effective = <T>(
+    pick: (s: BottleSpec) => T | undefined,
+    fromSettings: T | undefined,
+    fallback: T,
+  ): { value: T; source: 'bottle' | 'settings' | 'default'; from: string | null } => {
+    const owner = declaring((s) => pick(s) !== undefined);
+    const own = owner === undefined ? undefined : pick(owner.spec);
+    if (owner !== undefined && own !== undefined)
+      return { value: own, source: 'bottle', from: owner.name };
+    if (fromSettings !== undefined)
+      return { value: fromSettings, source: 'settings', from: show(settings.file) };
+    return { value: fallback, source: 'default', from: null };
+  };
+  const rt = effective((s) => s.runtime, settings.defaultRuntime, 'runc');
+  const runtime = { name: rt.value, source: rt.source, from: rt.from };
+  const co = effective((s) => s.cutoff, settings.defaultCutoff, 'cutoff');
+  const cutoff = { policy: co.value, source: co.source, from: co.from };
 
   // Budget precedence: launch flag, agent, bottle, parent bottle, host settings.
   let budget: BottlePlan['budget'] = { provider, tokens: null, scope: 'none', from: null };

@@ -14,6 +14,12 @@ const FILE_SECRET = 'file-secret-b81d';
 const LITERAL_SECRET = 'literal-secret-55aa';
 const LITERAL_OVERRIDE = 'literal-override-66bb';
 
+function expectNoSecrets(text: string): void {
+  for (const v of [...Object.values(SECRETS), FILE_SECRET, LITERAL_SECRET, LITERAL_OVERRIDE]) {
+    expect(text).not.toContain(v);
+  }
+}
+
 /**
  * A composed launch: `dev` (repo) extends `base` (home), then `github`
  * (repo) composes over it; every env sentinel kind appears.
@@ -132,9 +138,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
   });
 
   it('never prints a secret value, only where it comes from', () => {
-    for (const v of [...Object.values(SECRETS), FILE_SECRET, LITERAL_SECRET, LITERAL_OVERRIDE]) {
-      expect(raw).not.toContain(v);
-    }
+    expectNoSecrets(raw);
   });
 
   it('classifies every env sentinel kind, later bottles winning', () => {
@@ -253,9 +257,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
       '--dry-run',
     ]);
     expect(r.code).toBe(0);
-    for (const v of [...Object.values(SECRETS), FILE_SECRET, LITERAL_SECRET, LITERAL_OVERRIDE]) {
-      expect(r.stdout).not.toContain(v);
-    }
+    expectNoSecrets(r.stdout);
     expect(r.stdout).toContain('dry run, nothing was created');
     expect(r.stdout).toMatch(/egress\s+allow api\.anthropic\.com/);
     expect(r.stdout).toContain('deny  gist.github.com');
