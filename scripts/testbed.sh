@@ -38,6 +38,21 @@ apt_install() {
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
+# A dockerd that died uncleanly leaves pid files behind, and a pid that is
+# now a zombie or another program makes the next dockerd refuse to start.
+clear_stale_pidfiles() {
+  local f pid state
+  for f in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    [ -f "$f" ] || continue
+    pid="$(cat "$f" 2>/dev/null || true)"
+    state="$(ps -o stat= -p "$pid" 2>/dev/null | tr -d ' ' || true)"
+    if [ -z "$state" ] || [[ "$state" == Z* ]]; then
+      log "removing stale $f (pid ${pid:-?} is not running)"
+      rm -f "$f"
+    fi
+  done
+}
+
 # --- 1 + 2: engine and gVisor -------------------------------------------------
 ensure_runsc_config() {
   # Merge rather than overwrite: the host may already carry daemon settings.
@@ -81,10 +96,13 @@ ensure_engine() {
     fi
   else
     need_root "starting dockerd"
+    clear_stale_pidfiles
     log "starting dockerd (log: $DOCKERD_LOG)"
     nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+    local dockerd_pid=$!
     for _ in $(seq 1 60); do
       engine_answers && break
+      kill -0 "$dockerd_pid" 2>/dev/null || { tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd exited during start-up"; }
       sleep 1
     done
     engine_answers || { tail -n 30 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 60 s"; }

@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { ConfigError, UsageError } from '../errors.js';
 import { firstMatch, parseHostPattern } from '../egress/host-match.js';
 import { displayPath, type ConfigIndex, type LoadedBottle } from '../manifest/load.js';
@@ -171,9 +172,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   const ssh = (spec.ssh ?? []).map((e) => {
     const owner = declaring((s) => (s.ssh ?? []).some((x) => x.Host === e.Host));
     const identity = expandHome(e.IdentityFile);
-    const identityFile = identity.startsWith('/')
-      ? identity
-      : `${owner?.baseDir ?? req.cwd}/${identity}`;
+    const identityFile = resolvePath(owner?.baseDir ?? req.cwd, identity);
     try {
       accessSync(identityFile, constants.R_OK);
     } catch {
