@@ -119,6 +119,23 @@ function issueDetail(issue: z.core.$ZodIssue, schema: unknown): { field: string;
       };
     }
     case 'invalid_union': {
+      // Header values are `string | {secret, prefix}`: report the branch the
+      // user evidently meant, judged by the type they wrote.
+      const input: unknown = issue.input;
+      const branch =
+        typeof input === 'string'
+          ? issue.errors[0]
+          : typeof input === 'object' && input !== null && !Array.isArray(input)
+            ? issue.errors[1]
+            : undefined;
+      const inner = branch?.find((i) => i.code === 'unrecognized_keys') ?? branch?.[0];
+      if (inner !== undefined) {
+        const sub = issueDetail(
+          { ...inner, path: [...path, ...inner.path] } as z.core.$ZodIssue,
+          schema,
+        );
+        return sub;
+      }
       return {
         field: pathToField(path),
         detail: `expected a string or a mapping {secret, prefix}, got ${describeValue(issue.input)}`,

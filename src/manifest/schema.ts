@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ENTITY_NAME_RE, ENV_NAME_RE, MAX_ENTITY_NAME_LENGTH } from './names.js';
+import { sentinelProblem } from './sentinel.js';
 
 /**
  * Schemas of what users write. Every object is strict: an unknown key is an
@@ -66,8 +67,15 @@ export const exactHost = z
   .refine(validPort, 'port must be between 1 and 65535')
   .transform((s) => s.toLowerCase());
 
-/** A raw env/secret value: a literal, `?`, `env:NAME`, `file:PATH` or `cmd:COMMAND`. */
-export const sentinelValue = z.string();
+/**
+ * A raw env/secret value: a literal, `?`, `env:NAME`, `file:PATH` or
+ * `cmd:COMMAND`. Its syntax is checked at load, so a broken value fails in
+ * every command, not only when its bottle is launched.
+ */
+export const sentinelValue = z.string().superRefine((v, ctx) => {
+  const problem = sentinelProblem(v);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
 

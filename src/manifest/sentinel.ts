@@ -44,6 +44,17 @@ export function expandHome(p: string): string {
   return p;
 }
 
+/** Why `raw` is not a well-formed value source, or undefined if it is. */
+export function sentinelProblem(raw: string): string | undefined {
+  try {
+    classifyValue(raw, '/');
+    return undefined;
+  } catch (e) {
+    if (e instanceof SentinelError) return e.message;
+    throw e;
+  }
+}
+
 /**
  * Classify a raw config value. `baseDir` anchors relative `file:` paths (the
  * directory of the file that declares the value). Returns the source and,

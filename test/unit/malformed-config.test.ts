@@ -27,6 +27,30 @@ const bottle = (fm: string): FileTree => ({ ...base, '.bot-bottle/bottles/b.md':
 const agent = (fm: string): FileTree => ({ ...base, '.bot-bottle/agents/a.md': md(fm) });
 
 const cases: Case[] = [
+  {
+    name: 'bad sentinel in a bottle the agent does not use',
+    repo: { ...base, '.bot-bottle/bottles/other.md': md('env:\n  X: "env:"') },
+    expect: [
+      '.bot-bottle/bottles/other.md',
+      "bottle 'other'",
+      "field 'env.X'",
+      "'env:' must be followed",
+    ],
+  },
+  {
+    name: 'bad sentinel in a route header',
+    repo: bottle(
+      'egress:\n  allow: [x.com]\n  routes:\n    - host: x.com\n      headers:\n        authorization: "cmd:a | b"',
+    ),
+    expect: ["field 'egress.routes[0].headers.authorization'", "'|' is not an operator"],
+  },
+  {
+    name: 'route header mapping with an unknown key',
+    repo: bottle(
+      'egress:\n  allow: [x.com]\n  routes:\n    - host: x.com\n      headers:\n        authorization:\n          secret: env:T\n          prefx: "Bearer "',
+    ),
+    expect: ["field 'egress.routes[0].headers.authorization.prefx'", "did you mean 'prefix'"],
+  },
   // --- unknown keys ---
   {
     name: 'unknown bottle key',
