@@ -130,10 +130,7 @@ function issueDetail(issue: z.core.$ZodIssue, schema: unknown): { field: string;
             : undefined;
       const inner = branch?.find((i) => i.code === 'unrecognized_keys') ?? branch?.[0];
       if (inner !== undefined) {
-        const sub = issueDetail(
-          { ...inner, path: [...path, ...inner.path] } as z.core.$ZodIssue,
-          schema,
-        );
+        const sub = issueDetail({ ...inner, path: [...path, ...inner.path] }, schema);
         return sub;
       }
       return {
