@@ -323,7 +323,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     image: {
       base: settings.baseImage.ref,
       baseSource: settings.baseImage.source,
-      provider: { npmPackage: info.npmPackage },
+      provider: { npmPackage: info.npmPackage, npmVersion: info.npmVersion },
       apt: spec.image?.apt ?? [],
       dockerfile: spec.image?.dockerfile ?? [],
     },

@@ -92,7 +92,7 @@ export const bottlePlanSchema = z
     image: z.object({
       base: z.string(),
       baseSource: z.enum(['default', 'settings', 'env']),
-      provider: z.object({ npmPackage: z.string() }),
+      provider: z.object({ npmPackage: z.string(), npmVersion: z.string() }),
       apt: z.array(z.string()),
       dockerfile: z.array(z.string()),
     }),

@@ -2,6 +2,7 @@ import type { ProviderName } from '../manifest/schema.js';
 
 /** The agent's home directory inside every bottle image. */
 export const GUEST_HOME = '/home/agent';
+export const GUEST_USER = 'agent';
 export const GUEST_WORKSPACE = '/workspace';
 
 /** What the planner needs to know about each agent CLI. */
@@ -11,6 +12,13 @@ export interface ProviderInfo {
   title: string;
   /** npm package that ships the CLI. */
   npmPackage: string;
+  /**
+   * Pinned version installed in the image: part of the image recipe, so a
+   * version bump is a new image tag, and a bottle never changes CLI silently.
+   */
+  npmVersion: string;
+  /** The executable the package puts on PATH. */
+  bin: string;
   /** Where the agent's prompt (the agent file's Markdown body) is placed. */
   promptPath: string;
   /** Directory that receives one sub-directory per skill. */
@@ -22,6 +30,8 @@ export const PROVIDER_INFO: Record<ProviderName, ProviderInfo> = {
     name: 'claude',
     title: 'Claude Code',
     npmPackage: '@anthropic-ai/claude-code',
+    npmVersion: '2.1.197',
+    bin: 'claude',
     promptPath: `${GUEST_HOME}/.claude/CLAUDE.md`,
     skillsDir: `${GUEST_HOME}/.claude/skills`,
   },
@@ -29,6 +39,8 @@ export const PROVIDER_INFO: Record<ProviderName, ProviderInfo> = {
     name: 'codex',
     title: 'Codex CLI',
     npmPackage: '@openai/codex',
+    npmVersion: '0.169.0',
+    bin: 'codex',
     promptPath: `${GUEST_HOME}/.codex/AGENTS.md`,
     skillsDir: `${GUEST_HOME}/.codex/skills`,
   },
@@ -36,6 +48,8 @@ export const PROVIDER_INFO: Record<ProviderName, ProviderInfo> = {
     name: 'pi',
     title: 'pi',
     npmPackage: '@mariozechner/pi-coding-agent',
+    npmVersion: '0.73.1',
+    bin: 'pi',
     promptPath: `${GUEST_HOME}/.pi/agent/AGENTS.md`,
     skillsDir: `${GUEST_HOME}/.pi/agent/skills`,
   },

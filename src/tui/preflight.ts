@@ -60,7 +60,7 @@ export function renderPreflight(plan: BottlePlan): string {
     ]),
   );
   const img = [
-    `${plan.image.base} (${origin(plan.image.baseSource, null)}) + ${plan.image.provider.npmPackage}`,
+    `${plan.image.base} (${origin(plan.image.baseSource, null)}) + ${plan.image.provider.npmPackage}@${plan.image.provider.npmVersion}`,
   ];
   if (plan.image.apt.length > 0) img.push(`apt: ${plan.image.apt.join(' ')}`);
   for (const l of plan.image.dockerfile) img.push(`dockerfile: ${l}`);

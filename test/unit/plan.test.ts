@@ -199,7 +199,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
     expect(plan.image).toEqual({
       base: 'registry.example.com:5000/team/base:1.2',
       baseSource: 'settings',
-      provider: { npmPackage: '@anthropic-ai/claude-code' },
+      provider: { npmPackage: '@anthropic-ai/claude-code', npmVersion: '2.1.197' },
       apt: ['git', 'ripgrep', 'jq'],
       dockerfile: ['RUN echo dev > /etc/dev'],
     });
