@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 
 export interface RunResult {
   code: number;
@@ -59,4 +59,51 @@ export function gitToplevel(cwd: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Run a program and hand each output line (stdout and stderr, interleaved)
+ * to `onLine` as it arrives; used for long builds that must show progress.
+ */
+export function runStreaming(
+  file: string,
+  args: readonly string[],
+  onLine: (line: string) => void,
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number; spawnError?: NodeJS.ErrnoException }> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const pump = (stream: NodeJS.ReadableStream): void => {
+      let buf = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) !== -1) {
+          // A carriage return redraws the line: keep what was drawn last.
+          const parts = buf
+            .slice(0, nl)
+            .split('\r')
+            .filter((p) => p !== '');
+          onLine(parts[parts.length - 1] ?? '');
+          buf = buf.slice(nl + 1);
+        }
+      });
+      stream.on('end', () => {
+        if (buf !== '') onLine(buf);
+      });
+    };
+    pump(child.stdout);
+    pump(child.stderr);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      resolve({ code: 127, spawnError: e });
+    });
+    child.on('close', (code) => {
+      resolve({ code: code ?? 1 });
+    });
+  });
 }
