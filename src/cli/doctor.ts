@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { engineFacts, imagePresent, type Check } from '../backend/docker/health.js';
+import { engineFacts, imageId, type Check } from '../backend/docker/health.js';
 import { BotBottleError, ExitCode } from '../errors.js';
 import { displayPath, loadConfig } from '../manifest/load.js';
 import { inspectCaFile } from '../settings/ca.js';
@@ -87,7 +87,7 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
           ? 'settings.yml image.base'
           : 'default';
     checks.push(
-      (await imagePresent(ref))
+      (await imageId(ref)) !== undefined
         ? {
             id: 'base-image',
             title: 'base image',

@@ -92,7 +92,8 @@ export function findRepoRoot(cwd: string, home: string): string | undefined {
   }
 }
 
-function readText(path: string, loc: ConfigLocation): string {
+/** Read a config file; every failure is a ConfigError naming the file. */
+export function readConfigText(path: string, loc: ConfigLocation): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
@@ -168,14 +169,14 @@ function loadDirLayer(
   for (const [name, path] of entityFiles(join(cfgDir, 'bottles'), 'bottle', show)) {
     const loc = { file: show(path), entity: `bottle '${name}'` };
     // A bottle's Markdown body is documentation for humans; only its settings matter.
-    const { data } = parseFrontMatter(readText(path, loc), loc);
+    const { data } = parseFrontMatter(readConfigText(path, loc), loc);
     const spec = parseWith(bottleSchema, data ?? {}, loc);
     layer.bottles.set(name, { name, file: path, origin, baseDir: dirname(path), spec });
     layer.files.push(path);
   }
   for (const [name, path] of entityFiles(join(cfgDir, 'agents'), 'agent', show)) {
     const loc = { file: show(path), entity: `agent '${name}'` };
-    const { data, body } = parseFrontMatter(readText(path, loc), loc);
+    const { data, body } = parseFrontMatter(readConfigText(path, loc), loc);
     const spec = parseWith(agentSchema, data ?? {}, loc);
     layer.agents.set(name, {
       name,
@@ -211,7 +212,7 @@ function loadJsonLayer(
   show: (p: string) => string,
 ): void {
   const file = show(path);
-  const text = readText(path, { file });
+  const text = readConfigText(path, { file });
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
@@ -12,7 +12,7 @@ import {
   type CutoffPolicy,
   type RuntimeName,
 } from '../manifest/schema.js';
-import { displayPath } from '../manifest/load.js';
+import { displayPath, readConfigText } from '../manifest/load.js';
 import { settingsPath } from '../paths.js';
 
 /** Public image used when nothing else is configured. */
@@ -59,21 +59,9 @@ export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Se
   const env = opts.env ?? process.env;
   const file = settingsPath(env);
   const shown = displayPath(file, opts.cwd);
-  let text: string | undefined;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') {
-      throw new ConfigError(
-        { file: shown, entity: 'settings' },
-        code === 'EISDIR'
-          ? 'is a directory, expected a file'
-          : `cannot be read (${code ?? 'error'})`,
-      );
-    }
-  }
   const loc = { file: shown, entity: 'settings' };
+  // No settings file is normal (defaults apply); any other failure is not.
+  const text = existsSync(file) ? readConfigText(file, loc) : undefined;
   const raw = text === undefined ? {} : (parseYaml(text, loc) ?? {});
   const spec = parseWith(settingsSchema, raw, loc);
 
@@ -103,9 +91,9 @@ export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Se
     source: 'settings',
   }));
   for (const p of (env.BOT_BOTTLE_EXTRA_CA_CERTS ?? '').split(':')) {
-    if (p !== '' && !extraCaFiles.some((c) => c.path === resolve(p))) {
-      extraCaFiles.push({ path: resolve(expandHome(p)), source: 'env' });
-    }
+    if (p === '') continue;
+    const path = resolve(expandHome(p));
+    if (!extraCaFiles.some((c) => c.path === path)) extraCaFiles.push({ path, source: 'env' });
   }
 
   return {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,7 +141,6 @@ describeDocker('bot-bottle doctor (real docker)', () => {
 
   it('checks extra CA files: a bad one fails with its path', async () => {
     const bad = join(tmpdir(), `bb-not-a-ca-${process.pid}.pem`);
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(bad, 'not a certificate\n');
     try {
       const r = await runBin(['doctor', '--json'], tmpdir(), {

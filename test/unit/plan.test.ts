@@ -102,6 +102,9 @@ cutoff: kill
   );
 }
 
+/** `coder` on `dev` (extends `base`) composed with `github`. */
+const COMPOSED = ['start', 'coder', '--bottle', 'dev', '--bottle', 'github'];
+
 describe('start --dry-run --json on a composed, extended bottle', () => {
   let fx: Fixture;
   let raw: string;
@@ -110,12 +113,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
   beforeAll(async () => {
     fx = composedFixture();
     const r = await fx.run([
-      'start',
-      'coder',
-      '--bottle',
-      'dev',
-      '--bottle',
-      'github',
+      ...COMPOSED,
       '--label',
       'Fix CI',
       '--color',
@@ -247,15 +245,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
   });
 
   it('prints the same plan as a readable preflight, still without secrets', async () => {
-    const r = await fx.run([
-      'start',
-      'coder',
-      '--bottle',
-      'dev',
-      '--bottle',
-      'github',
-      '--dry-run',
-    ]);
+    const r = await fx.run([...COMPOSED, '--dry-run']);
     expect(r.code).toBe(0);
     expectNoSecrets(r.stdout);
     expect(r.stdout).toContain('dry run, nothing was created');

@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
 import { recipeHash, recipeTag, type ImageRecipe } from '../../providers/recipe.js';
 import { runStreaming } from '../../util/exec.js';
-import { docker, DOCKER_BIN } from './cli.js';
+import { DOCKER_BIN } from './cli.js';
+import { imageId } from './health.js';
 
 export interface EnsureImageResult {
   tag: string;
@@ -22,11 +23,6 @@ export interface EnsureImageOptions {
 }
 
 export class ImageBuildError extends EnvironmentError {}
-
-async function imageId(ref: string): Promise<string | undefined> {
-  const r = await docker(['image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 30_000 });
-  return r.code === 0 ? r.stdout.trim() : undefined;
-}
 
 /**
  * Make sure the image for `recipe` exists, building it only when no image

@@ -58,7 +58,8 @@ export async function engineFacts(): Promise<EngineFacts> {
   return facts;
 }
 
-export async function imagePresent(ref: string): Promise<boolean> {
-  const r = await docker(['image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 15_000 });
-  return r.code === 0;
+/** The local image ID of `ref`, or undefined when it is not present. */
+export async function imageId(ref: string): Promise<string | undefined> {
+  const r = await docker(['image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 30_000 });
+  return r.code === 0 ? r.stdout.trim() : undefined;
 }
