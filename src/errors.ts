@@ -11,6 +11,8 @@ export const ExitCode = {
   environment: 3,
   /** The command exists but this version cannot do it yet. */
   unsupported: 4,
+  /** Stopped by SIGINT (128 + 2), as shells report it; the bottle was torn down. */
+  interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -84,5 +86,13 @@ export class EnvironmentError extends BotBottleError {
 export class UnsupportedError extends BotBottleError {
   constructor(message: string, hint?: string) {
     super(message, { exitCode: ExitCode.unsupported, ...(hint === undefined ? {} : { hint }) });
+  }
+}
+
+export class InterruptedError extends BotBottleError {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}; the bottle was torn down`, {
+      exitCode: ExitCode.interrupted,
+    });
   }
 }

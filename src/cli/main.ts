@@ -6,7 +6,14 @@ import type { CliContext } from './context.js';
 import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
 import { processIo, reportError } from './output.js';
+import { runFreeze } from './freeze.js';
+import { runLogs } from './logs.js';
+import { runPrune } from './prune.js';
+import { runPs } from './ps.js';
+import { runResume } from './resume.js';
+import { runRm } from './rm.js';
 import { runStart, type StartOptions } from './start.js';
+import { runStop } from './stop.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -56,6 +63,8 @@ Exit codes: 0 ok, 1 internal error, 2 bad configuration or usage,
 Start here:
   bot-bottle init                    write an example .bot-bottle/
   bot-bottle start claude --dry-run  show what a launch would do
+  bot-bottle start claude            launch it (asks what it needs)
+  bot-bottle ps                      list running bottles
   bot-bottle doctor                  check this machine`,
     );
 
@@ -85,17 +94,103 @@ Start here:
         .choices(BACKENDS)
         .env('BOT_BOTTLE_BACKEND'),
     )
+    .option(
+      '--headless',
+      'run without a terminal: needs an agent name and --prompt; no pickers, no confirmation',
+    )
+    .option('--prompt <text>', 'the task for a --headless run (one argument to the agent CLI)')
+    .option('-y, --yes', 'skip the launch confirmation of an interactive start')
     .option('--dry-run', 'resolve and print the plan; create nothing (also BOT_BOTTLE_DRY_RUN=1)')
-    .option('--json', 'print the plan as JSON (shape: schema/bottle-plan.schema.json)')
+    .option(
+      '--json',
+      'with --dry-run: the plan (schema/bottle-plan.schema.json); otherwise: the launch record, with the agent output captured',
+    )
     .addHelpText(
       'after',
       `
+Without --headless on a terminal, missing choices are asked for: agent
+(type to filter), bottles, label and color, then a y/N confirmation. The
+agent runs on this terminal. When it exits, its commits (and uncommitted
+changes, as a final commit) arrive in this repository as branch
+bot-bottle/<slug>, and the bottle is saved for \`bot-bottle resume\`.
+
+The exit code is the agent CLI's.
+
 Examples:
-  bot-bottle start claude --dry-run
+  bot-bottle start claude
+  bot-bottle start claude --headless --prompt 'Fix the failing test' --json
   bot-bottle start claude --bottle base --bottle github --label fix-ci --dry-run --json`,
     )
-    .action((agent: string | undefined, opts: StartOptions) => {
-      throw new ActionExit(runStart(ctx, agent, opts));
+    .action(async (agent: string | undefined, opts: StartOptions) => {
+      throw new ActionExit(await runStart(ctx, agent, opts));
+    });
+
+  program
+    .command('ps')
+    .description('list running bottles (with --all: saved ones too)')
+    .option('--all', 'also list saved (ended or frozen) bottles that resume can continue')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean; all?: boolean }) => {
+      throw new ActionExit(await runPs(ctx, opts));
+    });
+
+  program
+    .command('stop')
+    .description('end the agent of a running bottle; its work comes home and the bottle is saved')
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .option('--timeout <seconds>', 'how long to wait for the bottle to wind down', '60')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (slug: string, opts: { json?: boolean; timeout?: string }) => {
+      throw new ActionExit(await runStop(ctx, slug, opts));
+    });
+
+  program
+    .command('logs')
+    .description("show a running bottle's egress log: every connection allowed or refused")
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .option('-f, --follow', 'keep printing new entries')
+    .option('--json', 'print the raw JSON lines')
+    .action(async (slug: string, opts: { follow?: boolean; json?: boolean }) => {
+      throw new ActionExit(await runLogs(ctx, slug, opts));
+    });
+
+  program
+    .command('freeze')
+    .description('save a running bottle (its container filesystem) and tear it down')
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .option('--json', 'print the identity and image as JSON')
+    .action(async (slug: string, opts: { json?: boolean }) => {
+      throw new ActionExit(await runFreeze(ctx, slug, opts));
+    });
+
+  program
+    .command('resume')
+    .description("continue a saved bottle with the agent CLI's continue flag")
+    .argument('<identity>', 'a saved bottle (see bot-bottle ps --all)')
+    .option('--headless', 'run without a terminal; needs --prompt')
+    .option('--prompt <text>', 'the task for a --headless run')
+    .option('--json', 'print the launch record as JSON')
+    .action(
+      async (identity: string, opts: { headless?: boolean; prompt?: string; json?: boolean }) => {
+        throw new ActionExit(await runResume(ctx, identity, opts));
+      },
+    );
+
+  program
+    .command('rm')
+    .description('forget a saved bottle: remove its image and record (its git branch stays)')
+    .argument('<identity>', 'a saved bottle (see bot-bottle ps --all)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (identity: string, opts: { json?: boolean }) => {
+      throw new ActionExit(await runRm(ctx, identity, opts));
+    });
+
+  program
+    .command('prune')
+    .description('remove leftovers of crashed launches (containers, networks, records)')
+    .option('--json', 'print what was removed as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      throw new ActionExit(await runPrune(ctx, opts));
     });
 
   program

@@ -1,13 +1,18 @@
-import { UnsupportedError, UsageError } from '../errors.js';
-import { loadConfig } from '../manifest/load.js';
+import type { Backend } from '../backend/backend.js';
+import type { LaunchRecord } from '../controller/session.js';
+import type { SavedBottle } from '../controller/state.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { loadConfig, type ConfigIndex } from '../manifest/load.js';
 import { buildPlan } from '../plan/build.js';
 import type { BottlePlan } from '../plan/schema.js';
+import { slugify } from '../plan/slug.js';
 import { loadSettings } from '../settings/settings.js';
 import { renderPreflight } from '../tui/preflight.js';
 import { gitToplevel } from '../util/exec.js';
 import { parseTokenCount } from '../util/tokens.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
+import { services, type Services } from './services.js';
 
 export interface StartOptions {
   bottle: string[];
@@ -17,60 +22,255 @@ export interface StartOptions {
   backend?: string;
   dryRun?: boolean;
   json?: boolean;
+  headless?: boolean;
+  prompt?: string;
+  yes?: boolean;
 }
 
+const HEADLESS_EXAMPLE = `bot-bottle start <agent> --headless --prompt 'Do the thing'`;
+
+/**
+ * A label whose slug no running bottle uses: the label itself, else
+ * `<label>-2`, `-3`, ... Orchestrators start many bottles of one agent, so
+ * picking a free name beats failing on every collision.
+ */
+export function uniquifyLabel(label: string, activeSlugs: ReadonlySet<string>): string {
+  if (!activeSlugs.has(slugify(label))) return label;
+  let n = 2;
+  while (activeSlugs.has(slugify(`${label}-${n}`))) n++;
+  return `${label}-${n}`;
+}
+
+function parseBudget(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const budget = parseTokenCount(raw);
+  if (budget === undefined) {
+    throw new UsageError(
+      `--budget: expected a positive token count such as 2000000, 500k or 2m, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return budget;
+}
+
+export interface PlanInput {
+  agent: string;
+  bottles: readonly string[];
+  label?: string | undefined;
+  color?: string | undefined;
+  budget?: number | undefined;
+  backend?: string | undefined;
+}
+
+export function makePlan(
+  ctx: CliContext,
+  index: ConfigIndex,
+  input: PlanInput,
+  literals?: Map<string, string>,
+): BottlePlan {
+  const settings = loadSettings({ cwd: ctx.cwd, env: ctx.env });
+  return buildPlan(index, settings, {
+    ...input,
+    workspace: gitToplevel(ctx.cwd) ?? ctx.cwd,
+    cwd: ctx.cwd,
+    env: ctx.env,
+    ...(literals === undefined ? {} : { literals }),
+  });
+}
+
+/** Kept for `--dry-run` callers: the plan a start would launch. */
 export function planFromArgs(
   ctx: CliContext,
   agent: string | undefined,
   opts: StartOptions,
 ): BottlePlan {
   const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
-  if (agent === undefined) {
-    const names = [...index.agents.keys()];
-    throw new UsageError(
-      'start needs an agent name: bot-bottle start <agent>',
-      names.length > 0
-        ? `defined agents: ${names.join(', ')}`
-        : 'no agents are defined; run `bot-bottle init` first',
-    );
-  }
-  let budget: number | undefined;
-  if (opts.budget !== undefined) {
-    budget = parseTokenCount(opts.budget);
-    if (budget === undefined) {
-      throw new UsageError(
-        `--budget: expected a positive token count such as 2000000, 500k or 2m, got ${JSON.stringify(opts.budget)}`,
-      );
-    }
-  }
-  const settings = loadSettings({ cwd: ctx.cwd, env: ctx.env });
-  return buildPlan(index, settings, {
+  if (agent === undefined) throw missingAgent(index);
+  return makePlan(ctx, index, {
     agent,
     bottles: opts.bottle,
     label: opts.label,
     color: opts.color,
-    budget,
+    budget: parseBudget(opts.budget),
     backend: opts.backend,
-    workspace: gitToplevel(ctx.cwd) ?? ctx.cwd,
-    cwd: ctx.cwd,
-    env: ctx.env,
   });
 }
 
-export function runStart(ctx: CliContext, agent: string | undefined, opts: StartOptions): number {
-  const plan = planFromArgs(ctx, agent, opts);
+function missingAgent(index: ConfigIndex, why = ''): UsageError {
+  const names = [...index.agents.keys()];
+  return new UsageError(
+    `start needs an agent name: bot-bottle start <agent>${why}`,
+    names.length > 0
+      ? `defined agents: ${names.join(', ')}`
+      : 'no agents are defined; run `bot-bottle init` first',
+  );
+}
+
+async function activeSlugs(backend: Backend): Promise<Set<string>> {
+  return new Set((await backend.enumerateActive()).map((a) => a.slug));
+}
+
+export async function runStart(
+  ctx: CliContext,
+  agentArg: string | undefined,
+  opts: StartOptions,
+): Promise<number> {
+  const svc = services(ctx);
+  const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
   const dryRun = opts.dryRun === true || ctx.env.BOT_BOTTLE_DRY_RUN === '1';
-  if (!dryRun) {
-    throw new UnsupportedError(
-      'this version of bot-bottle plans launches but does not start containers yet',
-      `\`bot-bottle start ${plan.agent.name} --dry-run\` prints the plan`,
+  const headless = opts.headless === true;
+  const budget = parseBudget(opts.budget);
+
+  if (headless) {
+    if (agentArg === undefined) {
+      throw new UsageError(`--headless requires an agent name: ${HEADLESS_EXAMPLE}`);
+    }
+    if (opts.prompt === undefined || opts.prompt.trim() === '') {
+      throw new UsageError(`--headless requires --prompt: ${HEADLESS_EXAMPLE}`);
+    }
+  } else if (opts.prompt !== undefined) {
+    throw new UsageError(
+      '--prompt is for headless runs; add --headless',
+      'an interactive session takes its first instruction on the terminal',
     );
   }
-  if (opts.json === true) {
-    printJson(ctx.io, plan);
-  } else {
-    ctx.io.out(`bot-bottle start ${plan.agent.name}: dry run, nothing was created\n`);
-    ctx.io.out(renderPreflight(plan));
+  // Pickers only ever fire for an interactive start on a terminal.
+  const ask = !headless && svc.interactive;
+
+  let agent = agentArg;
+  if (agent === undefined) {
+    if (!ask) throw missingAgent(index, ' (no terminal to pick one on)');
+    if (index.agents.size === 0) throw missingAgent(index);
+    agent = await svc.ui.pickAgent(
+      [...index.agents.values()].map((a) => ({
+        name: a.name,
+        hint: `${a.spec.provider}${a.spec.bottle === undefined ? '' : `, bottle ${a.spec.bottle}`}`,
+      })),
+    );
   }
-  return 0;
+  const agentEntry = index.agents.get(agent);
+
+  let bottles = opts.bottle;
+  if (bottles.length === 0 && agentEntry !== undefined) {
+    if (ask && !dryRun) {
+      bottles = await svc.ui.pickBottles(
+        [...index.bottles.keys()],
+        agentEntry.spec.bottle === undefined ? [] : [agentEntry.spec.bottle],
+      );
+    } else if (agentEntry.spec.bottle === undefined && headless) {
+      throw new UsageError(
+        `--headless: agent '${agent}' has no default bottle; pass one or more --bottle NAME`,
+      );
+    }
+  }
+
+  const backend = dryRun ? undefined : svc.backend('docker');
+  const active = backend === undefined ? new Set<string>() : await activeSlugs(backend);
+  let label = opts.label ?? agent;
+  let color = opts.color;
+  if (!dryRun) {
+    const free = uniquifyLabel(label, active);
+    if (ask && opts.label === undefined) {
+      const chosen = await svc.ui.labelAndColor(free);
+      label = chosen.label;
+      color ??= chosen.color;
+    } else {
+      label = free;
+    }
+    const unique = uniquifyLabel(label, active);
+    if (unique !== label || (opts.label !== undefined && opts.label !== label)) {
+      ctx.io.err(`bot-bottle: label '${label}' is in use; using '${unique}'`);
+    }
+    label = unique;
+  }
+
+  const literals = new Map<string, string>();
+  const plan = makePlan(
+    ctx,
+    index,
+    { agent, bottles, label, color, budget, backend: opts.backend },
+    literals,
+  );
+
+  if (dryRun) {
+    if (opts.json === true) {
+      printJson(ctx.io, plan);
+    } else {
+      ctx.io.out(`bot-bottle start ${plan.agent.name}: dry run, nothing was created\n`);
+      ctx.io.out(renderPreflight(plan));
+    }
+    return ExitCode.ok;
+  }
+
+  if (ask && opts.yes !== true) {
+    ctx.io.err(renderPreflight(plan));
+    if (!(await svc.ui.confirm(`Launch ${plan.agent.name} in bottle ${plan.slug}?`))) {
+      ctx.io.err('bot-bottle: not launched; nothing was created');
+      return ExitCode.ok;
+    }
+  }
+  const agentPrompt = agentEntry?.prompt ?? '';
+  return launchAndReport(ctx, svc, {
+    plan,
+    literals,
+    agentPrompt,
+    headlessPrompt: headless ? opts.prompt : undefined,
+    json: opts.json === true,
+    resume: undefined,
+  });
+}
+
+export async function launchAndReport(
+  ctx: CliContext,
+  svc: Services,
+  req: {
+    plan: BottlePlan;
+    literals: Map<string, string>;
+    agentPrompt: string;
+    headlessPrompt: string | undefined;
+    json: boolean;
+    resume: SavedBottle | undefined;
+  },
+): Promise<number> {
+  const say = (line: string): void => {
+    ctx.io.err(`bot-bottle: ${line}`);
+  };
+  for (const w of req.plan.warnings) say(`warning: ${w}`);
+  const headless = req.headlessPrompt !== undefined;
+  const record = await svc.runSession({
+    plan: req.plan,
+    backend: svc.backend(req.plan.backend),
+    env: ctx.env,
+    literals: req.literals,
+    agentPrompt: req.agentPrompt,
+    headlessPrompt: req.headlessPrompt,
+    tty: !headless && svc.interactive,
+    captureOutput: req.json,
+    resume: req.resume,
+    ask: svc.interactive ? (q) => svc.ui.secret(q) : undefined,
+    progress: say,
+  });
+  if (req.json) printJson(ctx.io, record);
+  reportEnd(say, record);
+  return record.outcome === 'frozen' ? ExitCode.ok : record.exitCode;
+}
+
+function reportEnd(say: (l: string) => void, r: LaunchRecord): void {
+  const secs = (Date.parse(r.endedAt) - Date.parse(r.startedAt)) / 1000;
+  if (r.outcome === 'frozen') {
+    say(
+      `bottle ${r.slug} was frozen as ${r.identity}; continue with: bot-bottle resume ${r.identity}`,
+    );
+    return;
+  }
+  if (r.outcome === 'removed') {
+    say(`bottle ${r.slug} was removed while the agent ran; its work was not saved`);
+    return;
+  }
+  say(`${r.agent} in bottle ${r.slug} ended (agent exit ${r.exitCode}) after ${secs.toFixed(1)} s`);
+  say(
+    r.branch === null
+      ? `  work: ${r.workNote}`
+      : `  work: ${r.workNote}${r.committedLeftovers ? ' (uncommitted changes included as a final commit)' : ''}; your working tree and current branch were not touched (git log ${r.branch})`,
+  );
+  if (r.resumeCommand !== null) say(`  saved as ${r.identity}; continue with: ${r.resumeCommand}`);
 }

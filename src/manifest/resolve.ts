@@ -15,7 +15,8 @@ function unionInOrder(
  * parent) and composition of several bottles at launch (later over earlier):
  *
  * - scalars (`runtime`, `cutoff`) and `git` fields: the later value wins;
- * - maps (`env`, `budget`): merged key by key, the later value wins;
+ * - maps (`env`, `budget`, `api`, `egress.hosts`): merged key by key, the
+ *   later value wins;
  * - `egress.allow`, `egress.deny`, `image.apt`: appended, duplicates dropped;
  * - `image.dockerfile`: appended in order (earlier lines run first);
  * - `ssh`: keyed by `Host`; a later entry replaces an earlier one whole;
@@ -54,6 +55,8 @@ export function mergeBottleSpecs(base: BottleSpec, over: BottleSpec): BottleSpec
       deny: unionInOrder(base.egress?.deny, over.egress?.deny),
       routes: [...routes].map(([host, headers]) => ({ host, headers })),
     };
+    const hosts = { ...base.egress?.hosts, ...over.egress?.hosts };
+    if (Object.keys(hosts).length > 0) out.egress.hosts = hosts;
   }
 
   const runtime = over.runtime ?? base.runtime;
@@ -67,6 +70,8 @@ export function mergeBottleSpecs(base: BottleSpec, over: BottleSpec): BottleSpec
       dockerfile: [...(base.image?.dockerfile ?? []), ...(over.image?.dockerfile ?? [])],
     };
   }
+  const api = { ...base.api, ...over.api };
+  if (Object.keys(api).length > 0) out.api = api;
   const budget = { ...base.budget, ...over.budget };
   if (Object.keys(budget).length > 0) out.budget = budget;
   return out;

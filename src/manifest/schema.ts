@@ -95,10 +95,59 @@ export const route = z.strictObject({
     .refine((h) => Object.keys(h).length > 0, 'a route needs at least one header'),
 });
 
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * Where the egress proxy resolves a name without asking DNS (docker's
+ * `--add-host`): an IPv4 address, or `host-gateway` for the docker host,
+ * e.g. a model server running on the operator's machine.
+ */
+export const hostAddress = z
+  .string()
+  .refine(
+    (s) => s === 'host-gateway' || IPV4_RE.test(s),
+    'must be an IPv4 address or host-gateway',
+  );
+
 export const egress = z.strictObject({
   allow: z.array(hostPattern).optional(),
   deny: z.array(hostPattern).optional(),
   routes: z.array(route).optional(),
+  hosts: z
+    .record(
+      z
+        .string()
+        .regex(EXACT_HOST_RE, 'must be one exact host name')
+        .refine((s) => !s.includes(':'), 'must not have a port'),
+      hostAddress,
+    )
+    .optional(),
+});
+
+/** An https origin, optionally with a path prefix; no query, no credentials. */
+export const apiBaseUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (
+      u.protocol === 'https:' &&
+      u.username === '' &&
+      u.password === '' &&
+      u.search === '' &&
+      u.hash === ''
+    );
+  } catch {
+    return false;
+  }
+}, 'must be an https:// URL without credentials, query or fragment');
+
+/**
+ * Which API endpoint the agent CLIs talk to, by wire format. Unset: the
+ * vendor's public API. Codex and pi ignore the base-URL environment
+ * variables, so bot-bottle writes these into each CLI's own config.
+ */
+export const apiEndpoints = z.strictObject({
+  anthropic: apiBaseUrl.optional(),
+  openai: apiBaseUrl.optional(),
 });
 
 export const sshEntry = z.strictObject({
@@ -159,6 +208,7 @@ export const bottleSchema = z.strictObject({
   image: imageAdditions.optional(),
   budget: budgetByProvider.optional(),
   cutoff: z.enum(CUTOFF_POLICIES).optional(),
+  api: apiEndpoints.optional(),
 });
 export type BottleSpec = z.infer<typeof bottleSchema>;
 

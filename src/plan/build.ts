@@ -11,7 +11,7 @@ import {
   SentinelError,
   type ValueSource,
 } from '../manifest/sentinel.js';
-import { GUEST_WORKSPACE, PROVIDER_INFO } from '../providers/registry.js';
+import { DEFAULT_API, GUEST_WORKSPACE, PROVIDER_INFO } from '../providers/registry.js';
 import type { Settings } from '../settings/settings.js';
 import { didYouMean } from '../util/suggest.js';
 import { ANSI_COLORS, BACKENDS, type BackendName, type BottlePlan } from './schema.js';
@@ -30,6 +30,11 @@ export interface PlanRequest {
   workspace: string;
   cwd: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Receives the literal values of `env` entries by name. The plan itself
+   * never holds a value; a launch needs them, a dry run does not.
+   */
+  literals?: Map<string, string>;
 }
 
 function sourceWarning(name: string, s: ValueSource, env: NodeJS.ProcessEnv): string | undefined {
@@ -112,9 +117,13 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     }
     return undefined;
   };
-  const classify = (raw: string, owner: LoadedBottle | undefined, field: string): ValueSource => {
+  const classifyFull = (
+    raw: string,
+    owner: LoadedBottle | undefined,
+    field: string,
+  ): { source: ValueSource; literal?: string } => {
     try {
-      return classifyValue(raw, owner?.baseDir ?? req.cwd).source;
+      return classifyValue(raw, owner?.baseDir ?? req.cwd);
     } catch (e) {
       if (!(e instanceof SentinelError)) throw e;
       throw new ConfigError(
@@ -127,10 +136,13 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       );
     }
   };
+  const classify = (raw: string, owner: LoadedBottle | undefined, field: string): ValueSource =>
+    classifyFull(raw, owner, field).source;
 
   const envEntries = Object.entries(spec.env ?? {}).map(([name, raw]) => {
     const owner = declaring((s) => s.env?.[name] === raw);
-    const source = classify(raw, owner, `env.${name}`);
+    const { source, literal } = classifyFull(raw, owner, `env.${name}`);
+    if (literal !== undefined) req.literals?.set(name, literal);
     const w = sourceWarning(`env ${name}`, source, env);
     if (w !== undefined) warnings.push(w);
     return { name, source };
@@ -169,6 +181,24 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     return { host: r.host, headers };
   });
 
+  const wire = info.wire;
+  const configured = spec.api?.[wire];
+  const api: BottlePlan['api'] = {
+    wire,
+    baseUrl: (configured ?? DEFAULT_API[wire]).replace(/\/+$/, ''),
+    source: configured === undefined ? 'default' : 'bottle',
+  };
+  {
+    const u = new URL(api.baseUrl);
+    const port = u.port === '' ? 443 : Number(u.port);
+    const host = u.hostname.toLowerCase();
+    if (firstMatch(allow, host, port) === undefined || firstMatch(deny, host, port) !== undefined) {
+      warnings.push(
+        `api: ${info.title} talks to ${api.baseUrl}, which the egress allowlist does not let through; add '${u.host}' to egress.allow`,
+      );
+    }
+  }
+
   const ssh = (spec.ssh ?? []).map((e) => {
     const owner = declaring((s) => (s.ssh ?? []).some((x) => x.Host === e.Host));
     const identity = expandHome(e.IdentityFile);
@@ -185,6 +215,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       port: e.Port ?? null,
       identityFile,
       knownHostKey: e.KnownHostKey !== undefined,
+      hostKey: e.KnownHostKey ?? null,
     };
   });
   if (ssh.some((s) => !s.knownHostKey)) {
@@ -327,7 +358,16 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       apt: spec.image?.apt ?? [],
       dockerfile: spec.image?.dockerfile ?? [],
     },
-    egress: { allow, deny, routes },
+    api,
+    egress: {
+      hosts: Object.entries(spec.egress?.hosts ?? {}).map(([name, address]) => ({
+        name: name.toLowerCase(),
+        address,
+      })),
+      allow,
+      deny,
+      routes,
+    },
     env: envEntries,
     ssh,
     git: { name: spec.git?.name ?? null, email: spec.git?.email ?? null },

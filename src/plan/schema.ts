@@ -96,7 +96,17 @@ export const bottlePlanSchema = z
       apt: z.array(z.string()),
       dockerfile: z.array(z.string()),
     }),
+    api: z
+      .object({
+        wire: z.enum(['anthropic', 'openai']),
+        baseUrl: z.string(),
+        source: z.enum(['bottle', 'default']),
+      })
+      .describe("the LLM API the agent CLI talks to, written into the CLI's own config"),
     egress: z.object({
+      hosts: z
+        .array(z.object({ name: z.string(), address: z.string() }))
+        .describe('names the egress proxy resolves without DNS'),
       allow: z.array(z.string()),
       deny: z.array(z.string()),
       routes: z.array(
@@ -121,6 +131,7 @@ export const bottlePlanSchema = z
         port: z.number().int().nullable(),
         identityFile: z.string(),
         knownHostKey: z.boolean().describe('whether a host key is pinned'),
+        hostKey: z.string().nullable().describe('the pinned public host key (not a secret)'),
       }),
     ),
     git: z.object({ name: z.string().nullable(), email: z.string().nullable() }),

@@ -23,7 +23,19 @@ export interface ProviderInfo {
   promptPath: string;
   /** Directory that receives one sub-directory per skill. */
   skillsDir: string;
+  /** The LLM API wire format the CLI speaks. */
+  wire: ApiWire;
+  /** Variable the CLI reads its API key from (a placeholder inside the bottle). */
+  keyEnv: string;
 }
+
+export type ApiWire = 'anthropic' | 'openai';
+
+/** The vendors' public APIs, used when no bottle sets `api`. */
+export const DEFAULT_API: Record<ApiWire, string> = {
+  anthropic: 'https://api.anthropic.com',
+  openai: 'https://api.openai.com',
+};
 
 export const PROVIDER_INFO: Record<ProviderName, ProviderInfo> = {
   claude: {
@@ -34,6 +46,8 @@ export const PROVIDER_INFO: Record<ProviderName, ProviderInfo> = {
     bin: 'claude',
     promptPath: `${GUEST_HOME}/.claude/CLAUDE.md`,
     skillsDir: `${GUEST_HOME}/.claude/skills`,
+    wire: 'anthropic',
+    keyEnv: 'ANTHROPIC_API_KEY',
   },
   codex: {
     name: 'codex',
@@ -43,6 +57,8 @@ export const PROVIDER_INFO: Record<ProviderName, ProviderInfo> = {
     bin: 'codex',
     promptPath: `${GUEST_HOME}/.codex/AGENTS.md`,
     skillsDir: `${GUEST_HOME}/.codex/skills`,
+    wire: 'openai',
+    keyEnv: 'OPENAI_API_KEY',
   },
   pi: {
     name: 'pi',
@@ -52,5 +68,7 @@ export const PROVIDER_INFO: Record<ProviderName, ProviderInfo> = {
     bin: 'pi',
     promptPath: `${GUEST_HOME}/.pi/agent/AGENTS.md`,
     skillsDir: `${GUEST_HOME}/.pi/agent/skills`,
+    wire: 'anthropic',
+    keyEnv: 'ANTHROPIC_API_KEY',
   },
 };

@@ -225,6 +225,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
         port: 22,
         identityFile: '/keys/id_ed25519',
         knownHostKey: true,
+        hostKey: expect.stringMatching(/^ssh-ed25519 /) as unknown,
       },
     ]);
     expect(plan.caCerts).toEqual([{ path: join(fx.home, 'corp-ca.pem'), source: 'settings' }]);

@@ -6,7 +6,7 @@ export const DOCKER_BIN = process.env.BOT_BOTTLE_DOCKER ?? 'docker';
 /** Run the docker CLI with an argv array. */
 export async function docker(
   args: readonly string[],
-  opts: { timeoutMs?: number; input?: string } = {},
+  opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<RunResult> {
   const r = await run(DOCKER_BIN, args, opts);
   if (r.spawnError !== undefined) {

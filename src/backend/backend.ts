@@ -1,0 +1,116 @@
+import type { BackendName } from '../plan/schema.js';
+import type { ProviderName, RuntimeName } from '../manifest/schema.js';
+
+/**
+ * What turns a plan into running containers. The launch core talks only to
+ * this interface; docker is the first implementation.
+ */
+
+/** Label keys every container and network of a bottle carries. */
+export const LABEL = {
+  slug: 'dev.bot-bottle.slug',
+  agent: 'dev.bot-bottle.agent',
+  role: 'dev.bot-bottle.role',
+  startedAt: 'dev.bot-bottle.started-at',
+  provider: 'dev.bot-bottle.provider',
+  bottles: 'dev.bot-bottle.bottles',
+  label: 'dev.bot-bottle.label',
+  identity: 'dev.bot-bottle.identity',
+  controllerPid: 'dev.bot-bottle.controller-pid',
+  controllerHost: 'dev.bot-bottle.controller-host',
+} as const;
+
+export type Role = 'agent' | 'egress' | 'network' | 'saved-image';
+
+/** Everything the backend needs to create one bottle; no secret values. */
+export interface LaunchSpec {
+  slug: string;
+  label: string;
+  agent: string;
+  provider: ProviderName;
+  bottles: readonly string[];
+  identity: string;
+  startedAt: string;
+  runtime: RuntimeName;
+  agentImage: string;
+  egressImage: string;
+  /** JSON configuration handed to the egress sidecar. */
+  egressConfig: string;
+  /** Names the sidecar resolves without DNS. */
+  egressHosts: readonly { name: string; address: string }[];
+  /**
+   * Agent environment. Values are passed through the docker client's own
+   * environment (`-e NAME`), never on a command line.
+   */
+  agentEnv: Readonly<Record<string, string>>;
+}
+
+export interface ExecOptions {
+  /** Attach the caller's terminal (interactive agent). */
+  tty?: boolean;
+  /** Pass the caller's stdin. */
+  stdin?: 'inherit' | 'ignore' | 'pipe';
+  stdout?: 'inherit' | 'pipe';
+  stderr?: 'inherit' | 'pipe';
+  user?: string;
+  workdir?: string;
+  /** Extra environment for this command only (values via the client's env). */
+  env?: Readonly<Record<string, string>>;
+  /** Called with each stdout chunk when stdout is 'pipe'. */
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Bytes written to the command's stdin when stdin is 'pipe'. */
+  input?: Buffer | string;
+}
+
+export interface ExecResult {
+  code: number;
+}
+
+/** A bottle the backend found running (or left over). */
+export interface ActiveBottle {
+  slug: string;
+  label: string;
+  agent: string;
+  provider: string;
+  bottles: string[];
+  identity: string;
+  startedAt: string;
+  /** The agent container's state as the engine reports it. */
+  state: string;
+  controllerPid: number | undefined;
+  controllerHost: string | undefined;
+}
+
+export interface TeardownReport {
+  containers: string[];
+  networks: string[];
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Check the engine answers and the runtime exists, before anything is created. */
+  preflight(runtime: RuntimeName): Promise<void>;
+  /** Create networks, the egress sidecar and the (idle) agent container. */
+  launch(spec: LaunchSpec, progress: (line: string) => void): Promise<void>;
+  /** Wait until the egress proxy accepts connections. */
+  waitForEgress(slug: string, timeoutMs: number): Promise<void>;
+  exec(slug: string, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Unpack a tar stream read from `tar` into `dest` in the agent container, as its user. */
+  copyIn(slug: string, tar: NodeJS.ReadableStream, dest: string): Promise<void>;
+  /** Write the output of `argv` run in the agent container to a host file. */
+  copyOut(slug: string, argv: readonly string[], hostPath: string): Promise<number>;
+  enumerateActive(): Promise<ActiveBottle[]>;
+  /** Save the agent container's filesystem as an image; returns its reference. */
+  freeze(slug: string, identity: string): Promise<string>;
+  /** Remove every container and network labelled with this slug. */
+  teardown(slug: string): Promise<TeardownReport>;
+  /** Remove bot-bottle networks no container uses (a launch that died between steps). */
+  pruneNetworks(): Promise<string[]>;
+  /** Remove a saved image (rm <identity>). */
+  removeSaved(image: string): Promise<void>;
+  /** Lines of the egress sidecar's log. */
+  egressLog(slug: string, follow: boolean, onLine: (line: string) => void): Promise<void>;
+  /** Does the agent container still exist? */
+  exists(slug: string): Promise<boolean>;
+}

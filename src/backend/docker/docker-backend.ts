@@ -1,0 +1,399 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { hostname } from 'node:os';
+import { EnvironmentError } from '../../errors.js';
+import type { RuntimeName } from '../../manifest/schema.js';
+import { GUEST_USER, GUEST_WORKSPACE } from '../../providers/registry.js';
+import {
+  LABEL,
+  type ActiveBottle,
+  type Backend,
+  type ExecOptions,
+  type ExecResult,
+  type LaunchSpec,
+  type TeardownReport,
+} from '../backend.js';
+import { docker, DOCKER_BIN, firstLine } from './cli.js';
+import { engineFacts } from './health.js';
+
+/** The proxy port inside the sidecar, and the name the agent reaches it by. */
+export const EGRESS_PORT = 3128;
+export const EGRESS_ALIAS = 'egress';
+
+export const names = {
+  agent: (slug: string): string => `bot-bottle-${slug}`,
+  egress: (slug: string): string => `bot-bottle-${slug}-egress`,
+  internalNet: (slug: string): string => `bot-bottle-${slug}-internal`,
+  egressNet: (slug: string): string => `bot-bottle-${slug}-egress`,
+  savedImage: (identity: string): string => `bot-bottle-saved:${identity}`,
+};
+
+async function must(
+  args: readonly string[],
+  what: string,
+  timeoutMs = 60_000,
+  env?: NodeJS.ProcessEnv,
+): Promise<string> {
+  const r = await docker(args, { timeoutMs, ...(env === undefined ? {} : { env }) });
+  if (r.code !== 0) {
+    throw new EnvironmentError(`${what} failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
+  }
+  return r.stdout;
+}
+
+/** Spawn docker with the caller's stdio choices; values travel in its environment. */
+function spawnDocker(
+  args: readonly string[],
+  opts: ExecOptions & { stdinStream?: NodeJS.ReadableStream },
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const stdin = opts.stdinStream !== undefined ? 'pipe' : (opts.stdin ?? 'ignore');
+    const child = spawn(DOCKER_BIN, args, {
+      env: { ...process.env, ...opts.env },
+      stdio: [stdin, opts.stdout ?? 'inherit', opts.stderr ?? 'inherit'],
+    });
+    child.on('error', (e) => {
+      reject(new EnvironmentError(`the docker CLI could not be started: ${e.message}`));
+    });
+    if (child.stdout !== null) {
+      child.stdout.on('data', (c: Buffer) => opts.onStdout?.(c));
+    }
+    if (child.stderr !== null) {
+      child.stderr.on('data', (c: Buffer) => opts.onStderr?.(c));
+    }
+    if (opts.stdinStream !== undefined && child.stdin !== null) {
+      opts.stdinStream.pipe(child.stdin);
+      child.stdin.on('error', () => undefined);
+    } else if (opts.input !== undefined && child.stdin !== null) {
+      child.stdin.end(opts.input);
+    }
+    child.on('close', (code, signal) => {
+      resolve({ code: code ?? (signal === null ? 1 : 128 + signalNumber(signal)) });
+    });
+  });
+}
+
+function signalNumber(s: NodeJS.Signals): number {
+  const table: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return table[s] ?? 1;
+}
+
+function labelArgs(labels: Record<string, string>): string[] {
+  return Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+}
+
+export class DockerBackend implements Backend {
+  readonly name = 'docker' as const;
+
+  async preflight(runtime: RuntimeName): Promise<void> {
+    const facts = await engineFacts();
+    if (facts.error !== undefined) {
+      throw new EnvironmentError(
+        `the Docker engine does not answer: ${facts.error}`,
+        'start dockerd (or run scripts/testbed.sh), then `bot-bottle doctor`',
+      );
+    }
+    if (!facts.runtimes.includes(runtime)) {
+      throw new EnvironmentError(
+        `runtime '${runtime}' is not registered with the Docker engine (it has: ${facts.runtimes.join(', ')})`,
+        runtime === 'runsc'
+          ? 'install gVisor (apt-get install runsc) and register it in /etc/docker/daemon.json; see `bot-bottle doctor`'
+          : undefined,
+      );
+    }
+  }
+
+  async launch(spec: LaunchSpec, progress: (line: string) => void): Promise<void> {
+    const common = {
+      [LABEL.slug]: spec.slug,
+      [LABEL.agent]: spec.agent,
+      [LABEL.startedAt]: spec.startedAt,
+      [LABEL.identity]: spec.identity,
+      [LABEL.controllerPid]: String(process.pid),
+      [LABEL.controllerHost]: hostname(),
+    };
+    const internal = names.internalNet(spec.slug);
+    const egressNet = names.egressNet(spec.slug);
+    progress(`creating networks ${internal} (internal) and ${egressNet}`);
+    await must(
+      [
+        'network',
+        'create',
+        '--internal',
+        ...labelArgs({ ...common, [LABEL.role]: 'network' }),
+        internal,
+      ],
+      'creating the internal network',
+    );
+    await must(
+      ['network', 'create', ...labelArgs({ ...common, [LABEL.role]: 'network' }), egressNet],
+      'creating the egress network',
+    );
+
+    progress('starting the egress proxy');
+    await must(
+      [
+        'create',
+        '--name',
+        names.egress(spec.slug),
+        '--network',
+        egressNet,
+        ...labelArgs({ ...common, [LABEL.role]: 'egress' }),
+        ...spec.egressHosts.flatMap((h) => ['--add-host', `${h.name}:${h.address}`]),
+        '--env',
+        'BOT_BOTTLE_EGRESS',
+        '--user',
+        '65534:65534',
+        '--read-only',
+        '--cap-drop',
+        'ALL',
+        '--security-opt',
+        'no-new-privileges',
+        spec.egressImage,
+      ],
+      'creating the egress sidecar',
+      60_000,
+      { ...process.env, BOT_BOTTLE_EGRESS: spec.egressConfig },
+    );
+    await must(
+      ['network', 'connect', '--alias', EGRESS_ALIAS, internal, names.egress(spec.slug)],
+      'attaching the egress sidecar to the internal network',
+    );
+    await must(['start', names.egress(spec.slug)], 'starting the egress sidecar');
+
+    progress(`starting the agent container (runtime ${spec.runtime})`);
+    const envNames = Object.keys(spec.agentEnv).flatMap((n) => ['--env', n]);
+    const errs: Buffer[] = [];
+    const r = await spawnDocker(
+      [
+        'run',
+        '--detach',
+        '--name',
+        names.agent(spec.slug),
+        '--hostname',
+        spec.slug,
+        '--network',
+        internal,
+        '--runtime',
+        spec.runtime,
+        ...labelArgs({
+          ...common,
+          [LABEL.role]: 'agent',
+          [LABEL.provider]: spec.provider,
+          // Space-separated: `docker ps` joins all labels with commas.
+          [LABEL.bottles]: spec.bottles.join(' '),
+          [LABEL.label]: spec.label,
+        }),
+        '--cap-drop',
+        'ALL',
+        '--security-opt',
+        'no-new-privileges',
+        '--user',
+        GUEST_USER,
+        '--workdir',
+        GUEST_WORKSPACE,
+        ...envNames,
+        '--entrypoint',
+        'sleep',
+        spec.agentImage,
+        'infinity',
+      ],
+      { env: spec.agentEnv, stdout: 'pipe', stderr: 'pipe', onStderr: (c) => errs.push(c) },
+    );
+    if (r.code !== 0) {
+      throw new EnvironmentError(
+        `starting the agent container failed: ${firstLine(Buffer.concat(errs).toString('utf8'))}`,
+      );
+    }
+  }
+
+  async waitForEgress(slug: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await docker(['logs', names.egress(slug)], { timeoutMs: 10_000 });
+      if (r.code === 0 && r.stdout.includes('"kind":"ready"')) return;
+      if (Date.now() > deadline) {
+        throw new EnvironmentError(
+          `the egress proxy of ${slug} did not become ready within ${timeoutMs / 1000} s`,
+          `its log:\n${(r.stdout + r.stderr).trim().slice(-2000)}`,
+        );
+      }
+      const state = await docker(['inspect', '--format', '{{.State.Status}}', names.egress(slug)]);
+      if (state.stdout.trim() === 'exited') {
+        throw new EnvironmentError(
+          `the egress proxy of ${slug} exited at start`,
+          `its log:\n${(r.stdout + r.stderr).trim().slice(-2000)}`,
+        );
+      }
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  exec(slug: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const flags: string[] = [];
+    if (opts.tty === true) flags.push('--tty');
+    if (opts.stdin === 'inherit' || opts.stdin === 'pipe' || opts.input !== undefined)
+      flags.push('--interactive');
+    if (opts.user !== undefined) flags.push('--user', opts.user);
+    if (opts.workdir !== undefined) flags.push('--workdir', opts.workdir);
+    for (const n of Object.keys(opts.env ?? {})) flags.push('--env', n);
+    return spawnDocker(['exec', ...flags, names.agent(slug), ...argv], {
+      ...opts,
+      stdin: opts.input !== undefined ? 'pipe' : (opts.stdin ?? 'ignore'),
+    });
+  }
+
+  async copyIn(slug: string, tar: NodeJS.ReadableStream, dest: string): Promise<void> {
+    const errs: Buffer[] = [];
+    const r = await spawnDocker(
+      ['exec', '--interactive', names.agent(slug), 'tar', '-x', '-f', '-', '-C', dest],
+      { stdinStream: tar, stdout: 'pipe', stderr: 'pipe', onStderr: (c) => errs.push(c) },
+    );
+    if (r.code !== 0) {
+      throw new EnvironmentError(
+        `copying files into ${dest} failed: ${firstLine(Buffer.concat(errs).toString('utf8'))}`,
+      );
+    }
+  }
+
+  async copyOut(slug: string, argv: readonly string[], hostPath: string): Promise<number> {
+    const out = createWriteStream(hostPath);
+    const r = await spawnDocker(['exec', names.agent(slug), ...argv], {
+      stdout: 'pipe',
+      stderr: 'pipe',
+      onStdout: (c) => out.write(c),
+    });
+    await new Promise<void>((res) => out.end(res));
+    return r.code;
+  }
+
+  async enumerateActive(): Promise<ActiveBottle[]> {
+    const out = await must(
+      ['ps', '--all', '--filter', `label=${LABEL.role}=agent`, '--format', '{{json .}}'],
+      'listing bottles',
+    );
+    const rows = out
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { Labels: string; State: string });
+    return rows.map((row) => {
+      const labels = new Map(
+        row.Labels.split(',').map((kv) => {
+          const i = kv.indexOf('=');
+          return [kv.slice(0, i), kv.slice(i + 1)] as const;
+        }),
+      );
+      const get = (k: string): string => labels.get(k) ?? '';
+      const pid = Number(get(LABEL.controllerPid));
+      return {
+        slug: get(LABEL.slug),
+        label: get(LABEL.label),
+        agent: get(LABEL.agent),
+        provider: get(LABEL.provider),
+        bottles: get(LABEL.bottles)
+          .split(' ')
+          .filter((b) => b !== ''),
+        identity: get(LABEL.identity),
+        startedAt: get(LABEL.startedAt),
+        state: row.State,
+        controllerPid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
+        controllerHost: labels.get(LABEL.controllerHost),
+      };
+    });
+  }
+
+  async freeze(slug: string, identity: string): Promise<string> {
+    const image = names.savedImage(identity);
+    await must(
+      [
+        'commit',
+        '--change',
+        `LABEL ${LABEL.role}=saved-image`,
+        '--change',
+        `LABEL ${LABEL.identity}=${identity}`,
+        names.agent(slug),
+        image,
+      ],
+      `saving the agent container of ${slug}`,
+      300_000,
+    );
+    return image;
+  }
+
+  async teardown(slug: string): Promise<TeardownReport> {
+    const filter = ['--filter', `label=${LABEL.slug}=${slug}`];
+    const ids = (await must(['ps', '--all', '--quiet', ...filter], 'listing containers'))
+      .split('\n')
+      .filter((s) => s !== '');
+    if (ids.length > 0) {
+      await must(['rm', '--force', '--volumes', ...ids], `removing the containers of ${slug}`);
+    }
+    const nets = (await must(['network', 'ls', '--quiet', ...filter], 'listing networks'))
+      .split('\n')
+      .filter((s) => s !== '');
+    if (nets.length > 0) await must(['network', 'rm', ...nets], `removing the networks of ${slug}`);
+    return { containers: ids, networks: nets };
+  }
+
+  async pruneNetworks(): Promise<string[]> {
+    const nets = (
+      await must(
+        ['network', 'ls', '--filter', `label=${LABEL.role}=network`, '--format', '{{.Name}}'],
+        'listing networks',
+      )
+    )
+      .split('\n')
+      .filter((s) => s !== '');
+    const removed: string[] = [];
+    for (const n of nets) {
+      const users = await must(
+        ['network', 'inspect', '--format', '{{len .Containers}}', n],
+        `inspecting ${n}`,
+      );
+      if (users.trim() !== '0') continue;
+      const slug = await must(
+        ['network', 'inspect', '--format', `{{index .Labels "${LABEL.slug}"}}`, n],
+        `inspecting ${n}`,
+      );
+      const containers = await must(
+        ['ps', '--all', '--quiet', '--filter', `label=${LABEL.slug}=${slug.trim()}`],
+        'listing containers',
+      );
+      if (containers.trim() !== '') continue;
+      if ((await docker(['network', 'rm', n])).code === 0) removed.push(n);
+    }
+    return removed;
+  }
+
+  async removeSaved(image: string): Promise<void> {
+    const r = await docker(['image', 'rm', image]);
+    if (r.code !== 0 && !/No such image/i.test(r.stderr)) {
+      throw new EnvironmentError(`removing ${image} failed: ${firstLine(r.stderr)}`);
+    }
+  }
+
+  async egressLog(slug: string, follow: boolean, onLine: (line: string) => void): Promise<void> {
+    let buf = '';
+    const r = await spawnDocker(['logs', ...(follow ? ['--follow'] : []), names.egress(slug)], {
+      stdout: 'pipe',
+      stderr: 'pipe',
+      onStdout: (c) => {
+        buf += c.toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) !== -1) {
+          onLine(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      },
+    });
+    if (buf !== '') onLine(buf);
+    if (r.code !== 0) {
+      throw new EnvironmentError(`reading the egress log of ${slug} failed (exit ${r.code})`);
+    }
+  }
+
+  async exists(slug: string): Promise<boolean> {
+    const r = await docker(['container', 'inspect', '--format', '{{.Id}}', names.agent(slug)]);
+    return r.code === 0;
+  }
+}

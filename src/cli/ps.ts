@@ -1,0 +1,79 @@
+import { listSaved } from '../controller/state.js';
+import type { CliContext } from './context.js';
+import { controllerAlive } from './find.js';
+import { printJson } from './output.js';
+import { services } from './services.js';
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export async function runPs(
+  ctx: CliContext,
+  opts: { json?: boolean; all?: boolean },
+): Promise<number> {
+  const backend = services(ctx).backend('docker');
+  const active = (await backend.enumerateActive()).map((a) => ({
+    slug: a.slug,
+    label: a.label,
+    agent: a.agent,
+    provider: a.provider,
+    bottles: a.bottles,
+    started: a.startedAt,
+    identity: a.identity,
+    state: a.state === 'running' && !controllerAlive(a) ? 'orphaned' : a.state,
+  }));
+  const saved =
+    opts.all === true
+      ? listSaved(ctx.env)
+          .filter((s) => s.reason !== 'running')
+          .map((s) => ({
+            identity: s.identity,
+            agent: s.agent,
+            provider: s.provider,
+            bottles: s.bottles,
+            state: s.reason,
+            saved: s.savedAt,
+            branch: s.branch,
+          }))
+      : undefined;
+  if (opts.json === true) {
+    printJson(ctx.io, saved === undefined ? active : { running: active, saved });
+    return 0;
+  }
+  if (active.length === 0) ctx.io.out('no running bottles');
+  else
+    ctx.io.out(
+      table([
+        ['SLUG', 'AGENT', 'PROVIDER', 'BOTTLES', 'STARTED', 'STATE'],
+        ...active.map((a) => [
+          a.slug,
+          a.agent,
+          a.provider,
+          a.bottles.join(','),
+          a.started,
+          a.state,
+        ]),
+      ]),
+    );
+  if (saved !== undefined) {
+    ctx.io.out('');
+    if (saved.length === 0) ctx.io.out('no saved bottles');
+    else
+      ctx.io.out(
+        table([
+          ['IDENTITY', 'AGENT', 'STATE', 'SAVED', 'BRANCH'],
+          ...saved.map((s) => [s.identity, s.agent, s.state, s.saved, s.branch ?? '-']),
+        ]),
+      );
+  }
+  return 0;
+}

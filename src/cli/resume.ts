@@ -1,0 +1,62 @@
+import { loadSaved } from '../controller/state.js';
+import { UsageError } from '../errors.js';
+import { loadConfig } from '../manifest/load.js';
+import type { CliContext } from './context.js';
+import { services } from './services.js';
+import { launchAndReport, makePlan, uniquifyLabel } from './start.js';
+
+/**
+ * Bring a saved bottle back: its image holds the workspace and the CLI's
+ * conversation; the agent continues with the CLI's own continue flag. The
+ * current configuration applies (allowlist, env), so access changes made
+ * while it was saved take effect.
+ */
+export async function runResume(
+  ctx: CliContext,
+  identity: string,
+  opts: { headless?: boolean; prompt?: string; json?: boolean },
+): Promise<number> {
+  const svc = services(ctx);
+  const saved = loadSaved(ctx.env, identity);
+  if (saved === undefined) {
+    throw new UsageError(
+      `no saved bottle '${identity}'`,
+      '`bot-bottle ps --all` lists saved bottles',
+    );
+  }
+  if (saved.reason === 'running') {
+    throw new UsageError(
+      `bottle ${identity} is running (or its launch crashed)`,
+      '`bot-bottle ps` shows it; `bot-bottle prune` cleans up after a crash',
+    );
+  }
+  const headless = opts.headless === true;
+  if (headless && (opts.prompt === undefined || opts.prompt.trim() === '')) {
+    throw new UsageError(
+      `--headless requires --prompt: bot-bottle resume ${identity} --headless --prompt 'Carry on'`,
+    );
+  }
+  const backend = svc.backend('docker');
+  const active = new Set((await backend.enumerateActive()).map((a) => a.slug));
+  const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
+  const literals = new Map<string, string>();
+  const plan = makePlan(
+    ctx,
+    index,
+    {
+      agent: saved.agent,
+      bottles: saved.bottles,
+      label: uniquifyLabel(saved.label, active),
+      color: saved.color ?? undefined,
+    },
+    literals,
+  );
+  return launchAndReport(ctx, svc, {
+    plan,
+    literals,
+    agentPrompt: '',
+    headlessPrompt: headless ? opts.prompt : undefined,
+    json: opts.json === true,
+    resume: saved,
+  });
+}

@@ -1,0 +1,31 @@
+import { loadSaved, removeSavedState } from '../controller/state.js';
+import { UsageError } from '../errors.js';
+import type { CliContext } from './context.js';
+import { printJson } from './output.js';
+import { services } from './services.js';
+
+/** Forget a saved bottle: its image and its record. The git branch stays. */
+export async function runRm(
+  ctx: CliContext,
+  identity: string,
+  opts: { json?: boolean },
+): Promise<number> {
+  const saved = loadSaved(ctx.env, identity);
+  if (saved === undefined) {
+    throw new UsageError(
+      `no saved bottle '${identity}'`,
+      '`bot-bottle ps --all` lists saved bottles',
+    );
+  }
+  const backend = services(ctx).backend('docker');
+  if ((await backend.enumerateActive()).some((a) => a.identity === identity)) {
+    throw new UsageError(
+      `bottle ${identity} is running; stop it first (bot-bottle stop ${saved.slug})`,
+    );
+  }
+  if (saved.reason !== 'running') await backend.removeSaved(saved.image);
+  removeSavedState(ctx.env, identity);
+  if (opts.json === true) printJson(ctx.io, { identity, removed: true, image: saved.image });
+  else ctx.io.out(`removed ${identity} (image ${saved.image}); its git branch, if any, stays`);
+  return 0;
+}

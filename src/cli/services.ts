@@ -1,0 +1,25 @@
+import type { Backend } from '../backend/backend.js';
+import { DockerBackend } from '../backend/docker/docker-backend.js';
+import { runSession, type LaunchRecord, type SessionRequest } from '../controller/session.js';
+import type { BackendName } from '../plan/schema.js';
+import { clackUi, type Ui } from '../tui/pickers.js';
+import type { CliContext } from './context.js';
+
+/** What commands use beyond the filesystem; tests replace parts of it. */
+export interface Services {
+  backend: (name: BackendName) => Backend;
+  runSession: (req: SessionRequest) => Promise<LaunchRecord>;
+  ui: Ui;
+  /** stdin and stdout are terminals: pickers may ask, the agent gets a TTY. */
+  interactive: boolean;
+}
+
+export function services(ctx: CliContext): Services {
+  return {
+    backend: () => new DockerBackend(),
+    runSession,
+    ui: clackUi,
+    interactive: process.stdin.isTTY && process.stdout.isTTY,
+    ...ctx.services,
+  };
+}

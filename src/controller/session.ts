@@ -1,0 +1,348 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend, LaunchSpec } from '../backend/backend.js';
+import { ensureImage } from '../backend/docker/build.js';
+import { EGRESS_ALIAS, EGRESS_PORT } from '../backend/docker/docker-backend.js';
+import { egressImageRecipe } from '../backend/docker/egress-image.js';
+import { imageId } from '../backend/docker/health.js';
+import { ConfigError, EnvironmentError, InterruptedError } from '../errors.js';
+import { botBottleHome } from '../paths.js';
+import type { BottlePlan } from '../plan/schema.js';
+import { agentCommand } from '../providers/command.js';
+import { providerGuestSetup } from '../providers/guest-config.js';
+import { agentImageRecipe } from '../providers/recipe.js';
+import { GUEST_HOME, GUEST_USER, GUEST_WORKSPACE, PROVIDER_INFO } from '../providers/registry.js';
+import { run } from '../util/exec.js';
+import { stageHome, tarDirectory, tarWorkspace } from './provision.js';
+import { loadSaved, newIdentity, removeSavedState, saveBottle, type SavedBottle } from './state.js';
+import { resolveEnv, type SecretAsker } from './values.js';
+import { bringWorkHome, type WorkHomeResult } from './work-home.js';
+
+/**
+ * The launch core shared by `start` and `resume`. The process running it is
+ * the bottle's controller: it creates the bottle, runs the agent on the
+ * caller's terminal (or headless), and when the agent exits brings the work
+ * home as a git branch, saves the bottle for `resume`, and tears it down.
+ * Whatever happens after the first docker object exists, including Ctrl-C,
+ * ends in a teardown.
+ */
+
+export interface SessionRequest {
+  plan: BottlePlan;
+  backend: Backend;
+  env: NodeJS.ProcessEnv;
+  /** Literal `env` values (the plan holds none). */
+  literals: ReadonlyMap<string, string>;
+  /** The agent file's Markdown body. */
+  agentPrompt: string;
+  /** Run one prompt non-interactively; the CLI exits when it is done. */
+  headlessPrompt: string | undefined;
+  /** Attach the caller's terminal to the agent. */
+  tty: boolean;
+  /** Capture the agent's stdout into the launch record instead of passing it through. */
+  captureOutput: boolean;
+  /** Continue a saved bottle instead of starting from the recipe image. */
+  resume: SavedBottle | undefined;
+  ask: SecretAsker | undefined;
+  progress: (line: string) => void;
+}
+
+export interface LaunchRecord {
+  outcome: 'ended' | 'frozen' | 'removed';
+  slug: string;
+  label: string;
+  identity: string;
+  agent: string;
+  provider: string;
+  bottles: string[];
+  runtime: string;
+  exitCode: number;
+  branch: string | null;
+  commits: number;
+  committedLeftovers: boolean;
+  workNote: string;
+  savedImage: string | null;
+  resumeCommand: string | null;
+  startedAt: string;
+  endedAt: string;
+  /** Seconds spent in each phase. */
+  timings: Record<string, number>;
+  output?: string;
+}
+
+const AGENT_PID_FILE = '/tmp/bot-bottle-agent.pid';
+
+/**
+ * The agent's argv, recording its pid so `bot-bottle stop` can end it
+ * gracefully. The user-supplied parts stay positional parameters of a fixed
+ * script; nothing is spliced into the shell text.
+ */
+export function wrapAgentArgv(argv: readonly string[]): string[] {
+  return ['sh', '-c', `echo $$ > ${AGENT_PID_FILE}; exec "$@"`, 'bot-bottle-agent', ...argv];
+}
+
+export const STOP_AGENT_ARGV = ['sh', '-c', `kill -TERM "$(cat ${AGENT_PID_FILE})"`];
+
+async function hostRepo(workspace: string): Promise<{ repo: string | null; base: string | null }> {
+  const top = await run('git', ['rev-parse', '--show-toplevel'], { cwd: workspace });
+  if (top.code !== 0) return { repo: null, base: null };
+  const head = await run('git', ['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: workspace });
+  return { repo: top.stdout.trim(), base: head.code === 0 ? head.stdout.trim() : null };
+}
+
+function readCaPems(plan: BottlePlan): string[] {
+  return plan.caCerts.map((c) => {
+    try {
+      return readFileSync(c.path, 'utf8');
+    } catch (e) {
+      throw new ConfigError(
+        { entity: 'extra CA certificates', field: c.path },
+        `cannot read ${c.path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      );
+    }
+  });
+}
+
+export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
+  const { plan, backend, progress } = req;
+  const timings: Record<string, number> = {};
+  let mark = Date.now();
+  const lap = (name: string): void => {
+    const now = Date.now();
+    timings[name] = (now - mark) / 1000;
+    mark = now;
+  };
+  const started = new Date();
+  const slug = plan.slug;
+  const identity = req.resume?.identity ?? newIdentity(slug, started);
+  const logDir = join(botBottleHome(req.env), 'logs');
+
+  // Everything that can fail without creating anything comes first.
+  await backend.preflight(plan.runtime.name);
+  const userEnv = await resolveEnv(plan, req.literals, req.env, req.ask);
+  const workspace = plan.mounts.find((m) => m.target === GUEST_WORKSPACE)?.source ?? process.cwd();
+  const { repo, base } =
+    req.resume === undefined
+      ? await hostRepo(workspace)
+      : { repo: req.resume.repo, base: req.resume.baseCommit };
+  if (plan.egress.routes.length > 0) {
+    progress(
+      'note: credential routes are not injected by this egress proxy yet; the agent uses a placeholder key',
+    );
+  }
+  lap('prepare');
+
+  const onBuild = (line: string): void => {
+    progress(line);
+  };
+  let agentImage: string;
+  if (req.resume !== undefined) {
+    agentImage = req.resume.image;
+    if ((await imageId(agentImage)) === undefined) {
+      throw new EnvironmentError(
+        `the saved image ${agentImage} of ${identity} is gone`,
+        `\`bot-bottle rm ${identity}\` forgets it`,
+      );
+    }
+  } else {
+    const recipe = agentImageRecipe({
+      provider: plan.agent.provider,
+      base: plan.image.base,
+      apt: plan.image.apt,
+      dockerfile: plan.image.dockerfile,
+      extraCaPems: readCaPems(plan),
+    });
+    agentImage = (await ensureImage(recipe, { logDir, onProgress: onBuild })).tag;
+  }
+  const egressImage = (
+    await ensureImage(egressImageRecipe(plan.image.base), { logDir, onProgress: onBuild })
+  ).tag;
+  lap('images');
+
+  const proxyUrl = `http://${EGRESS_ALIAS}:${EGRESS_PORT}`;
+  const guest = providerGuestSetup(plan, proxyUrl);
+  const spec: LaunchSpec = {
+    slug,
+    label: plan.label,
+    agent: plan.agent.name,
+    provider: plan.agent.provider,
+    bottles: plan.bottles.map((b) => b.name),
+    identity,
+    startedAt: started.toISOString(),
+    runtime: plan.runtime.name,
+    agentImage,
+    egressImage,
+    egressConfig: JSON.stringify({
+      slug,
+      port: EGRESS_PORT,
+      allow: plan.egress.allow,
+      deny: plan.egress.deny,
+    }),
+    egressHosts: plan.egress.hosts,
+    agentEnv: { ...userEnv, ...guest.env, BOT_BOTTLE: '1', BOT_BOTTLE_SLUG: slug },
+  };
+
+  const savedBase = (): Omit<
+    SavedBottle,
+    'image' | 'reason' | 'savedAt' | 'branch' | 'exitCode'
+  > => ({
+    identity,
+    slug,
+    label: plan.label,
+    agent: plan.agent.name,
+    provider: plan.agent.provider,
+    bottles: spec.bottles.slice(),
+    color: plan.color,
+    startedAt: spec.startedAt,
+    repo,
+    baseCommit: base,
+    plan,
+  });
+
+  let interrupted: NodeJS.Signals | undefined;
+  let teardownRunning: Promise<unknown> | undefined;
+  const teardown = (): Promise<unknown> =>
+    backend.teardown(slug).catch((e: unknown) => {
+      progress(`teardown of ${slug} failed: ${e instanceof Error ? e.message : String(e)}`);
+    });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted !== undefined) return;
+    interrupted = signal;
+    progress(`${signal}: tearing down ${slug}`);
+    // Removing the containers also ends a running agent command.
+    teardownRunning = teardown();
+  };
+  const checkpoint = (): void => {
+    if (interrupted !== undefined) throw new InterruptedError(interrupted);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let homeDir: string | undefined;
+  try {
+    await backend.launch(spec, progress);
+    checkpoint();
+    lap('containers');
+    // Written now so `bot-bottle freeze` (another process) can save this bottle with its plan.
+    saveBottle(req.env, {
+      ...savedBase(),
+      image: req.resume?.image ?? agentImage,
+      reason: 'running',
+      savedAt: new Date().toISOString(),
+      branch: req.resume?.branch ?? null,
+      exitCode: null,
+    });
+    if (req.resume === undefined) {
+      progress(`copying the workspace ${workspace} to ${GUEST_WORKSPACE}`);
+      const ws = await tarWorkspace(workspace);
+      await Promise.all([backend.copyIn(slug, ws.stream, GUEST_WORKSPACE), ws.done]);
+      checkpoint();
+      homeDir = stageHome({ plan, prompt: req.agentPrompt, providerFiles: guest.files });
+      const home = tarDirectory(homeDir);
+      await Promise.all([backend.copyIn(slug, home.stream, GUEST_HOME), home.done]);
+      checkpoint();
+    }
+    lap('provision');
+    await backend.waitForEgress(slug, 30_000);
+    checkpoint();
+    lap('egress-ready');
+
+    const argv = agentCommand(plan.agent.provider, {
+      headless: req.headlessPrompt === undefined ? undefined : { prompt: req.headlessPrompt },
+      model: plan.agent.model ?? undefined,
+      resume: req.resume !== undefined,
+    });
+    progress(
+      `${PROVIDER_INFO[plan.agent.provider].title} is running in bottle ${slug}` +
+        (req.tty ? '' : ' (headless)'),
+    );
+    const out: Buffer[] = [];
+    const r = await backend.exec(slug, wrapAgentArgv(argv), {
+      tty: req.tty,
+      stdin: req.tty ? 'inherit' : 'ignore',
+      stdout: req.captureOutput ? 'pipe' : 'inherit',
+      stderr: 'inherit',
+      user: GUEST_USER,
+      workdir: GUEST_WORKSPACE,
+      onStdout: (c) => out.push(c),
+    });
+    checkpoint();
+    lap('agent');
+    const exitCode = r.code;
+    const output = req.captureOutput ? Buffer.concat(out).toString('utf8') : undefined;
+
+    const record = (
+      outcome: LaunchRecord['outcome'],
+      work: WorkHomeResult | undefined,
+      savedImage: string | null,
+    ): LaunchRecord => ({
+      outcome,
+      slug,
+      label: plan.label,
+      identity,
+      agent: plan.agent.name,
+      provider: plan.agent.provider,
+      bottles: spec.bottles.slice(),
+      runtime: plan.runtime.name,
+      exitCode,
+      branch: work?.branch ?? null,
+      commits: work?.commits ?? 0,
+      committedLeftovers: work?.committedLeftovers ?? false,
+      workNote: work?.note ?? '',
+      savedImage,
+      resumeCommand: savedImage === null ? null : `bot-bottle resume ${identity}`,
+      startedAt: spec.startedAt,
+      endedAt: new Date().toISOString(),
+      timings,
+      ...(output === undefined ? {} : { output }),
+    });
+
+    if (!(await backend.exists(slug))) {
+      // `bot-bottle freeze` (or a manual removal) took the bottle while the agent ran.
+      const saved = loadSaved(req.env, identity);
+      if (saved?.reason === 'frozen') return record('frozen', undefined, saved.image);
+      await teardown();
+      return record('removed', undefined, null);
+    }
+
+    progress('bringing the work home');
+    const work = await bringWorkHome(backend, slug, {
+      repo,
+      baseCommit: base,
+      message: `bot-bottle: uncommitted work at the end of session ${slug}`,
+    });
+    checkpoint();
+    lap('work-home');
+
+    const previous = req.resume === undefined ? undefined : await imageId(req.resume.image);
+    const savedImage = await backend.freeze(slug, identity);
+    saveBottle(req.env, {
+      ...savedBase(),
+      image: savedImage,
+      reason: 'ended',
+      savedAt: new Date().toISOString(),
+      branch: work.branch ?? req.resume?.branch ?? null,
+      exitCode,
+    });
+    // A resumed bottle's older layer set is replaced by the new save.
+    if (previous !== undefined && previous !== (await imageId(savedImage))) {
+      await backend.removeSaved(previous).catch(() => undefined);
+    }
+    lap('save');
+    await teardown();
+    lap('teardown');
+    return record('ended', work, savedImage);
+  } catch (e) {
+    if (teardownRunning !== undefined) await teardownRunning;
+    await teardown();
+    // A failed launch leaves no saved bottle behind; a failed resume keeps the one it had.
+    if (req.resume !== undefined) saveBottle(req.env, req.resume);
+    else removeSavedState(req.env, identity);
+    if (interrupted !== undefined && !(e instanceof InterruptedError))
+      throw new InterruptedError(interrupted);
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (homeDir !== undefined) rmSync(homeDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,84 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { FAKE_CA_PATH, FAKE_HOST } from '../fixtures/fake-llm.js';
+import { makeFixture, md, type Fixture, type FileTree } from './fixture.js';
+import { testImage } from './docker.js';
+
+export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'bin.js');
+
+/**
+ * A git repository whose bottle `fake` reaches only the fake upstream, with
+ * one agent per provider. The extra CAs are the host's (for npm during
+ * image builds) plus the fixture CA that signed the fake's certificate.
+ */
+export function bottleRepo(fakePort: number, extra: { repo?: FileTree; runtime?: string } = {}): Fixture {
+  const hostCa = process.env.BOT_BOTTLE_EXTRA_CA_CERTS ?? process.env.NODE_EXTRA_CA_CERTS ?? '';
+  const fx = makeFixture(
+    {
+      repo: {
+        'README.md': '# demo\n',
+        '.gitignore': 'secret.log\n',
+        'secret.log': 'ignored by git, must not be copied\n',
+        '.bot-bottle/bottles/fake.md': md(`
+egress:
+  allow: [${FAKE_HOST}]
+  hosts:
+    ${FAKE_HOST}: host-gateway
+api:
+  anthropic: https://${FAKE_HOST}:${fakePort}
+  openai: https://${FAKE_HOST}:${fakePort}
+${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
+`),
+        '.bot-bottle/agents/claude.md': md('provider: claude\nbottle: fake', 'You are terse.\n'),
+        '.bot-bottle/agents/codex.md': md('provider: codex\nbottle: fake\nmodel: gpt-fake'),
+        '.bot-bottle/agents/pi.md': md('provider: pi\nbottle: fake\nmodel: claude-sonnet-4-5'),
+        ...extra.repo,
+      },
+    },
+    {
+      BOT_BOTTLE_BASE_IMAGE: testImage,
+      BOT_BOTTLE_EXTRA_CA_CERTS: [...hostCa.split(':').filter((p) => p !== ''), FAKE_CA_PATH].join(':'),
+    },
+  );
+  const git = (...args: string[]): void => {
+    execFileSync('git', args, { cwd: fx.repo, stdio: 'ignore' });
+  };
+  git('init', '-q', '-b', 'main');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'add', '-A');
+  git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'initial');
+  return fx;
+}
+
+export interface BinRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the built CLI as a user would, in the fixture repository. */
+export function runBin(
+  fx: Fixture,
+  argv: string[],
+  opts: { onSpawn?: (pid: number) => void; timeoutMs?: number } = {},
+): Promise<BinRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...argv], {
+      cwd: fx.repo,
+      env: fx.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bot-bottle ${argv.join(' ')} timed out\nstdout:${stdout}\nstderr:${stderr}`));
+    }, opts.timeoutMs ?? 300_000);
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
