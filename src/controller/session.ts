@@ -296,10 +296,11 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       ...(output === undefined ? {} : { output }),
     });
 
+    // `bot-bottle freeze` records the freeze before it removes the bottle,
+    // and the agent command can end before the removal is visible.
+    const saved = loadSaved(req.env, identity);
+    if (saved?.reason === 'frozen') return record('frozen', undefined, saved.image);
     if (!(await backend.exists(slug))) {
-      // `bot-bottle freeze` (or a manual removal) took the bottle while the agent ran.
-      const saved = loadSaved(req.env, identity);
-      if (saved?.reason === 'frozen') return record('frozen', undefined, saved.image);
       await teardown();
       return record('removed', undefined, null);
     }

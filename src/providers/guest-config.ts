@@ -83,6 +83,7 @@ export function providerGuestSetup(plan: BottlePlan, proxyUrl: string): GuestSet
           `base_url = ${tomlString(`${base}/v1`)}`,
           `env_key = ${tomlString(info.keyEnv)}`,
           'wire_api = "responses"',
+          'supports_websockets = true',
           '',
           `[projects.${tomlString(GUEST_WORKSPACE)}]`,
           'trust_level = "trusted"',

@@ -3,8 +3,18 @@ import { startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
 import { bottleRepo, runBin } from '../helpers/bottle-repo.js';
 import { describeDocker, dockerOut, requireImage } from '../helpers/docker.js';
 
+/**
+ * The real agent CLIs from npm, in real bottles, answering a headless
+ * prompt with text only the project's fake upstream knows. The agent sits
+ * on an --internal network, so every request the fake records came through
+ * the egress sidecar.
+ */
 describeDocker('start --headless with the real CLIs against the fake upstream', () => {
   let fake: FakeLlm | undefined;
+  const upstream = (): FakeLlm => {
+    if (fake === undefined) throw new Error('fake upstream not started');
+    return fake;
+  };
   beforeAll(async () => {
     requireImage();
     fake = await startFakeLlm({ reply: 'hello from the fake upstream' });
@@ -13,16 +23,36 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
     await fake?.close();
   });
 
-  it('claude answers with the upstream text, through the egress sidecar', async () => {
-    const fx = bottleRepo(fake!.port);
+  const leftovers = (slug: string): string =>
+    dockerOut(['ps', '-a', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']) +
+    dockerOut(['network', 'ls', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']);
+
+  it.each([
+    { agent: 'claude', path: '/v1/messages', runtime: undefined },
+    { agent: 'codex', path: '/v1/responses', runtime: undefined },
+    { agent: 'pi', path: '/v1/messages', runtime: 'runsc' },
+  ])('$agent answers with the upstream text (runtime $runtime)', async ({ agent, path, runtime }) => {
+    const fx = bottleRepo(upstream().port, { runtime });
+    const before = upstream().requests.length;
     try {
-      const r = await runBin(fx, ['start', 'claude', '--headless', '--prompt', 'say hi']);
+      const r = await runBin(fx, [
+        'start',
+        agent,
+        '--headless',
+        '--prompt',
+        'say hi',
+        '--label',
+        `e2e-${agent}`,
+        '--json',
+      ]);
       expect(r.stderr).toContain('ended (agent exit 0)');
       expect(r.code).toBe(0);
-      expect(r.stdout).toContain('hello from the fake upstream');
-      const msgs = fake!.requests.filter((q) => q.path.startsWith('/v1/messages'));
-      expect(msgs.length).toBeGreaterThan(0);
-      expect(dockerOut(['ps', '-a', '--filter', 'label=dev.bot-bottle.slug=claude', '-q'])).toBe('');
+      const record = JSON.parse(r.stdout) as { output: string; runtime: string; slug: string };
+      expect(record.output).toContain('hello from the fake upstream');
+      expect(record.runtime).toBe(runtime ?? 'runc');
+      const seen = upstream().requests.slice(before);
+      expect(seen.some((q) => q.path.startsWith(path))).toBe(true);
+      expect(leftovers(record.slug)).toBe('');
     } finally {
       fx.cleanup();
     }

@@ -322,17 +322,29 @@ export class DockerBackend implements Backend {
 
   async teardown(slug: string): Promise<TeardownReport> {
     const filter = ['--filter', `label=${LABEL.slug}=${slug}`];
-    const ids = (await must(['ps', '--all', '--quiet', ...filter], 'listing containers'))
-      .split('\n')
-      .filter((s) => s !== '');
-    if (ids.length > 0) {
-      await must(['rm', '--force', '--volumes', ...ids], `removing the containers of ${slug}`);
+    const list = async (args: string[]): Promise<string[]> =>
+      (await must(args, `listing what ${slug} created`)).split('\n').filter((s) => s !== '');
+    // Idempotent: a freeze, a stop and the controller may tear down at once.
+    const gone = (stderr: string): boolean => /no such|not found/i.test(stderr);
+    const containers = await list(['ps', '--all', '--quiet', ...filter]);
+    if (containers.length > 0) {
+      const r = await docker(['rm', '--force', '--volumes', ...containers]);
+      if (r.code !== 0 && !gone(r.stderr)) {
+        throw new EnvironmentError(
+          `removing the containers of ${slug} failed: ${firstLine(r.stderr)}`,
+        );
+      }
     }
-    const nets = (await must(['network', 'ls', '--quiet', ...filter], 'listing networks'))
-      .split('\n')
-      .filter((s) => s !== '');
-    if (nets.length > 0) await must(['network', 'rm', ...nets], `removing the networks of ${slug}`);
-    return { containers: ids, networks: nets };
+    const networks = await list(['network', 'ls', '--quiet', ...filter]);
+    for (const n of networks) {
+      const r = await docker(['network', 'rm', n]);
+      if (r.code !== 0 && !gone(r.stderr)) {
+        throw new EnvironmentError(
+          `removing the networks of ${slug} failed: ${firstLine(r.stderr)}`,
+        );
+      }
+    }
+    return { containers, networks };
   }
 
   async pruneNetworks(): Promise<string[]> {
