@@ -168,18 +168,13 @@ export async function runStart(
   let label = opts.label ?? agent;
   let color = opts.color;
   if (!dryRun) {
-    const free = uniquifyLabel(label, active);
     if (ask && opts.label === undefined) {
-      const chosen = await svc.ui.labelAndColor(free);
+      const chosen = await svc.ui.labelAndColor(uniquifyLabel(label, active));
       label = chosen.label;
       color ??= chosen.color;
-    } else {
-      label = free;
     }
     const unique = uniquifyLabel(label, active);
-    if (unique !== label || (opts.label !== undefined && opts.label !== label)) {
-      ctx.io.err(`bot-bottle: label '${label}' is in use; using '${unique}'`);
-    }
+    if (unique !== label) ctx.io.err(`bot-bottle: label '${label}' is in use; using '${unique}'`);
     label = unique;
   }
 

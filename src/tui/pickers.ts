@@ -34,7 +34,7 @@ export const clackUi: Ui = {
       await autocomplete({
         message: 'Agent (type to filter)',
         options: agents.map((a) => ({ value: a.name, label: a.name, hint: a.hint })),
-        filter: (search, option) => fuzzyMatch(search, option.label ?? String(option.value)),
+        filter: (search, option) => fuzzyMatch(search, option.label ?? option.value),
         maxItems: 10,
       }),
     );

@@ -31,30 +31,33 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
     { agent: 'claude', path: '/v1/messages', runtime: undefined },
     { agent: 'codex', path: '/v1/responses', runtime: undefined },
     { agent: 'pi', path: '/v1/messages', runtime: 'runsc' },
-  ])('$agent answers with the upstream text (runtime $runtime)', async ({ agent, path, runtime }) => {
-    const fx = bottleRepo(upstream().port, { runtime });
-    const before = upstream().requests.length;
-    try {
-      const r = await runBin(fx, [
-        'start',
-        agent,
-        '--headless',
-        '--prompt',
-        'say hi',
-        '--label',
-        `e2e-${agent}`,
-        '--json',
-      ]);
-      expect(r.stderr).toContain('ended (agent exit 0)');
-      expect(r.code).toBe(0);
-      const record = JSON.parse(r.stdout) as { output: string; runtime: string; slug: string };
-      expect(record.output).toContain('hello from the fake upstream');
-      expect(record.runtime).toBe(runtime ?? 'runc');
-      const seen = upstream().requests.slice(before);
-      expect(seen.some((q) => q.path.startsWith(path))).toBe(true);
-      expect(leftovers(record.slug)).toBe('');
-    } finally {
-      fx.cleanup();
-    }
-  });
+  ])(
+    '$agent answers with the upstream text (runtime $runtime)',
+    async ({ agent, path, runtime }) => {
+      const fx = bottleRepo(upstream().port, { runtime });
+      const before = upstream().requests.length;
+      try {
+        const r = await runBin(fx, [
+          'start',
+          agent,
+          '--headless',
+          '--prompt',
+          'say hi',
+          '--label',
+          `e2e-${agent}`,
+          '--json',
+        ]);
+        expect(r.stderr).toContain('ended (agent exit 0)');
+        expect(r.code).toBe(0);
+        const record = JSON.parse(r.stdout) as { output: string; runtime: string; slug: string };
+        expect(record.output).toContain('hello from the fake upstream');
+        expect(record.runtime).toBe(runtime ?? 'runc');
+        const seen = upstream().requests.slice(before);
+        expect(seen.some((q) => q.path.startsWith(path))).toBe(true);
+        expect(leftovers(record.slug)).toBe('');
+      } finally {
+        fx.cleanup();
+      }
+    },
+  );
 });

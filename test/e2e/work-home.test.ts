@@ -55,7 +55,9 @@ describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failu
       expect(r.stderr).toContain('uncommitted changes included as a final commit');
       expect(git(fx.repo, 'show', 'bot-bottle/commit-test:hello.txt')).toBe('hi');
       expect(git(fx.repo, 'show', 'bot-bottle/commit-test:loose.txt')).toBe('loose');
-      expect(git(fx.repo, 'log', '--format=%s', 'bot-bottle/commit-test~1', '-1')).toBe('add hello');
+      expect(git(fx.repo, 'log', '--format=%s', 'bot-bottle/commit-test~1', '-1')).toBe(
+        'add hello',
+      );
       // The user's checkout is untouched.
       expect(git(fx.repo, 'rev-parse', 'HEAD')).toBe(before);
       expect(git(fx.repo, 'branch', '--show-current')).toBe('main');
@@ -81,7 +83,9 @@ describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failu
       await upstream().waitFor(toolResult('HOLD-freeze'));
       const ps = await runBin(fx, ['ps', '--json']);
       const rows = JSON.parse(ps.stdout) as { slug: string; state: string; agent: string }[];
-      expect(rows).toContainEqual(expect.objectContaining({ slug: 'freezer', state: 'running', agent: 'claude' }));
+      expect(rows).toContainEqual(
+        expect.objectContaining({ slug: 'freezer', state: 'running', agent: 'claude' }),
+      );
       const logs = await runBin(fx, ['logs', 'freezer']);
       expect(logs.stdout).toMatch(/ALLOW CONNECT fake-llm\.test:\d+ 200/);
 
@@ -125,7 +129,15 @@ describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failu
       let pid = 0;
       const started = runBin(
         fx,
-        ['start', 'claude', '--headless', '--label', 'interrupted', '--prompt', 'RUN: echo HOLD-interrupt'],
+        [
+          'start',
+          'claude',
+          '--headless',
+          '--label',
+          'interrupted',
+          '--prompt',
+          'RUN: echo HOLD-interrupt',
+        ],
         {
           onSpawn: (p) => {
             pid = p;

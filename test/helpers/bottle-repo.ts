@@ -11,7 +11,10 @@ export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'bin.js'
  * one agent per provider. The extra CAs are the host's (for npm during
  * image builds) plus the fixture CA that signed the fake's certificate.
  */
-export function bottleRepo(fakePort: number, extra: { repo?: FileTree; runtime?: string } = {}): Fixture {
+export function bottleRepo(
+  fakePort: number,
+  extra: { repo?: FileTree; runtime?: string | undefined } = {},
+): Fixture {
   const hostCa = process.env.BOT_BOTTLE_EXTRA_CA_CERTS ?? process.env.NODE_EXTRA_CA_CERTS ?? '';
   const fx = makeFixture(
     {
@@ -37,7 +40,9 @@ ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
     },
     {
       BOT_BOTTLE_BASE_IMAGE: testImage,
-      BOT_BOTTLE_EXTRA_CA_CERTS: [...hostCa.split(':').filter((p) => p !== ''), FAKE_CA_PATH].join(':'),
+      BOT_BOTTLE_EXTRA_CA_CERTS: [...hostCa.split(':').filter((p) => p !== ''), FAKE_CA_PATH].join(
+        ':',
+      ),
     },
   );
   const git = (...args: string[]): void => {
@@ -73,7 +78,9 @@ export function runBin(
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`bot-bottle ${argv.join(' ')} timed out\nstdout:${stdout}\nstderr:${stderr}`));
+      reject(
+        new Error(`bot-bottle ${argv.join(' ')} timed out\nstdout:${stdout}\nstderr:${stderr}`),
+      );
     }, opts.timeoutMs ?? 300_000);
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     child.on('close', (code) => {
