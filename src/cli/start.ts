@@ -135,6 +135,12 @@ export async function runStart(
   }
   // Pickers only ever fire for an interactive start on a terminal.
   const ask = !headless && svc.interactive;
+  if (!headless && !dryRun && !svc.interactive && agentArg !== undefined) {
+    throw new UsageError(
+      'an interactive start needs a terminal (stdin and stdout are not both terminals)',
+      `for unattended runs: bot-bottle start ${agentArg} --headless --prompt '...'`,
+    );
+  }
 
   let agent = agentArg;
   if (agent === undefined) {

@@ -49,12 +49,18 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
         ]);
         expect(r.stderr).toContain('ended (agent exit 0)');
         expect(r.code).toBe(0);
-        const record = JSON.parse(r.stdout) as { output: string; runtime: string; slug: string };
+        const record = JSON.parse(r.stdout) as {
+          output: string;
+          runtime: string;
+          slug: string;
+          identity: string;
+        };
         expect(record.output).toContain('hello from the fake upstream');
         expect(record.runtime).toBe(runtime ?? 'runc');
         const seen = upstream().requests.slice(before);
         expect(seen.some((q) => q.path.startsWith(path))).toBe(true);
         expect(leftovers(record.slug)).toBe('');
+        expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
       } finally {
         fx.cleanup();
       }

@@ -48,7 +48,12 @@ describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failu
         '--json',
       ]);
       expect(r.code, r.stderr).toBe(0);
-      const record = JSON.parse(r.stdout) as { branch: string; commits: number; output: string };
+      const record = JSON.parse(r.stdout) as {
+        branch: string;
+        commits: number;
+        output: string;
+        identity: string;
+      };
       expect(record.output).toContain('done: WORKED');
       expect(record.branch).toBe('bot-bottle/commit-test');
       expect(record.commits).toBe(2);
@@ -63,6 +68,7 @@ describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failu
       expect(git(fx.repo, 'branch', '--show-current')).toBe('main');
       expect(existsSync(join(fx.repo, 'hello.txt'))).toBe(false);
       expect(git(fx.repo, 'status', '--porcelain')).toBe('');
+      expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
     } finally {
       fx.cleanup();
     }
@@ -151,6 +157,67 @@ describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failu
       expect(r.code).toBe(130);
       expect(r.stderr).toContain('interrupted by SIGINT');
       expect(leftovers('interrupted')).toBe('');
+      const all = await runBin(fx, ['ps', '--all', '--json']);
+      expect(JSON.parse(all.stdout)).toMatchObject({ saved: [] });
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('stop ends the agent; the controller still brings the work home and saves the bottle', async () => {
+    const fx = bottleRepo(upstream().port);
+    try {
+      const started = runBin(fx, [
+        'start',
+        'claude',
+        '--headless',
+        '--label',
+        'stopper',
+        '--json',
+        '--prompt',
+        'RUN: echo made-before-stop > stop.txt && echo HOLD-stop',
+      ]);
+      await upstream().waitFor(toolResult('HOLD-stop'));
+      const stop = await runBin(fx, ['stop', 'stopper']);
+      expect(stop.code, stop.stderr).toBe(0);
+      expect(stop.stdout).toContain('stopped stopper');
+      const r = await started;
+      const record = JSON.parse(r.stdout) as { outcome: string; branch: string; identity: string };
+      expect(record.outcome).toBe('ended');
+      expect(record.branch).toBe('bot-bottle/stopper');
+      expect(git(fx.repo, 'show', 'bot-bottle/stopper:stop.txt')).toBe('made-before-stop');
+      expect(leftovers('stopper')).toBe('');
+      await runBin(fx, ['rm', record.identity]);
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('prune removes the bottle of a controller that died (SIGKILL)', async () => {
+    const fx = bottleRepo(upstream().port);
+    try {
+      let pid = 0;
+      const started = runBin(
+        fx,
+        ['start', 'claude', '--headless', '--label', 'crashed', '--prompt', 'RUN: echo HOLD-crash'],
+        {
+          onSpawn: (p) => {
+            pid = p;
+          },
+        },
+      );
+      await upstream().waitFor(toolResult('HOLD-crash'));
+      process.kill(pid, 'SIGKILL');
+      await started;
+      expect(leftovers('crashed')).not.toBe('');
+      const ps = await runBin(fx, ['ps', '--json']);
+      expect(JSON.parse(ps.stdout)).toContainEqual(
+        expect.objectContaining({ slug: 'crashed', state: 'orphaned' }),
+      );
+      const prune = await runBin(fx, ['prune']);
+      expect(prune.code, prune.stderr).toBe(0);
+      expect(prune.stdout).toContain('removed leftover bottle crashed');
+      expect(leftovers('crashed')).toBe('');
       const all = await runBin(fx, ['ps', '--all', '--json']);
       expect(JSON.parse(all.stdout)).toMatchObject({ saved: [] });
     } finally {

@@ -83,9 +83,16 @@ export function runBin(
       );
     }, opts.timeoutMs ?? 300_000);
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-    child.on('close', (code) => {
+    const finish = (code: number | null): void => {
       clearTimeout(timer);
       resolve({ code: code ?? 1, stdout, stderr });
+    };
+    child.on('close', finish);
+    // A killed CLI can leave a grandchild (docker exec) holding its pipes open.
+    child.on('exit', (code, signal) => {
+      setTimeout(() => {
+        finish(code ?? (signal === null ? 1 : 128));
+      }, 2000).unref();
     });
   });
 }

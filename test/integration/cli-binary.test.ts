@@ -77,11 +77,11 @@ describe('bot-bottle binary', () => {
     expect(r.stdout + r.stderr).not.toContain(key);
   });
 
-  it('without --dry-run says plainly that launching is not available, exit 4', async () => {
+  it('an interactive start without a terminal points to --headless, exit 2', async () => {
     const r = await runBin(['start', 'claude'], join(dir, 'repo'), env);
-    expect(r.code).toBe(4);
-    expect(r.stderr).toContain('does not start containers yet');
-    expect(r.stderr).toContain('--dry-run');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('an interactive start needs a terminal');
+    expect(r.stderr).toContain("bot-bottle start claude --headless --prompt '...'");
   });
 
   it("usage errors exit 2 with commander's message and no stack trace", async () => {

@@ -43,7 +43,7 @@ ssh:
         '.bot-bottle/agents/codex.md': md('provider: codex\nbottle: b\nmodel: gpt-x'),
         '.bot-bottle/agents/pi.md': md('provider: pi\nbottle: b'),
         '.bot-bottle/skills/review/SKILL.md': '---\nname: review\n---\nReview.\n',
-        '.bot-bottle/skills/review/outside': { symlink: '/etc/passwd' } as unknown as string,
+        '.bot-bottle/skills/review/outside': { symlink: '/etc/passwd' },
         ...extraRepo,
       },
       home: {},

@@ -62,6 +62,8 @@ export async function ensureImage(
     opts.onProgress?.(`building ${tag} (log: ${logPath})`);
     const args = [
       'build',
+      // A failed step must not leave its intermediate container behind.
+      '--force-rm',
       '--label',
       'dev.bot-bottle.role=image',
       '--label',
