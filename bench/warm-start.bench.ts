@@ -47,6 +47,7 @@ it('warm start vs bare docker run', async () => {
     // Warm-up: builds (or finds) the images and primes the engine.
     const warm = await runBin(fx, ['start', 'claude', '--headless', '--prompt', 'hi', '--json']);
     expect(warm.code, warm.stderr).toBe(0);
+    await runBin(fx, ['rm', (JSON.parse(warm.stdout) as { identity: string }).identity]);
     const image =
       dockerOut([
         'images',
@@ -95,7 +96,8 @@ it('warm start vs bare docker run', async () => {
       const out = await s.done;
       bottle.push(s.ms);
       const json = out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1);
-      const record = JSON.parse(json) as { timings: Record<string, number> };
+      const record = JSON.parse(json) as { timings: Record<string, number>; identity: string };
+      await runBin(fx, ['rm', record.identity]);
       for (const [k, v] of Object.entries(record.timings)) (phases[k] ??= []).push(v * 1000);
     }
     const mb = median(bare);
