@@ -32,7 +32,11 @@ async function timeToFirstRequest(
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  const done = new Promise<string>((resolve) => child.on('close', () => resolve(out)));
+  const done = new Promise<string>((resolve) =>
+    child.on('close', () => {
+      resolve(out);
+    }),
+  );
   await fake.waitFor(
     (r) => fake.requests.indexOf(r) >= seen && r.path.startsWith('/v1/messages'),
     120_000,
