@@ -3,7 +3,7 @@ import type { LaunchRecord } from '../controller/session.js';
 import type { SavedBottle } from '../controller/state.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { loadConfig, type ConfigIndex } from '../manifest/load.js';
-import { buildPlan } from '../plan/build.js';
+import { buildPlan, type PlanRequest } from '../plan/build.js';
 import type { BottlePlan } from '../plan/schema.js';
 import { slugify } from '../plan/slug.js';
 import { loadSettings } from '../settings/settings.js';
@@ -52,14 +52,8 @@ function parseBudget(raw: string | undefined): number | undefined {
   return budget;
 }
 
-export interface PlanInput {
-  agent: string;
-  bottles: readonly string[];
-  label?: string | undefined;
-  color?: string | undefined;
-  budget?: number | undefined;
-  backend?: string | undefined;
-}
+/** What `start` and `resume` decide; the rest of a plan request comes from the context. */
+export type PlanInput = Omit<PlanRequest, 'workspace' | 'cwd' | 'env' | 'literals'>;
 
 export function makePlan(
   ctx: CliContext,
@@ -74,24 +68,6 @@ export function makePlan(
     cwd: ctx.cwd,
     env: ctx.env,
     ...(literals === undefined ? {} : { literals }),
-  });
-}
-
-/** Kept for `--dry-run` callers: the plan a start would launch. */
-export function planFromArgs(
-  ctx: CliContext,
-  agent: string | undefined,
-  opts: StartOptions,
-): BottlePlan {
-  const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
-  if (agent === undefined) throw missingAgent(index);
-  return makePlan(ctx, index, {
-    agent,
-    bottles: opts.bottle,
-    label: opts.label,
-    color: opts.color,
-    budget: parseBudget(opts.budget),
-    backend: opts.backend,
   });
 }
 

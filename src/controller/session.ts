@@ -12,7 +12,7 @@ import { agentCommand } from '../providers/command.js';
 import { providerGuestSetup } from '../providers/guest-config.js';
 import { agentImageRecipe } from '../providers/recipe.js';
 import { GUEST_HOME, GUEST_USER, GUEST_WORKSPACE, PROVIDER_INFO } from '../providers/registry.js';
-import { run } from '../util/exec.js';
+import { gitToplevel, run } from '../util/exec.js';
 import { stageHome, tarDirectory, tarWorkspace } from './provision.js';
 import { loadSaved, newIdentity, removeSavedState, saveBottle, type SavedBottle } from './state.js';
 import { resolveEnv, type SecretAsker } from './values.js';
@@ -84,10 +84,10 @@ export function wrapAgentArgv(argv: readonly string[]): string[] {
 export const STOP_AGENT_ARGV = ['sh', '-c', `kill -TERM "$(cat ${AGENT_PID_FILE})"`];
 
 async function hostRepo(workspace: string): Promise<{ repo: string | null; base: string | null }> {
-  const top = await run('git', ['rev-parse', '--show-toplevel'], { cwd: workspace });
-  if (top.code !== 0) return { repo: null, base: null };
-  const head = await run('git', ['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: workspace });
-  return { repo: top.stdout.trim(), base: head.code === 0 ? head.stdout.trim() : null };
+  const repo = gitToplevel(workspace);
+  if (repo === undefined) return { repo: null, base: null };
+  const head = await run('git', ['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: repo });
+  return { repo, base: head.code === 0 ? head.stdout.trim() : null };
 }
 
 function readCaPems(plan: BottlePlan): string[] {

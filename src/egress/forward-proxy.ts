@@ -1,9 +1,15 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { firstMatch } from './host-match.js';
 
 /**
- * The bottle's egress proxy (this issue's form: no TLS interception). It is
+ * The bottle's egress proxy (this version: no TLS interception yet). It is
  * the agent's only way out, so it refuses by default: a CONNECT or an
  * absolute-form HTTP request goes through only when the host matches
  * `allow` and no `deny` entry. Everything else gets a 403 that names the
@@ -86,36 +92,43 @@ function deny(sock: Socket, status: number, reason: string, body: string): void 
 
 export function createForwardProxy(opts: ForwardProxyOptions): Server {
   const log = opts.log ?? ((): void => undefined);
-  const stamp = (): string => new Date().toISOString();
+  const note = (
+    kind: EgressLogEntry['kind'],
+    target: { host: string; port: number },
+    decision: EgressDecision | undefined,
+    status: number,
+    detail?: string,
+  ): void => {
+    log({
+      at: new Date().toISOString(),
+      kind,
+      ...target,
+      allowed: decision?.allowed ?? false,
+      rule: decision?.rule ?? null,
+      status,
+      ...(detail === undefined ? {} : { detail }),
+    });
+  };
+  const refuse = (res: ServerResponse, body: string): void => {
+    res.writeHead(403, {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-bot-bottle-egress': 'refused',
+    });
+    res.end(body);
+  };
   const server = createServer();
 
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
     client.on('error', () => undefined);
     const target = splitAuthority(req.url ?? '', 443);
     if (target === undefined) {
-      log({
-        at: stamp(),
-        kind: 'connect',
-        host: req.url ?? '',
-        port: 0,
-        allowed: false,
-        rule: null,
-        status: 400,
-        detail: 'malformed CONNECT target',
-      });
+      note('connect', { host: req.url ?? '', port: 0 }, undefined, 400, 'malformed CONNECT target');
       deny(client, 400, 'Bad Request', 'bot-bottle egress proxy: CONNECT needs host:port\n');
       return;
     }
     const d = decide(opts.policy, target.host, target.port);
     if (!d.allowed) {
-      log({
-        at: stamp(),
-        kind: 'connect',
-        ...target,
-        allowed: false,
-        rule: d.rule ?? null,
-        status: 403,
-      });
+      note('connect', target, d, 403);
       deny(client, 403, 'Forbidden', refusalText(opts.slug, target.host, target.port, d.rule));
       return;
     }
@@ -125,14 +138,7 @@ export function createForwardProxy(opts: ForwardProxyOptions): Server {
     });
     upstream.once('connect', () => {
       upstream.setTimeout(0);
-      log({
-        at: stamp(),
-        kind: 'connect',
-        ...target,
-        allowed: true,
-        rule: d.rule ?? null,
-        status: 200,
-      });
+      note('connect', target, d, 200);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
@@ -140,15 +146,7 @@ export function createForwardProxy(opts: ForwardProxyOptions): Server {
     });
     upstream.once('error', (e: NodeJS.ErrnoException) => {
       if (client.writable && !upstream.readable) {
-        log({
-          at: stamp(),
-          kind: 'connect',
-          ...target,
-          allowed: true,
-          rule: d.rule ?? null,
-          status: 502,
-          detail: e.code ?? e.message,
-        });
+        note('connect', target, d, 502, e.code ?? e.message);
         deny(
           client,
           502,
@@ -179,41 +177,22 @@ export function createForwardProxy(opts: ForwardProxyOptions): Server {
       const body =
         'bot-bottle egress proxy: only CONNECT and absolute http:// requests are forwarded; ' +
         'configure this address as HTTP(S)_PROXY\n';
-      log({
-        at: stamp(),
-        kind: 'refused-request',
-        host: '',
-        port: 0,
-        allowed: false,
-        rule: null,
-        status: 403,
-        detail: `${req.method ?? ''} ${url.slice(0, 200)}`,
-      });
-      res.writeHead(403, {
-        'content-type': 'text/plain; charset=utf-8',
-        'x-bot-bottle-egress': 'refused',
-      });
-      res.end(body);
+      note(
+        'refused-request',
+        { host: '', port: 0 },
+        undefined,
+        403,
+        `${req.method ?? ''} ${url.slice(0, 200)}`,
+      );
+      refuse(res, body);
       return;
     }
     const host = parsed.hostname.replace(/^\[|\]$/g, '').toLowerCase();
     const port = parsed.port === '' ? 80 : Number(parsed.port);
     const d = decide(opts.policy, host, port);
     if (!d.allowed) {
-      log({
-        at: stamp(),
-        kind: 'http',
-        host,
-        port,
-        allowed: false,
-        rule: d.rule ?? null,
-        status: 403,
-      });
-      res.writeHead(403, {
-        'content-type': 'text/plain; charset=utf-8',
-        'x-bot-bottle-egress': 'refused',
-      });
-      res.end(refusalText(opts.slug, host, port, d.rule));
+      note('http', { host, port }, d, 403);
+      refuse(res, refusalText(opts.slug, host, port, d.rule));
       return;
     }
     const headers = { ...req.headers };
@@ -222,30 +201,13 @@ export function createForwardProxy(opts: ForwardProxyOptions): Server {
     const up = httpRequest(
       { host, port, method: req.method, path: `${parsed.pathname}${parsed.search}`, headers },
       (upRes) => {
-        log({
-          at: stamp(),
-          kind: 'http',
-          host,
-          port,
-          allowed: true,
-          rule: d.rule ?? null,
-          status: upRes.statusCode ?? 0,
-        });
+        note('http', { host, port }, d, upRes.statusCode ?? 0);
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);
       },
     );
     up.on('error', (e: NodeJS.ErrnoException) => {
-      log({
-        at: stamp(),
-        kind: 'http',
-        host,
-        port,
-        allowed: true,
-        rule: d.rule ?? null,
-        status: 502,
-        detail: e.code ?? e.message,
-      });
+      note('http', { host, port }, d, 502, e.code ?? e.message);
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(`bot-bottle egress proxy: cannot reach ${host}:${port}: ${e.code ?? e.message}\n`);

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
-import { bottleRepo, runBin } from '../helpers/bottle-repo.js';
-import { describeDocker, dockerOut, requireImage } from '../helpers/docker.js';
+import { expect, it } from 'vitest';
+import { bottleRepo, leftovers, runBin, useFakeUpstream } from '../helpers/bottle-repo.js';
+import { describeDocker } from '../helpers/docker.js';
 
 /**
  * The real agent CLIs from npm, in real bottles, answering a headless
@@ -10,22 +9,7 @@ import { describeDocker, dockerOut, requireImage } from '../helpers/docker.js';
  * the egress sidecar.
  */
 describeDocker('start --headless with the real CLIs against the fake upstream', () => {
-  let fake: FakeLlm | undefined;
-  const upstream = (): FakeLlm => {
-    if (fake === undefined) throw new Error('fake upstream not started');
-    return fake;
-  };
-  beforeAll(async () => {
-    requireImage();
-    fake = await startFakeLlm({ reply: 'hello from the fake upstream' });
-  });
-  afterAll(async () => {
-    await fake?.close();
-  });
-
-  const leftovers = (slug: string): string =>
-    dockerOut(['ps', '-a', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']) +
-    dockerOut(['network', 'ls', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']);
+  const upstream = useFakeUpstream();
 
   it.each([
     { agent: 'claude', path: '/v1/messages', runtime: undefined },

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startFakeLlm, type FakeLlm, type RecordedRequest } from '../fixtures/fake-llm.js';
-import { bottleRepo, runBin } from '../helpers/bottle-repo.js';
-import { describeDocker, dockerOut, requireImage } from '../helpers/docker.js';
+import { expect, it } from 'vitest';
+import type { RecordedRequest } from '../fixtures/fake-llm.js';
+import { bottleRepo, leftovers, runBin, useFakeUpstream } from '../helpers/bottle-repo.js';
+import { describeDocker, dockerOut } from '../helpers/docker.js';
 import { md } from '../helpers/fixture.js';
 
 /**
@@ -12,24 +12,10 @@ import { md } from '../helpers/fixture.js';
  * so these tests make the agent act: commit, leave files, wait.
  */
 describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failure', () => {
-  let fake: FakeLlm | undefined;
-  const upstream = (): FakeLlm => {
-    if (fake === undefined) throw new Error('fake upstream not started');
-    return fake;
-  };
-  beforeAll(async () => {
-    requireImage();
-    fake = await startFakeLlm();
-  });
-  afterAll(async () => {
-    await fake?.close();
-  });
+  const upstream = useFakeUpstream();
 
   const git = (cwd: string, ...args: string[]): string =>
     execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
-  const leftovers = (slug: string): string =>
-    dockerOut(['ps', '-a', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']) +
-    dockerOut(['network', 'ls', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']);
   const toolResult = (needle: string) => (r: RecordedRequest) =>
     JSON.stringify(r.body).includes('tool_result') && JSON.stringify(r.body).includes(needle);
 

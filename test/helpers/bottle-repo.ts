@@ -1,8 +1,9 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { FAKE_CA_PATH, FAKE_HOST } from '../fixtures/fake-llm.js';
+import { afterAll, beforeAll } from 'vitest';
+import { FAKE_CA_PATH, FAKE_HOST, startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
 import { makeFixture, md, type Fixture, type FileTree } from './fixture.js';
-import { testImage } from './docker.js';
+import { dockerOut, requireImage, testImage } from './docker.js';
 
 export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'bin.js');
 
@@ -95,4 +96,31 @@ export function runBin(
       }, 2000).unref();
     });
   });
+}
+
+/**
+ * One fake upstream for the enclosing describe block (started after the
+ * base image check, closed at the end); the getter throws before it exists.
+ */
+export function useFakeUpstream(): () => FakeLlm {
+  let fake: FakeLlm | undefined;
+  beforeAll(async () => {
+    requireImage();
+    fake = await startFakeLlm();
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+  return () => {
+    if (fake === undefined) throw new Error('fake upstream not started');
+    return fake;
+  };
+}
+
+/** IDs of containers and networks still labelled with `slug`; '' when none. */
+export function leftovers(slug: string): string {
+  return (
+    dockerOut(['ps', '-a', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']) +
+    dockerOut(['network', 'ls', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q'])
+  );
 }

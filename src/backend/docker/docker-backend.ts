@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { EnvironmentError } from '../../errors.js';
 import type { RuntimeName } from '../../manifest/schema.js';
 import { GUEST_USER, GUEST_WORKSPACE } from '../../providers/registry.js';
+import { runStreaming } from '../../util/exec.js';
 import {
   LABEL,
   type ActiveBottle,
@@ -385,20 +386,11 @@ export class DockerBackend implements Backend {
   }
 
   async egressLog(slug: string, follow: boolean, onLine: (line: string) => void): Promise<void> {
-    let buf = '';
-    const r = await spawnDocker(['logs', ...(follow ? ['--follow'] : []), names.egress(slug)], {
-      stdout: 'pipe',
-      stderr: 'pipe',
-      onStdout: (c) => {
-        buf += c.toString('utf8');
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) !== -1) {
-          onLine(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-        }
-      },
-    });
-    if (buf !== '') onLine(buf);
+    const r = await runStreaming(
+      DOCKER_BIN,
+      ['logs', ...(follow ? ['--follow'] : []), names.egress(slug)],
+      onLine,
+    );
     if (r.code !== 0) {
       throw new EnvironmentError(`reading the egress log of ${slug} failed (exit ${r.code})`);
     }
