@@ -34,10 +34,6 @@ export interface LaunchSpec {
   runtime: RuntimeName;
   agentImage: string;
   egressImage: string;
-  /** JSON configuration handed to the egress sidecar. */
-  egressConfig: string;
-  /** Names the sidecar resolves without DNS. */
-  egressHosts: readonly { name: string; address: string }[];
   /**
    * Agent environment. Values are passed through the docker client's own
    * environment (`-e NAME`), never on a command line.
@@ -82,6 +78,12 @@ export interface ActiveBottle {
   controllerHost: string | undefined;
 }
 
+/** The egress sidecar's answer to a control request. */
+export type EgressReply =
+  { ok: true; revision: number; policy?: unknown } | { ok: false; error: string };
+
+export type EgressOp = 'configure' | 'set-policy' | 'show';
+
 export interface TeardownReport {
   containers: string[];
   networks: string[];
@@ -93,6 +95,14 @@ export interface Backend {
   preflight(runtime: RuntimeName): Promise<void>;
   /** Create networks, the egress sidecar and the (idle) agent container. */
   launch(spec: LaunchSpec, progress: (line: string) => void): Promise<void>;
+  /**
+   * Talk to the egress sidecar's control socket: `configure` (policy and
+   * secrets, first load starts the proxy), `set-policy` (live rule change),
+   * `show`. `input` travels on stdin, never on a command line.
+   */
+  egressControl(slug: string, op: EgressOp, input?: string): Promise<EgressReply>;
+  /** Add the bottle's CA certificate to the agent's system trust store (replacing an older one). */
+  trustCa(slug: string, certPem: string): Promise<void>;
   /** Wait until the egress proxy accepts connections. */
   waitForEgress(slug: string, timeoutMs: number): Promise<void>;
   exec(slug: string, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;

@@ -7,7 +7,7 @@ import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
 import { processIo, reportError } from './output.js';
 import { runFreeze } from './freeze.js';
-import { runLogs } from './logs.js';
+import { runEgressChange, runEgressLog, runEgressShow } from './egress.js';
 import { runPrune } from './prune.js';
 import { runPs } from './ps.js';
 import { runResume } from './resume.js';
@@ -146,13 +146,63 @@ Examples:
 
   program
     .command('logs')
-    .description("show a running bottle's egress log: every connection allowed or refused")
+    .description("show a running bottle's egress log (same as `egress log`)")
     .argument('<slug>', 'the bottle (see bot-bottle ps)')
     .option('-f, --follow', 'keep printing new entries')
     .option('--json', 'print the raw JSON lines')
     .action(async (slug: string, opts: { follow?: boolean; json?: boolean }) => {
-      throw new ActionExit(await runLogs(ctx, slug, opts));
+      throw new ActionExit(await runEgressLog(ctx, slug, opts));
     });
+
+  const egress = program
+    .command('egress')
+    .description("a running bottle's egress proxy: its audit log and live allow/deny changes")
+    .addHelpText(
+      'after',
+      `
+Changes made here apply at once, keep open connections, and last for this
+run of the bottle; put them in the bottle's file to keep them.
+
+Examples:
+  bot-bottle egress log fix-ci --follow
+  bot-bottle egress allow fix-ci registry.npmjs.org
+  bot-bottle egress deny fix-ci '*.pastebin.com'
+  bot-bottle egress show fix-ci --json`,
+    );
+  egress
+    .command('log')
+    .description(
+      'one line per request decision: verdict, host, path (no query values), rule, bytes, time',
+    )
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .option('-f, --follow', 'keep printing new entries')
+    .option('--json', 'print the raw JSON lines')
+    .action(async (slug: string, opts: { follow?: boolean; json?: boolean }) => {
+      throw new ActionExit(await runEgressLog(ctx, slug, opts));
+    });
+  egress
+    .command('show')
+    .description('the live policy: allow, deny, passthrough, rules, credential routes (names only)')
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .option('--json', 'print the policy as JSON')
+    .action(async (slug: string, opts: { json?: boolean }) => {
+      throw new ActionExit(await runEgressShow(ctx, slug, opts));
+    });
+  for (const action of ['allow', 'deny'] as const) {
+    egress
+      .command(action)
+      .description(
+        action === 'allow'
+          ? 'let the bottle reach these hosts now (also lifts an identical deny entry)'
+          : 'refuse these hosts from now on (deny wins over allow)',
+      )
+      .argument('<slug>', 'the bottle (see bot-bottle ps)')
+      .argument('<host...>', 'host patterns: api.example.com, *.example.com, example.com:8443')
+      .option('--json', 'print the policy before and after as JSON')
+      .action(async (slug: string, hosts: string[], opts: { json?: boolean }) => {
+        throw new ActionExit(await runEgressChange(ctx, action, slug, hosts, opts));
+      });
+  }
 
   program
     .command('freeze')

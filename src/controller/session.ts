@@ -1,11 +1,11 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend, LaunchSpec } from '../backend/backend.js';
 import { ensureImage } from '../backend/docker/build.js';
 import { EGRESS_ALIAS, EGRESS_PORT } from '../backend/docker/docker-backend.js';
 import { egressImageRecipe } from '../backend/docker/egress-image.js';
 import { imageId } from '../backend/docker/health.js';
-import { ConfigError, EnvironmentError, InterruptedError } from '../errors.js';
+import { EnvironmentError, InterruptedError } from '../errors.js';
 import { botBottleHome } from '../paths.js';
 import type { BottlePlan } from '../plan/schema.js';
 import { agentCommand } from '../providers/command.js';
@@ -15,7 +15,9 @@ import { GUEST_HOME, GUEST_USER, GUEST_WORKSPACE, PROVIDER_INFO } from '../provi
 import { gitToplevel, run } from '../util/exec.js';
 import { stageHome, tarDirectory, tarWorkspace } from './provision.js';
 import { loadSaved, newIdentity, removeSavedState, saveBottle, type SavedBottle } from './state.js';
-import { resolveEnv, type SecretAsker } from './values.js';
+import { resolveEnv, resolveRoutes, type SecretAsker } from './values.js';
+import { configurePayload, readCaPems } from './egress.js';
+import { createCa } from '../egress/ca.js';
 import { bringWorkHome, type WorkHomeResult } from './work-home.js';
 
 /**
@@ -90,19 +92,6 @@ async function hostRepo(workspace: string): Promise<{ repo: string | null; base:
   return { repo, base: head.code === 0 ? head.stdout.trim() : null };
 }
 
-function readCaPems(plan: BottlePlan): string[] {
-  return plan.caCerts.map((c) => {
-    try {
-      return readFileSync(c.path, 'utf8');
-    } catch (e) {
-      throw new ConfigError(
-        { entity: 'extra CA certificates', field: c.path },
-        `cannot read ${c.path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-      );
-    }
-  });
-}
-
 export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   const { plan, backend, progress } = req;
   const timings: Record<string, number> = {};
@@ -125,11 +114,9 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
     req.resume === undefined
       ? await hostRepo(workspace)
       : { repo: req.resume.repo, base: req.resume.baseCommit };
-  if (plan.egress.routes.length > 0) {
-    progress(
-      'note: credential routes are not injected by this egress proxy yet; the agent uses a placeholder key',
-    );
-  }
+  const routeValues = await resolveRoutes(plan, req.literals, req.env, req.ask);
+  // A fresh CA per launch (resume included); its key goes to the sidecar's tmpfs only.
+  const ca = await createCa(slug);
   lap('prepare');
 
   const onBuild = (line: string): void => {
@@ -172,13 +159,6 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
     runtime: plan.runtime.name,
     agentImage,
     egressImage,
-    egressConfig: JSON.stringify({
-      slug,
-      port: EGRESS_PORT,
-      allow: plan.egress.allow,
-      deny: plan.egress.deny,
-    }),
-    egressHosts: plan.egress.hosts,
     agentEnv: { ...userEnv, ...guest.env, BOT_BOTTLE: '1', BOT_BOTTLE_SLUG: slug },
   };
 
@@ -220,6 +200,18 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   let homeDir: string | undefined;
   try {
     await backend.launch(spec, progress);
+    checkpoint();
+    const reply = await backend.egressControl(
+      slug,
+      'configure',
+      JSON.stringify(configurePayload(plan, ca, routeValues)),
+    );
+    if (!reply.ok) {
+      throw new EnvironmentError(
+        `the egress proxy of ${slug} refused its configuration: ${reply.error}`,
+      );
+    }
+    await backend.trustCa(slug, ca.certPem);
     checkpoint();
     lap('containers');
     // Written now so `bot-bottle freeze` (another process) can save this bottle with its plan.

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, UsageError } from '../errors.js';
-import type { BottlePlan } from '../plan/schema.js';
+import { routeLiteralKey } from '../plan/build.js';
+import type { BottlePlan, PlanValueSource } from '../plan/schema.js';
 import { run } from '../util/exec.js';
 
 /** Asks for a `?` value with hidden input; absent when no terminal can ask. */
@@ -9,10 +10,68 @@ export type SecretAsker = (question: string) => Promise<string>;
 const stripNewline = (s: string): string => s.replace(/\r?\n$/, '');
 
 /**
- * Resolve the bottle's `env` entries on the host, right before launch.
- * Every failure names the variable and its source, and happens before any
+ * Resolve one value on the host, right before launch. Every failure names
+ * what the value is for (`what`) and its source, and happens before any
  * container exists.
  */
+export async function resolveSource(
+  what: string,
+  source: PlanValueSource,
+  literal: string | undefined,
+  env: NodeJS.ProcessEnv,
+  ask: SecretAsker | undefined,
+): Promise<string> {
+  const where = { entity: what };
+  switch (source.kind) {
+    case 'literal':
+      if (literal === undefined)
+        throw new ConfigError(where, 'literal value missing from the plan');
+      return literal;
+    case 'prompt':
+      if (ask === undefined) {
+        throw new UsageError(
+          `${what} is '?' (asked at launch), but there is no terminal to ask on`,
+          'use env:NAME, file:PATH or cmd:COMMAND for unattended launches',
+        );
+      }
+      return ask(`value for ${what} (input hidden)`);
+    case 'env': {
+      const v = env[source.name];
+      if (v === undefined) {
+        throw new ConfigError(
+          where,
+          `host variable ${source.name} is not set (env:${source.name})`,
+          `export ${source.name}=... before starting`,
+        );
+      }
+      return v;
+    }
+    case 'file':
+      try {
+        return stripNewline(readFileSync(source.path, 'utf8'));
+      } catch (e) {
+        throw new ConfigError(
+          where,
+          `cannot read ${source.path} (file:): ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+        );
+      }
+    case 'cmd': {
+      const [file, ...args] = source.argv;
+      if (file === undefined) throw new ConfigError(where, 'cmd: has no command');
+      const r = await run(file, args, { timeoutMs: 30_000 });
+      if (r.spawnError !== undefined || r.code !== 0) {
+        throw new ConfigError(
+          where,
+          `cmd:${source.command} ${r.spawnError !== undefined ? `could not start (${r.spawnError.code ?? 'error'})` : `exited ${r.code}`}`,
+          r.stderr.trim().split('\n')[0],
+        );
+      }
+      return stripNewline(r.stdout);
+    }
+  }
+}
+
+/** The bottle's `env` entries, resolved on the host. */
 export async function resolveEnv(
   plan: BottlePlan,
   literals: ReadonlyMap<string, string>,
@@ -21,60 +80,45 @@ export async function resolveEnv(
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const { name, source } of plan.env) {
-    const where = { entity: `env ${name}` };
-    switch (source.kind) {
-      case 'literal': {
-        const v = literals.get(name);
-        if (v === undefined) throw new ConfigError(where, 'literal value missing from the plan');
-        out[name] = v;
-        break;
+    out[name] = await resolveSource(`env ${name}`, source, literals.get(name), env, ask);
+  }
+  return out;
+}
+
+/**
+ * Credential route headers, resolved on the host: host -> header -> the
+ * value the proxy sets (prefix and Basic encoding applied). These go to the
+ * egress sidecar only, never into the agent's environment.
+ */
+export async function resolveRoutes(
+  plan: BottlePlan,
+  literals: ReadonlyMap<string, string>,
+  env: NodeJS.ProcessEnv,
+  ask: SecretAsker | undefined,
+): Promise<Map<string, Map<string, string>>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const r of plan.egress.routes) {
+    const headers = new Map<string, string>();
+    for (const h of r.headers) {
+      const what = `route ${r.host} header ${h.name}`;
+      const secret = await resolveSource(
+        what,
+        h.source,
+        literals.get(routeLiteralKey(r.host, h.name)),
+        env,
+        ask,
+      );
+      if (secret === '' || /[\r\n\0]/.test(secret)) {
+        throw new ConfigError(
+          { entity: what },
+          'the value is empty or has a line break, so it cannot be an HTTP header',
+        );
       }
-      case 'prompt':
-        if (ask === undefined) {
-          throw new UsageError(
-            `env ${name} is '?' (asked at launch), but there is no terminal to ask on`,
-            'use env:NAME, file:PATH or cmd:COMMAND for unattended launches',
-          );
-        }
-        out[name] = await ask(`value for ${name} (input hidden)`);
-        break;
-      case 'env': {
-        const v = env[source.name];
-        if (v === undefined) {
-          throw new ConfigError(
-            where,
-            `host variable ${source.name} is not set (env:${source.name})`,
-            `export ${source.name}=... before starting`,
-          );
-        }
-        out[name] = v;
-        break;
-      }
-      case 'file':
-        try {
-          out[name] = stripNewline(readFileSync(source.path, 'utf8'));
-        } catch (e) {
-          throw new ConfigError(
-            where,
-            `cannot read ${source.path} (file:): ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
-          );
-        }
-        break;
-      case 'cmd': {
-        const [file, ...args] = source.argv;
-        if (file === undefined) throw new ConfigError(where, 'cmd: has no command');
-        const r = await run(file, args, { timeoutMs: 30_000 });
-        if (r.spawnError !== undefined || r.code !== 0) {
-          throw new ConfigError(
-            where,
-            `cmd:${source.command} ${r.spawnError !== undefined ? `could not start (${r.spawnError.code ?? 'error'})` : `exited ${r.code}`}`,
-            r.stderr.trim().split('\n')[0],
-          );
-        }
-        out[name] = stripNewline(r.stdout);
-        break;
-      }
+      const body =
+        h.basicUser === null ? secret : Buffer.from(`${h.basicUser}:${secret}`).toString('base64');
+      headers.set(h.name.toLowerCase(), `${h.prefix ?? ''}${body}`);
     }
+    out.set(r.host, headers);
   }
   return out;
 }

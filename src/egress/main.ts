@@ -1,51 +1,201 @@
-import { createForwardProxy } from './forward-proxy.js';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
+import {
+  configureSchema,
+  describeIssues,
+  policySchema,
+  secretsSchema,
+  type EgressPolicyConfig,
+  type EgressSecrets,
+} from './config.js';
+import { createEgressProxy, type ProxyState } from './proxy.js';
+import { buildState } from './state.js';
 
 /**
- * Entry point of the egress sidecar container. Its whole configuration
- * arrives in one environment variable set by the launcher; it logs one JSON
- * line per decision on stdout (`bot-bottle logs <slug>` shows them).
+ * Entry point of the egress sidecar. `serve` (the container's command)
+ * opens a control socket and waits; `ctl <op>` (run through `docker exec`)
+ * writes the policy and secrets to the container's tmpfs and asks the
+ * server to load them. The first load starts the proxy; later ones replace
+ * rules and routes in place, without dropping open connections.
  */
 
-interface SidecarConfig {
-  slug: string;
-  port: number;
-  allow: string[];
-  deny: string[];
+const RUN_DIR = process.env.BOT_BOTTLE_RUN_DIR ?? '/run/bot-bottle';
+const SOCKET = join(RUN_DIR, 'control.sock');
+const POLICY_FILE = join(RUN_DIR, 'policy.json');
+const SECRETS_FILE = join(RUN_DIR, 'secrets.json');
+const PORT = Number(process.env.BOT_BOTTLE_EGRESS_PORT ?? 3128);
+
+type Reply =
+  { ok: true; revision: number; policy?: EgressPolicyConfig } | { ok: false; error: string };
+
+function stamp(kind: string, extra: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), kind, ...extra })}\n`);
 }
 
-function readConfig(raw: string | undefined): SidecarConfig {
-  if (raw === undefined || raw === '') {
-    throw new Error('BOT_BOTTLE_EGRESS is not set');
-  }
-  const c = JSON.parse(raw) as Partial<SidecarConfig>;
-  const strings = (v: unknown): v is string[] =>
-    Array.isArray(v) && v.every((x) => typeof x === 'string');
-  if (
-    typeof c.slug !== 'string' ||
-    typeof c.port !== 'number' ||
-    !strings(c.allow) ||
-    !strings(c.deny)
-  ) {
-    throw new Error('BOT_BOTTLE_EGRESS: expected {slug, port, allow[], deny[]}');
-  }
-  return { slug: c.slug, port: c.port, allow: c.allow, deny: c.deny };
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8'));
 }
 
-const config = readConfig(process.env.BOT_BOTTLE_EGRESS);
-const server = createForwardProxy({
-  policy: { allow: config.allow, deny: config.deny },
-  slug: config.slug,
-  log: (e) => process.stdout.write(`${JSON.stringify(e)}\n`),
-});
-server.listen(config.port, '0.0.0.0', () => {
-  process.stdout.write(
-    `${JSON.stringify({ at: new Date().toISOString(), kind: 'ready', port: config.port, allow: config.allow, deny: config.deny })}\n`,
+function serve(): void {
+  let state: (ProxyState & { secrets: EgressSecrets }) | undefined;
+  let proxy: Server | undefined;
+
+  const load = async (): Promise<Reply> => {
+    const p = policySchema.safeParse(readJson(POLICY_FILE));
+    if (!p.success) return { ok: false, error: `policy: ${describeIssues(p.error)}` };
+    const s = secretsSchema.safeParse(readJson(SECRETS_FILE));
+    if (!s.success) return { ok: false, error: `secrets: ${describeIssues(s.error)}` };
+    state = buildState(p.data, s.data, state);
+    if (proxy === undefined) {
+      proxy = createEgressProxy({
+        state: () => {
+          if (state === undefined) throw new Error('not configured');
+          return state;
+        },
+        log: (e) => process.stdout.write(`${JSON.stringify(e)}\n`),
+      });
+      const server = proxy;
+      await new Promise<void>((res, rej) => {
+        server.once('error', rej);
+        server.listen(PORT, '0.0.0.0', () => {
+          res();
+        });
+      });
+      stamp('ready', { port: PORT, revision: p.data.revision });
+    }
+    stamp('policy', {
+      revision: p.data.revision,
+      mode: p.data.mode,
+      allow: p.data.allow,
+      deny: p.data.deny,
+      passthrough: p.data.passthrough,
+      routes: p.data.routes.map((r) => ({ host: r.host, headers: r.headers.map((h) => h.name) })),
+    });
+    return { ok: true, revision: p.data.revision };
+  };
+
+  const control = createServer((sock) => {
+    let buf = '';
+    sock.on('data', (c: Buffer) => {
+      buf += c.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      const line = buf.slice(0, nl);
+      let op: string;
+      try {
+        op = (JSON.parse(line) as { op: string }).op;
+      } catch {
+        op = '';
+      }
+      const reply = (r: Reply): void => {
+        sock.end(`${JSON.stringify(r)}\n`);
+      };
+      if (op === 'load') {
+        load().then(reply, (e: unknown) => {
+          reply({ ok: false, error: e instanceof Error ? e.message : String(e) });
+        });
+      } else if (op === 'show') {
+        if (state === undefined) reply({ ok: false, error: 'not configured yet' });
+        else reply({ ok: true, revision: state.policy.revision, policy: state.policy });
+      } else {
+        reply({ ok: false, error: `unknown control operation '${op}'` });
+      }
+    });
+  });
+  control.listen(SOCKET, () => {
+    chmodSync(SOCKET, 0o600);
+    stamp('control', { socket: SOCKET });
+  });
+  const stop = (): void => {
+    control.close();
+    proxy?.close();
+    proxy?.closeAllConnections();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function ask(op: string): Promise<Reply> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await new Promise<Reply>((resolve, reject) => {
+        const c = createConnection(SOCKET);
+        let out = '';
+        c.on('connect', () => c.write(`${JSON.stringify({ op })}\n`));
+        c.on('data', (d: Buffer) => (out += d.toString('utf8')));
+        c.on('end', () => {
+          try {
+            resolve(JSON.parse(out) as Reply);
+          } catch {
+            reject(new Error(`bad control reply: ${out.slice(0, 200)}`));
+          }
+        });
+        c.on('error', reject);
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+function writePrivate(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(value), { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function ctl(op: string | undefined): Promise<number> {
+  let reply: Reply;
+  if (op === 'configure') {
+    const parsed = configureSchema.safeParse(JSON.parse(await readStdin()));
+    if (!parsed.success) {
+      reply = { ok: false, error: describeIssues(parsed.error) };
+    } else {
+      writePrivate(SECRETS_FILE, parsed.data.secrets);
+      writePrivate(POLICY_FILE, parsed.data.policy);
+      reply = await ask('load');
+    }
+  } else if (op === 'set-policy') {
+    const parsed = policySchema.safeParse(JSON.parse(await readStdin()));
+    if (!parsed.success) {
+      reply = { ok: false, error: describeIssues(parsed.error) };
+    } else {
+      const previous = readFileSync(POLICY_FILE, 'utf8');
+      writePrivate(POLICY_FILE, parsed.data);
+      reply = await ask('load');
+      if (!reply.ok) writeFileSync(POLICY_FILE, previous, { mode: 0o600 });
+    }
+  } else if (op === 'show') {
+    reply = await ask('show');
+  } else {
+    reply = { ok: false, error: `usage: ctl configure|set-policy|show (got '${op ?? ''}')` };
+  }
+  process.stdout.write(`${JSON.stringify(reply)}\n`);
+  return reply.ok ? 0 : 1;
+}
+
+const [mode, op] = process.argv.slice(2);
+if (mode === 'ctl') {
+  ctl(op).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) })}\n`,
+      );
+      process.exit(1);
+    },
   );
-});
-const stop = (): void => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+} else {
+  serve();
+}

@@ -55,6 +55,12 @@ export function mergeBottleSpecs(base: BottleSpec, over: BottleSpec): BottleSpec
       deny: unionInOrder(base.egress?.deny, over.egress?.deny),
       routes: [...routes].map(([host, headers]) => ({ host, headers })),
     };
+    const passthrough = unionInOrder(base.egress?.passthrough, over.egress?.passthrough);
+    if (passthrough.length > 0) out.egress.passthrough = passthrough;
+    const rules = [...(base.egress?.rules ?? []), ...(over.egress?.rules ?? [])];
+    if (rules.length > 0) out.egress.rules = rules;
+    const mode = over.egress?.mode ?? base.egress?.mode;
+    if (mode !== undefined) out.egress.mode = mode;
     const hosts = { ...base.egress?.hosts, ...over.egress?.hosts };
     if (Object.keys(hosts).length > 0) out.egress.hosts = hosts;
   }

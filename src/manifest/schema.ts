@@ -83,7 +83,15 @@ export const headerValue = z.union([
   sentinelValue,
   z.strictObject({
     secret: sentinelValue,
-    prefix: z.string().regex(/^[\x20-\x7e]*$/, 'must be printable ASCII'),
+    prefix: z
+      .string()
+      .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII')
+      .optional(),
+    /** HTTP Basic: the header value is prefix + base64(basicUser:secret), as git over HTTPS wants. */
+    basicUser: z
+      .string()
+      .regex(/^[\x21-\x39\x3b-\x7e]+$/, 'must be printable ASCII without spaces or colons')
+      .optional(),
   }),
 ]);
 export type HeaderValueInput = z.infer<typeof headerValue>;
@@ -98,20 +106,47 @@ export const route = z.strictObject({
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /**
- * Where the egress proxy resolves a name without asking DNS (docker's
- * `--add-host`): an IPv4 address, or `host-gateway` for the docker host,
- * e.g. a model server running on the operator's machine.
+ * Where the egress proxy sends a host instead of asking DNS: an IPv4
+ * address, `host-gateway` (the docker host, e.g. a model server on the
+ * operator's machine) or another host name (a corporate gateway),
+ * optionally with `:port`. The TLS name checked stays the original host.
  */
-export const hostAddress = z
-  .string()
-  .refine(
-    (s) => s === 'host-gateway' || IPV4_RE.test(s),
-    'must be an IPv4 address or host-gateway',
+export const hostAddress = z.string().refine((s) => {
+  const m = /^(.+?)(?::(\d{1,5}))?$/.exec(s);
+  const addr = m?.[1] ?? '';
+  const port = m?.[2] === undefined ? 1 : Number(m[2]);
+  return (
+    port >= 1 &&
+    port <= 65535 &&
+    (addr === 'host-gateway' || IPV4_RE.test(addr) || EXACT_HOST_RE.test(addr))
   );
+}, 'must be an IPv4 address, host-gateway or a host name, optionally with :port');
+
+const httpMethod = z
+  .string()
+  .regex(/^[A-Za-z]+$/, 'must be an HTTP method such as GET')
+  .transform((s) => s.toUpperCase());
+
+/** Narrows an allowed host to some methods and/or path prefixes. */
+export const requestRule = z.strictObject({
+  host: hostPattern,
+  methods: z.array(httpMethod).min(1).optional(),
+  paths: z
+    .array(z.string().regex(/^\/[\x21-\x7e]*$/, 'must be a path starting with /'))
+    .min(1)
+    .optional(),
+});
+
+export const EGRESS_MODES = ['enforce', 'audit'] as const;
 
 export const egress = z.strictObject({
   allow: z.array(hostPattern).optional(),
   deny: z.array(hostPattern).optional(),
+  /** Allowed hosts tunnelled without TLS interception (certificate-pinning clients). */
+  passthrough: z.array(hostPattern).optional(),
+  rules: z.array(requestRule).optional(),
+  /** `enforce` blocks what the secret scanner finds; `audit` only logs it. */
+  mode: z.enum(EGRESS_MODES).optional(),
   routes: z.array(route).optional(),
   hosts: z
     .record(

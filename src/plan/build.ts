@@ -69,6 +69,10 @@ function chooseBackend(flag: string | undefined, env: NodeJS.ProcessEnv): Backen
  * Pure apart from reading the host environment and checking that referenced
  * files are readable (for warnings): nothing is created, no secret is read.
  */
+/** Where a literal route header value waits in PlanRequest.literals. */
+export const routeLiteralKey = (host: string, header: string): string =>
+  `route ${host} ${header.toLowerCase()}`;
+
 export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanRequest): BottlePlan {
   const env = req.env ?? process.env;
   const show = (p: string): string => displayPath(p, req.cwd);
@@ -136,8 +140,6 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       );
     }
   };
-  const classify = (raw: string, owner: LoadedBottle | undefined, field: string): ValueSource =>
-    classifyFull(raw, owner, field).source;
 
   const envEntries = Object.entries(spec.env ?? {}).map(([name, raw]) => {
     const owner = declaring((s) => s.env?.[name] === raw);
@@ -173,10 +175,16 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     }
     const headers = Object.entries(r.headers).map(([name, v]: [string, HeaderValueInput]) => {
       const raw = typeof v === 'string' ? v : v.secret;
-      const source = classify(raw, owner, `egress.routes[${i}].headers.${name}`);
+      const { source, literal } = classifyFull(raw, owner, `egress.routes[${i}].headers.${name}`);
+      if (literal !== undefined) req.literals?.set(routeLiteralKey(r.host, name), literal);
       const w = sourceWarning(`route ${r.host} header ${name}`, source, env);
       if (w !== undefined) warnings.push(w);
-      return { name, prefix: typeof v === 'string' ? null : v.prefix, source };
+      return {
+        name,
+        prefix: typeof v === 'string' ? null : (v.prefix ?? null),
+        basicUser: typeof v === 'string' ? null : (v.basicUser ?? null),
+        source,
+      };
     });
     return { host: r.host, headers };
   });
@@ -366,6 +374,13 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       })),
       allow,
       deny,
+      passthrough: spec.egress?.passthrough ?? [],
+      rules: (spec.egress?.rules ?? []).map((r) => ({
+        host: r.host,
+        methods: r.methods ?? null,
+        paths: r.paths ?? null,
+      })),
+      mode: spec.egress?.mode ?? 'enforce',
       routes,
     },
     env: envEntries,

@@ -109,6 +109,21 @@ export const bottlePlanSchema = z
         .describe('names the egress proxy resolves without DNS'),
       allow: z.array(z.string()),
       deny: z.array(z.string()),
+      passthrough: z
+        .array(z.string())
+        .describe('allowed hosts tunnelled without TLS interception (host-level rules only)'),
+      rules: z
+        .array(
+          z.object({
+            host: z.string(),
+            methods: z.array(z.string()).nullable(),
+            paths: z.array(z.string()).nullable(),
+          }),
+        )
+        .describe('method/path rules; a host with rules admits only requests matching one'),
+      mode: z
+        .enum(['enforce', 'audit'])
+        .describe('enforce: the secret scanner blocks; audit: it only logs'),
       routes: z.array(
         z.object({
           host: z.string(),
@@ -116,6 +131,10 @@ export const bottlePlanSchema = z
             z.object({
               name: z.string(),
               prefix: z.string().nullable(),
+              basicUser: z
+                .string()
+                .nullable()
+                .describe('HTTP Basic: value = prefix + base64(basicUser:secret)'),
               source: valueSourceSchema,
             }),
           ),

@@ -44,8 +44,19 @@ export function providerGuestSetup(plan: BottlePlan, proxyUrl: string): GuestSet
     no_proxy: 'localhost,127.0.0.1,::1',
     NODE_EXTRA_CA_CERTS: GUEST_CA_BUNDLE,
     SSL_CERT_FILE: GUEST_CA_BUNDLE,
-    [info.keyEnv]: PLACEHOLDER_KEY,
+    GIT_SSL_CAINFO: GUEST_CA_BUNDLE,
+    REQUESTS_CA_BUNDLE: GUEST_CA_BUNDLE,
   };
+  // A Claude subscription token travels as `Authorization: Bearer`; the CLI
+  // sends the matching headers only when it believes it holds such a token.
+  const apiHost = new URL(base).hostname.toLowerCase();
+  const bearer = plan.egress.routes.some(
+    (r) =>
+      r.host.replace(/:\d+$/, '') === apiHost &&
+      r.headers.some((h) => h.name.toLowerCase() === 'authorization'),
+  );
+  if (provider === 'claude' && bearer) env.CLAUDE_CODE_OAUTH_TOKEN = PLACEHOLDER_KEY;
+  else env[info.keyEnv] = PLACEHOLDER_KEY;
   const files: GuestFile[] = [];
   switch (provider) {
     case 'claude':

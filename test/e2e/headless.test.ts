@@ -1,5 +1,11 @@
 import { expect, it } from 'vitest';
-import { bottleRepo, leftovers, runBin, useFakeUpstream } from '../helpers/bottle-repo.js';
+import {
+  bottleRepo,
+  leftovers,
+  REAL_KEYS,
+  runBin,
+  useFakeUpstream,
+} from '../helpers/bottle-repo.js';
 import { describeDocker } from '../helpers/docker.js';
 
 /**
@@ -41,8 +47,16 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
         };
         expect(record.output).toContain('hello from the fake upstream');
         expect(record.runtime).toBe(runtime ?? 'runc');
-        const seen = upstream().requests.slice(before);
-        expect(seen.some((q) => q.path.startsWith(path))).toBe(true);
+        const seen = upstream()
+          .requests.slice(before)
+          .filter((q) => q.path.startsWith(path));
+        expect(seen.length).toBeGreaterThan(0);
+        if (agent === 'codex') expect(seen.some((q) => q.transport === 'websocket')).toBe(true);
+        // The proxy put the real credential on every request; the agent only had a placeholder.
+        for (const q of seen) {
+          if (agent === 'codex') expect(q.headers.authorization).toBe(`Bearer ${REAL_KEYS.openai}`);
+          else expect(q.headers['x-api-key']).toBe(REAL_KEYS.anthropic);
+        }
         expect(leftovers(record.slug)).toBe('');
         expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
       } finally {

@@ -79,7 +79,9 @@ describeDocker('work comes home; freeze and resume; teardown on Ctrl-C and failu
         expect.objectContaining({ slug: 'freezer', state: 'running', agent: 'claude' }),
       );
       const logs = await runBin(fx, ['logs', 'freezer']);
-      expect(logs.stdout).toMatch(/ALLOW CONNECT fake-llm\.test:\d+ 200/);
+      expect(logs.stdout).toMatch(
+        /ALLOWED +https +POST api\.anthropic\.com:443\/v1\/messages\?beta= 200 \[allow api\.anthropic\.com\]/,
+      );
 
       const frozen = await runBin(fx, ['freeze', 'freezer', '--json']);
       expect(frozen.code, frozen.stderr).toBe(0);

@@ -1,15 +1,22 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { FAKE_CA_PATH, FAKE_HOST, startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
+import { FAKE_CA_PATH, startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
 import { makeFixture, md, type Fixture, type FileTree } from './fixture.js';
 import { dockerOut, requireImage, testImage } from './docker.js';
+
+/** The "real" credentials of the test bottle: only the egress proxy may ever hold them. */
+export const REAL_KEYS = {
+  anthropic: 'sk-ant-api03-e2eREALanthropicKEY0123456789abcdefghijklmnopqrstuvwxyzAB',
+  openai: 'sk-proj-e2eREALopenaiKEY0123456789abcdefghijklmnopqrstuvwxyz',
+};
 
 export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'bin.js');
 
 /**
- * A git repository whose bottle `fake` reaches only the fake upstream, with
- * one agent per provider. The extra CAs are the host's (for npm during
+ * A git repository whose bottle `fake` reaches only the fake upstream (the
+ * real API names, sent to the fake by the egress host map; the proxy injects
+ * REAL_KEYS), with one agent per provider. The extra CAs are the host's (for npm during
  * image builds) plus the fixture CA that signed the fake's certificate.
  */
 export function bottleRepo(
@@ -25,12 +32,17 @@ export function bottleRepo(
         'secret.log': 'ignored by git, must not be copied\n',
         '.bot-bottle/bottles/fake.md': md(`
 egress:
-  allow: [${FAKE_HOST}]
+  allow: [api.anthropic.com, api.openai.com]
   hosts:
-    ${FAKE_HOST}: host-gateway
-api:
-  anthropic: https://${FAKE_HOST}:${fakePort}
-  openai: https://${FAKE_HOST}:${fakePort}
+    api.anthropic.com: host-gateway:${fakePort}
+    api.openai.com: host-gateway:${fakePort}
+  routes:
+    - host: api.anthropic.com
+      headers:
+        x-api-key: env:BB_TEST_ANTHROPIC_KEY
+    - host: api.openai.com
+      headers:
+        authorization: { secret: env:BB_TEST_OPENAI_KEY, prefix: 'Bearer ' }
 ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
 `),
         '.bot-bottle/agents/claude.md': md('provider: claude\nbottle: fake', 'You are terse.\n'),
@@ -41,6 +53,8 @@ ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
     },
     {
       BOT_BOTTLE_BASE_IMAGE: testImage,
+      BB_TEST_ANTHROPIC_KEY: REAL_KEYS.anthropic,
+      BB_TEST_OPENAI_KEY: REAL_KEYS.openai,
       BOT_BOTTLE_EXTRA_CA_CERTS: [...hostCa.split(':').filter((p) => p !== ''), FAKE_CA_PATH].join(
         ':',
       ),

@@ -104,7 +104,12 @@ describe('init', () => {
       {
         host: 'api.anthropic.com',
         headers: [
-          { name: 'x-api-key', prefix: null, source: { kind: 'env', name: 'ANTHROPIC_API_KEY' } },
+          {
+            name: 'x-api-key',
+            prefix: null,
+            basicUser: null,
+            source: { kind: 'env', name: 'ANTHROPIC_API_KEY' },
+          },
         ],
       },
     ]);

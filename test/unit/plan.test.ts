@@ -169,13 +169,23 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
       {
         host: 'api.anthropic.com',
         headers: [
-          { name: 'x-api-key', prefix: null, source: { kind: 'env', name: 'ANTHROPIC_API_KEY' } },
+          {
+            name: 'x-api-key',
+            prefix: null,
+            basicUser: null,
+            source: { kind: 'env', name: 'ANTHROPIC_API_KEY' },
+          },
         ],
       },
       {
         host: 'github.com',
         headers: [
-          { name: 'Authorization', prefix: 'Bearer ', source: { kind: 'env', name: 'GH_TOKEN' } },
+          {
+            name: 'Authorization',
+            prefix: 'Bearer ',
+            basicUser: null,
+            source: { kind: 'env', name: 'GH_TOKEN' },
+          },
         ],
       },
     ]);

@@ -9,12 +9,15 @@ import {
   LABEL,
   type ActiveBottle,
   type Backend,
+  type EgressOp,
+  type EgressReply,
   type ExecOptions,
   type ExecResult,
   type LaunchSpec,
   type TeardownReport,
 } from '../backend.js';
 import { docker, DOCKER_BIN, firstLine } from './cli.js';
+import { SIDECAR_MAIN, SIDECAR_RUN_DIR } from './egress-image.js';
 import { engineFacts } from './health.js';
 
 /** The proxy port inside the sidecar, and the name the agent reaches it by. */
@@ -48,7 +51,10 @@ function spawnDocker(
   opts: ExecOptions & { stdinStream?: NodeJS.ReadableStream },
 ): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const stdin = opts.stdinStream !== undefined ? 'pipe' : (opts.stdin ?? 'ignore');
+    const stdin =
+      opts.stdinStream !== undefined || opts.input !== undefined
+        ? 'pipe'
+        : (opts.stdin ?? 'ignore');
     const child = spawn(DOCKER_BIN, args, {
       env: { ...process.env, ...opts.env },
       stdio: [stdin, opts.stdout ?? 'inherit', opts.stderr ?? 'inherit'],
@@ -121,6 +127,9 @@ export class DockerBackend implements Backend {
         'network',
         'create',
         '--internal',
+        // No address for the host on this bridge: without it the agent has no route to the host.
+        '--opt',
+        'com.docker.network.bridge.inhibit_ipv4=true',
         ...labelArgs({ ...common, [LABEL.role]: 'network' }),
         internal,
       ],
@@ -140,9 +149,16 @@ export class DockerBackend implements Backend {
         '--network',
         egressNet,
         ...labelArgs({ ...common, [LABEL.role]: 'egress' }),
-        ...spec.egressHosts.flatMap((h) => ['--add-host', `${h.name}:${h.address}`]),
-        '--env',
-        'BOT_BOTTLE_EGRESS',
+        // The operator's host map may point at the docker host (`host-gateway`).
+        '--add-host',
+        'host.docker.internal:host-gateway',
+        // Policy, secrets and the control socket live in memory only.
+        '--tmpfs',
+        `${SIDECAR_RUN_DIR}:rw,noexec,nosuid,nodev,size=4m,uid=65534,gid=65534,mode=0700`,
+        '--log-opt',
+        'max-size=10m',
+        '--log-opt',
+        'max-file=5',
         '--user',
         '65534:65534',
         '--read-only',
@@ -153,8 +169,6 @@ export class DockerBackend implements Backend {
         spec.egressImage,
       ],
       'creating the egress sidecar',
-      60_000,
-      { ...process.env, BOT_BOTTLE_EGRESS: spec.egressConfig },
     );
     await must(
       ['network', 'connect', '--alias', EGRESS_ALIAS, internal, names.egress(spec.slug)],
@@ -204,6 +218,58 @@ export class DockerBackend implements Backend {
     if (r.code !== 0) {
       throw new EnvironmentError(
         `starting the agent container failed: ${firstLine(Buffer.concat(errs).toString('utf8'))}`,
+      );
+    }
+  }
+
+  async egressControl(slug: string, op: EgressOp, input?: string): Promise<EgressReply> {
+    const out: Buffer[] = [];
+    const errs: Buffer[] = [];
+    const r = await spawnDocker(
+      [
+        'exec',
+        ...(input === undefined ? [] : ['--interactive']),
+        names.egress(slug),
+        'node',
+        SIDECAR_MAIN,
+        'ctl',
+        op,
+      ],
+      {
+        stdout: 'pipe',
+        stderr: 'pipe',
+        onStdout: (c) => out.push(c),
+        onStderr: (c) => errs.push(c),
+        ...(input === undefined ? {} : { input }),
+      },
+    );
+    const text = Buffer.concat(out).toString('utf8').trim();
+    try {
+      return JSON.parse(text.split('\n').at(-1) ?? '') as EgressReply;
+    } catch {
+      throw new EnvironmentError(
+        `the egress proxy of ${slug} did not answer '${op}' (exit ${r.code})`,
+        firstLine(Buffer.concat(errs).toString('utf8')) || text.slice(0, 300),
+      );
+    }
+  }
+
+  async trustCa(slug: string, certPem: string): Promise<void> {
+    // Fixed script, certificate on stdin; root only for this step (the agent runs as `agent`).
+    const script = [
+      'set -e',
+      'b=/etc/ssl/certs/ca-certificates.crt',
+      'sed -i \'/^# bot-bottle egress CA begin$/,/^# bot-bottle egress CA end$/d\' "$b"',
+      "{ echo '# bot-bottle egress CA begin'; cat; echo '# bot-bottle egress CA end'; } >> \"$b\"",
+    ].join('\n');
+    const errs: Buffer[] = [];
+    const r = await spawnDocker(
+      ['exec', '--interactive', '--user', '0', names.agent(slug), 'sh', '-c', script],
+      { input: certPem, stdout: 'pipe', stderr: 'pipe', onStderr: (c) => errs.push(c) },
+    );
+    if (r.code !== 0) {
+      throw new EnvironmentError(
+        `installing the bottle CA in the agent container failed: ${firstLine(Buffer.concat(errs).toString('utf8'))}`,
       );
     }
   }

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EnvironmentError } from '../../errors.js';
@@ -6,6 +6,10 @@ import type { ImageRecipe } from '../../providers/recipe.js';
 
 /** Where the sidecar's code lives in its image. */
 const SIDECAR_DIR = '/opt/bot-bottle/egress';
+/** The sidecar's program, run as `node SIDECAR_MAIN [ctl <op>]`. */
+export const SIDECAR_MAIN = `${SIDECAR_DIR}/egress.mjs`;
+/** The sidecar's tmpfs: policy, secrets and the control socket live here only. */
+export const SIDECAR_RUN_DIR = '/run/bot-bottle';
 
 /** The package root: the nearest directory above this module with a package.json. */
 function packageRoot(): string {
@@ -20,29 +24,24 @@ function packageRoot(): string {
 
 /**
  * The egress sidecar's image: the base image (it has Node) plus the compiled
- * egress modules, run as an unprivileged user. It holds no agent tooling,
- * and the agent image holds none of this code. The files come from `dist/`,
- * so a source checkout must be built first (`npm run build`).
+ * egress proxy bundled into one file (`npm run build` makes it), run as an
+ * unprivileged user. It holds no agent tooling, and the agent image holds
+ * none of this code.
  */
 export function egressImageRecipe(base: string): ImageRecipe {
-  const dist = join(packageRoot(), 'dist', 'egress');
-  if (!existsSync(join(dist, 'main.js'))) {
+  const bundle = join(packageRoot(), 'dist', 'sidecar', 'egress.mjs');
+  if (!existsSync(bundle)) {
     throw new EnvironmentError(
-      `the egress proxy is not built (${join(dist, 'main.js')} is missing)`,
+      `the egress proxy is not built (${bundle} is missing)`,
       'run `npm run build` in the bot-bottle checkout',
     );
   }
-  const files: Record<string, string> = {
-    'egress/package.json': '{ "type": "module" }\n',
-  };
-  for (const f of readdirSync(dist).sort()) {
-    if (f.endsWith('.js')) files[`egress/${f}`] = readFileSync(join(dist, f), 'utf8');
-  }
+  const files: Record<string, string> = { 'egress/egress.mjs': readFileSync(bundle, 'utf8') };
   const dockerfile = [
     `FROM ${base}`,
     `COPY egress/ ${SIDECAR_DIR}/`,
     'USER 65534:65534',
-    `ENTRYPOINT ["node", "${SIDECAR_DIR}/main.js"]`,
+    `ENTRYPOINT ["node", "${SIDECAR_MAIN}"]`,
     '',
   ].join('\n');
   return { name: 'bot-bottle-egress', base, dockerfile, files };

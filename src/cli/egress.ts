@@ -1,0 +1,157 @@
+import type { EgressPolicyConfig } from '../egress/config.js';
+import { firstMatch } from '../egress/host-match.js';
+import { currentPolicy, updatePolicy } from '../controller/egress-live.js';
+import { UsageError } from '../errors.js';
+import { hostPattern } from '../manifest/schema.js';
+import type { CliContext } from './context.js';
+import { findActive } from './find.js';
+import { services } from './services.js';
+
+interface Entry {
+  at?: string;
+  kind?: string;
+  method?: string;
+  host?: string;
+  port?: number;
+  path?: string;
+  rule?: string;
+  verdict?: string;
+  status?: number;
+  reason?: string;
+  bytesUp?: number;
+  bytesDown?: number;
+  ms?: number;
+  revision?: number;
+  allow?: string[];
+  deny?: string[];
+}
+
+/** One line of the egress log, readable. Lines that are not JSON pass through. */
+export function formatEgressLine(line: string): string {
+  let e: Entry;
+  try {
+    e = JSON.parse(line) as Entry;
+  } catch {
+    return line;
+  }
+  const at = e.at ?? '';
+  if (e.kind === 'ready') return `${at} egress proxy ready`;
+  if (e.kind === 'control') return `${at} egress control socket open`;
+  if (e.kind === 'policy') {
+    return `${at} POLICY revision ${e.revision ?? '?'}: allow ${(e.allow ?? []).join(', ') || '(none)'}; deny ${(e.deny ?? []).join(', ') || '(none)'}`;
+  }
+  const verdict = (e.verdict ?? '').toUpperCase().padEnd(8);
+  const target = `${e.host ?? ''}${e.port === undefined || e.port === 0 ? '' : `:${e.port}`}${e.path ?? ''}`;
+  const bytes = e.bytesUp === undefined ? '' : ` up ${e.bytesUp} B down ${e.bytesDown ?? 0} B`;
+  const reason = e.reason === undefined ? '' : ` - ${e.reason}`;
+  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${reason}`;
+}
+
+export async function runEgressLog(
+  ctx: CliContext,
+  slug: string,
+  opts: { follow?: boolean; json?: boolean },
+): Promise<number> {
+  const backend = services(ctx).backend('docker');
+  await findActive(backend, slug);
+  await backend.egressLog(slug, opts.follow === true, (line) => {
+    ctx.io.out(opts.json === true ? line : formatEgressLine(line));
+  });
+  return 0;
+}
+
+function describePolicy(p: EgressPolicyConfig): string[] {
+  const list = (xs: readonly string[]): string => (xs.length === 0 ? '(none)' : xs.join(', '));
+  return [
+    `revision:    ${p.revision}`,
+    `mode:        ${p.mode}`,
+    `allow:       ${list(p.allow)}`,
+    `deny:        ${list(p.deny)}`,
+    `passthrough: ${list(p.passthrough)}`,
+    `rules:       ${list(p.rules.map((r) => `${r.host} ${r.methods?.join(',') ?? '*'} ${r.paths?.join(',') ?? '/'}`))}`,
+    `routes:      ${list(p.routes.map((r) => `${r.host} (${r.headers.map((h) => h.name).join(', ')})`))}`,
+    `host map:    ${list(Object.entries(p.hosts).map(([h, a]) => `${h} -> ${a}`))}`,
+  ];
+}
+
+/** The policy as shown: route header names only, never values (the sidecar holds those). */
+export async function runEgressShow(
+  ctx: CliContext,
+  slug: string,
+  opts: { json?: boolean },
+): Promise<number> {
+  const backend = services(ctx).backend('docker');
+  await findActive(backend, slug);
+  const p = await currentPolicy(backend, slug);
+  if (opts.json === true) ctx.io.out(JSON.stringify(p, null, 2));
+  else for (const l of describePolicy(p)) ctx.io.out(l);
+  return 0;
+}
+
+function parseHosts(hosts: readonly string[]): string[] {
+  return hosts.map((h) => {
+    const r = hostPattern.safeParse(h);
+    if (!r.success) {
+      throw new UsageError(`'${h}' ${r.error.issues[0]?.message ?? 'is not a host pattern'}`);
+    }
+    return r.data;
+  });
+}
+
+/**
+ * `egress allow|deny <slug> HOST...`: a live change, for this run of the
+ * bottle only (the bottle's file is the permanent record). Allowing a host
+ * also lifts an identical deny entry; a wider deny still wins and is named.
+ */
+export async function runEgressChange(
+  ctx: CliContext,
+  action: 'allow' | 'deny',
+  slug: string,
+  hosts: readonly string[],
+  opts: { json?: boolean },
+): Promise<number> {
+  const patterns = parseHosts(hosts);
+  const backend = services(ctx).backend('docker');
+  await findActive(backend, slug);
+  const { before, after } = await updatePolicy(backend, slug, (p) => {
+    if (action === 'deny') {
+      return { ...p, deny: [...p.deny, ...patterns.filter((h) => !p.deny.includes(h))] };
+    }
+    return {
+      ...p,
+      allow: [...p.allow, ...patterns.filter((h) => !p.allow.includes(h))],
+      deny: p.deny.filter((d) => !patterns.includes(d)),
+    };
+  });
+  const stillDenied =
+    action === 'allow'
+      ? patterns.flatMap((h) => {
+          const bare = h.replace(/^\*\./, '').replace(/:\d+$/, '');
+          const d = firstMatch(after.deny, bare);
+          return d === undefined ? [] : [`${h} is still refused by the deny rule '${d}'`];
+        })
+      : [];
+  if (opts.json === true) {
+    ctx.io.out(
+      JSON.stringify(
+        {
+          slug,
+          action,
+          hosts: patterns,
+          revision: after.revision,
+          before,
+          after,
+          warnings: stillDenied,
+        },
+        null,
+        2,
+      ),
+    );
+  } else {
+    ctx.io.out(
+      `${slug}: ${action} ${patterns.join(', ')} (policy revision ${before.revision} -> ${after.revision}; open connections kept)`,
+    );
+    for (const w of stillDenied) ctx.io.err(`warning: ${w}`);
+  }
+  return 0;
+}

@@ -1,0 +1,36 @@
+/**
+ * One JSON line per decision, on the sidecar's stdout. Docker's json-file
+ * driver keeps and rotates it (the backend sets max-size/max-file), and
+ * `bot-bottle egress log <slug>` reads it back.
+ */
+export interface AuditEntry {
+  at: string;
+  slug: string;
+  kind: 'http' | 'https' | 'connect' | 'tunnel' | 'websocket' | 'control';
+  method: string;
+  host: string;
+  port: number;
+  /** The path with query values removed (`/search?q=&page=`): values can carry data. */
+  path: string;
+  rule: string;
+  verdict: 'allowed' | 'refused' | 'flagged';
+  status: number;
+  reason?: string;
+  findings?: string[];
+  bytesUp: number;
+  bytesDown: number;
+  ms: number;
+}
+
+/** `/a/b?x=1&y=2` -> `/a/b?x=&y=`; fragments dropped. */
+export function redactPath(path: string): string {
+  const noFrag = path.split('#', 1)[0] ?? '';
+  const q = noFrag.indexOf('?');
+  if (q < 0) return noFrag.slice(0, 512);
+  const keys = noFrag
+    .slice(q + 1)
+    .split('&')
+    .filter((kv) => kv !== '')
+    .map((kv) => `${kv.split('=', 1)[0] ?? ''}=`);
+  return `${noFrag.slice(0, Math.min(q, 512))}?${keys.join('&').slice(0, 256)}`;
+}

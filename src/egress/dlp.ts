@@ -1,0 +1,192 @@
+import { SECRET_PATTERNS } from './dlp-patterns.js';
+
+/**
+ * The scanner for what leaves a bottle: URL, headers and body. It looks at
+ * the text as sent and at its decoded forms (URL-decoding repeated, base64
+ * and hex runs), because an agent told to hide a key will encode it. It
+ * reports what kind of secret it saw and where, never the secret itself.
+ */
+
+export interface Finding {
+  /** Pattern name, `entropy`, `hostname-encoding` or `bottle-secret`. */
+  kind: string;
+  where: string;
+}
+
+/** Runs of encoded text worth decoding; long blobs (images) are data, not keys. */
+const BASE64_RUN = /[A-Za-z0-9+/_-]{16,2048}={0,2}/g;
+const HEX_RUN = /(?:[0-9a-fA-F]{2}[-:\s]?){8,1024}/g;
+const MAX_SCAN = 8 * 1024 * 1024;
+
+function printable(b: Buffer): boolean {
+  if (b.length === 0) return false;
+  let ok = 0;
+  for (const c of b) if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) ok++;
+  return ok / b.length > 0.9;
+}
+
+function safeDecodeURIComponent(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+  }
+}
+
+/** The text and every decoded form of it that is itself text. */
+export function decodedViews(text: string): string[] {
+  const views = [text];
+  let cur = text;
+  for (let i = 0; i < 4 && /%[0-9a-fA-F]{2}/.test(cur); i++) {
+    cur = safeDecodeURIComponent(cur);
+    views.push(cur);
+  }
+  const more: string[] = [];
+  for (const v of views) {
+    for (const m of v.matchAll(BASE64_RUN)) {
+      const b = Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+      if (printable(b)) more.push(b.toString('latin1'));
+    }
+    for (const m of v.matchAll(HEX_RUN)) {
+      const hex = m[0].replace(/[-:\s]/g, '');
+      const b = Buffer.from(hex.length % 2 === 0 ? hex : hex.slice(0, -1), 'hex');
+      // A hex run can hold a text blob between binary bytes; keep its printable stretches.
+      const text = b.toString('latin1').match(/[\x20-\x7e]{12,}/g);
+      if (text !== null) more.push(...text);
+    }
+  }
+  // One more round catches base64 inside URL-encoding inside base64.
+  for (const m of more.slice()) {
+    if (/%[0-9a-fA-F]{2}/.test(m)) more.push(safeDecodeURIComponent(m));
+  }
+  return [...views, ...more];
+}
+
+export function shannon(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+const IMAGE_MAGIC = [
+  Buffer.from('89504e47', 'hex'),
+  Buffer.from('ffd8ff', 'hex'),
+  Buffer.from('GIF8'),
+];
+
+/** Looks like a random token: long, mixed classes, high entropy, not an image blob. */
+export function highEntropyToken(s: string): boolean {
+  if (s.length < 20 || !/^[A-Za-z0-9+/=_.~-]+$/.test(s)) return false;
+  if (!/[a-z]/.test(s) || !/[A-Z]/.test(s) || !/\d/.test(s)) return false;
+  if (shannon(s) < 4.0) return false;
+  const bytes = Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  return !IMAGE_MAGIC.some((m) => bytes.subarray(0, m.length).equals(m));
+}
+
+/**
+ * A host name used as a data channel: encoded labels (hex, base32, base64)
+ * or an unusually deep chain of sub-domains. The last two labels (the
+ * registered domain) are not judged.
+ */
+export function hostnameFinding(host: string): string | undefined {
+  const labels = host.toLowerCase().split('.');
+  if (labels.length < 3) return undefined;
+  const sub = host.split('.').slice(0, -2);
+  if (sub.length >= 5) return 'deep sub-domain chain';
+  for (const label of sub) {
+    if (/^[0-9a-f]{12,}$/i.test(label) && label.length % 2 === 0) {
+      if (printable(Buffer.from(label, 'hex'))) return 'hex-encoded label';
+    }
+    if (/^[A-Z2-7]{16,}$/.test(label)) return 'base32-encoded label';
+    if (label.length >= 20 && /^[A-Za-z0-9_-]+$/.test(label)) {
+      const b = Buffer.from(label.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+      if (printable(b)) return 'base64-encoded label';
+      if (highEntropyToken(label)) return 'high-entropy label';
+    }
+  }
+  return undefined;
+}
+
+/** Forms of a bottle secret to look for: raw, URL-encoded, base64 (any alignment), hex. */
+export function secretForms(secret: string): string[] {
+  const forms = new Set<string>([secret, encodeURIComponent(secret)]);
+  const buf = Buffer.from(secret, 'utf8');
+  for (let shift = 0; shift < 3; shift++) {
+    // base64 of the secret at byte offset `shift` inside a longer stream: drop the partial edges.
+    const b64 = Buffer.concat([Buffer.alloc(shift), buf]).toString('base64');
+    const start = Math.ceil((shift * 4) / 3) + (shift === 0 ? 0 : 1);
+    const core = b64.replace(/=+$/, '').slice(start, -2);
+    if (core.length >= 12) {
+      forms.add(core);
+      forms.add(core.replace(/\+/g, '-').replace(/\//g, '_'));
+    }
+  }
+  forms.add(buf.toString('hex'));
+  forms.add(buf.toString('hex').toUpperCase());
+  return [...forms].filter((f) => f.length >= 8);
+}
+
+export class Scanner {
+  private readonly bottleSecrets: string[];
+
+  /** `secrets`: the bottle's own credential values, which must never be seen leaving. */
+  constructor(secrets: readonly string[]) {
+    this.bottleSecrets = [...new Set(secrets.filter((s) => s.length >= 8).flatMap(secretForms))];
+  }
+
+  /** Findings in one piece of text (a URL, a header value, a body). */
+  scanText(text: string, where: string): Finding[] {
+    const s = text.length > MAX_SCAN ? text.slice(0, MAX_SCAN) : text;
+    const findings: Finding[] = [];
+    const views = decodedViews(s);
+    for (const secret of this.bottleSecrets) {
+      if (views.some((v) => v.includes(secret))) {
+        findings.push({ kind: 'bottle-secret', where });
+        break;
+      }
+    }
+    for (const p of SECRET_PATTERNS) {
+      for (const v of views) {
+        const m = p.re.exec(v);
+        if (m !== null && (p.verify === undefined || p.verify(m[0]))) {
+          findings.push({ kind: p.name, where });
+          break;
+        }
+      }
+    }
+    return findings;
+  }
+
+  /** URL: patterns on the whole, entropy per path segment and query value, the host name. */
+  scanUrl(host: string, pathAndQuery: string): Finding[] {
+    const findings = this.scanText(pathAndQuery, 'url');
+    const hostIssue = hostnameFinding(host);
+    if (hostIssue !== undefined)
+      findings.push({ kind: 'hostname-encoding', where: `host (${hostIssue})` });
+    const [path = '', query = ''] = pathAndQuery.split('?', 2);
+    const pieces = [
+      ...path.split('/'),
+      ...query.split('&').map((kv) => kv.slice(kv.indexOf('=') + 1)),
+    ].map(safeDecodeURIComponent);
+    if (pieces.some(highEntropyToken)) findings.push({ kind: 'entropy', where: 'url' });
+    return findings;
+  }
+
+  scanHeaders(
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+    skip: ReadonlySet<string>,
+  ): Finding[] {
+    const out: Finding[] = [];
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined || skip.has(name.toLowerCase())) continue;
+      for (const v of Array.isArray(value) ? value : [value])
+        out.push(...this.scanText(v, `header ${name}`));
+    }
+    return out;
+  }
+}

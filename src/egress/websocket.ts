@@ -1,0 +1,175 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import type { AuditEntry } from './audit.js';
+import type { ProxyState, Target } from './proxy.js';
+
+/**
+ * WebSocket through the proxy (Codex speaks the Responses API over one).
+ * The proxy is an endpoint on both sides: it opens the upstream socket with
+ * the route's credentials, then accepts the agent's, and relays message by
+ * message, so each message the agent sends is scanned before it leaves and
+ * each one coming back can be read (metering) without touching its bytes.
+ */
+
+export interface RelayOptions {
+  req: IncomingMessage;
+  socket: Socket;
+  head: Buffer;
+  target: Target;
+  path: string;
+  headers: OutgoingHttpHeaders;
+  state: () => ProxyState;
+  log: (e: Pick<AuditEntry, 'verdict' | 'status'> & Partial<AuditEntry>) => void;
+  refuse: (rule: string, why: string) => void;
+}
+
+/** Handshake headers the ws client sets itself. */
+const WS_OWN = new Set([
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+  'host',
+]);
+
+/** Close codes that may be sent on the wire (1005/1006/1015 are reserved for reporting). */
+function sendable(code: number): number {
+  return (code >= 1000 && code <= 1014 && ![1004, 1005, 1006].includes(code)) ||
+    (code >= 3000 && code <= 4999)
+    ? code
+    : 1000;
+}
+
+function asBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+export function relayWebSocket(o: RelayOptions): void {
+  const { target: t } = o;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.headers)) {
+    if (v === undefined || WS_OWN.has(k)) continue;
+    headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  }
+  const protocols = (o.req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const scheme = t.scheme === 'https' ? 'wss' : 'ws';
+  const state = o.state();
+  const upstream = new WebSocket(`${scheme}://${t.host}:${t.port}${o.path}`, protocols, {
+    headers,
+    perMessageDeflate: true,
+    // Sockets come from the proxy's own dialler: same address check, same trust store.
+    createConnection: ((_opts: unknown, cb: (err: Error | null, s?: Duplex) => void) => {
+      state.upstream.dial(t.host, t.port, t.scheme === 'https').then(
+        (s) => {
+          cb(null, s);
+        },
+        (e: unknown) => {
+          cb(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+      return undefined;
+    }) as unknown as never,
+  });
+  let bytesUp = 0;
+  let bytesDown = 0;
+  let opened = false;
+
+  upstream.on('unexpected-response', (_req, res) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => {
+      const body = Buffer.concat(chunks);
+      o.log({
+        verdict: 'allowed',
+        status: res.statusCode ?? 0,
+        reason: 'upstream refused the upgrade',
+      });
+      if (o.socket.writable) {
+        o.socket.end(
+          `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n` +
+            `content-type: ${res.headers['content-type'] ?? 'text/plain'}\r\n` +
+            `content-length: ${body.length}\r\nconnection: close\r\n\r\n`,
+        );
+        o.socket.end(body);
+      }
+    });
+  });
+  upstream.on('error', (e: Error) => {
+    if (opened) return;
+    if (e.name === 'PrivateAddressError') {
+      o.refuse('private-address', e.message);
+      return;
+    }
+    o.log({ verdict: 'allowed', status: 502, reason: `upstream: ${e.message}` });
+    if (o.socket.writable) {
+      const body = `bot-bottle egress proxy: cannot reach ${t.host}:${t.port}: ${e.message}\n`;
+      o.socket.end(
+        `HTTP/1.1 502 Bad Gateway\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+  });
+
+  upstream.on('open', () => {
+    opened = true;
+    const wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      handleProtocols: () => (upstream.protocol === '' ? false : upstream.protocol),
+    });
+    wss.handleUpgrade(o.req, o.socket, o.head, (client) => {
+      let verdict: AuditEntry['verdict'] = 'allowed';
+      let reason: string | undefined;
+      client.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = asBuffer(data);
+        bytesUp += buf.length;
+        const findings = o.state().scanner.scanText(buf.toString('latin1'), 'websocket message');
+        if (findings.length > 0) {
+          const kinds = [...new Set(findings.map((f) => f.kind))].join(',');
+          reason = `websocket message carries what looks like a secret (${kinds})`;
+          if (o.state().policy.mode === 'enforce') {
+            verdict = 'refused';
+            client.close(1008, `bot-bottle egress: blocked (${kinds})`);
+            upstream.close(1000);
+            return;
+          }
+          verdict = 'flagged';
+        }
+        upstream.send(buf, { binary: isBinary });
+      });
+      upstream.on('message', (data: RawData, isBinary: boolean) => {
+        const buf = asBuffer(data);
+        bytesDown += buf.length;
+        client.send(buf, { binary: isBinary });
+      });
+      const finish = (): void => {
+        o.log({
+          verdict,
+          status: 101,
+          bytesUp,
+          bytesDown,
+          ...(reason === undefined ? {} : { reason }),
+        });
+      };
+      client.once('close', (code: number) => {
+        if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code));
+        finish();
+      });
+      upstream.once('close', (code: number) => {
+        if (client.readyState === WebSocket.OPEN) client.close(sendable(code));
+      });
+      client.on('error', () => {
+        upstream.terminate();
+      });
+      upstream.on('error', () => {
+        client.terminate();
+      });
+    });
+  });
+}

@@ -1,0 +1,392 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { AuditEntry } from '../../src/egress/audit.js';
+import { createCa, type CaMaterial } from '../../src/egress/ca.js';
+import {
+  emptyPolicy,
+  type EgressPolicyConfig,
+  type EgressSecrets,
+} from '../../src/egress/config.js';
+import { createEgressProxy, type ProxyState } from '../../src/egress/proxy.js';
+import { buildState } from '../../src/egress/state.js';
+import { FAKE_CA_PATH } from '../fixtures/fake-llm.js';
+import { connectTunnel, httpsVia, requestOver, tlsThrough } from '../helpers/via-proxy.js';
+
+const TLS = `${import.meta.dirname}/../fixtures/tls/`;
+const REAL_KEY = 'sk-ant-api03-REAL-KEY-0123456789abcdefghijklmnopqrstuv';
+
+/**
+ * The intercepting proxy on real sockets: a TLS origin with the fixture
+ * certificate (reached through the host map), a per-test CA, and a client
+ * that does CONNECT + TLS like the agent CLIs.
+ */
+describe('intercepting egress proxy', () => {
+  const log: AuditEntry[] = [];
+  const seen: { url: string; headers: Record<string, unknown>; body: string }[] = [];
+  let ca: CaMaterial;
+  let origin: ReturnType<typeof createHttpsServer>;
+  let wss: WebSocketServer;
+  let proxy: Server;
+  let proxyPort = 0;
+  let originPort = 0;
+  let state: ProxyState & { secrets: EgressSecrets };
+  let secrets: EgressSecrets;
+
+  const policy = (over: Partial<EgressPolicyConfig> = {}): EgressPolicyConfig => ({
+    ...emptyPolicy('demo'),
+    allow: [
+      'api.fake-llm.test',
+      'other.fake-llm.test',
+      'pass.fake-llm.test',
+      'evil.example.test',
+      'mixed.example.test',
+      '*.wild.test',
+    ],
+    deny: ['blocked.wild.test'],
+    passthrough: ['pass.fake-llm.test'],
+    routes: [{ host: 'api.fake-llm.test', headers: [{ name: 'x-api-key', secret: 'anthropic' }] }],
+    hosts: {
+      'api.fake-llm.test': `127.0.0.1:${originPort}`,
+      'other.fake-llm.test': `127.0.0.1:${originPort}`,
+      'pass.fake-llm.test': `127.0.0.1:${originPort}`,
+    },
+    ...over,
+  });
+  const apply = (p: EgressPolicyConfig): void => {
+    state = buildState(p, secrets, state);
+  };
+
+  beforeAll(async () => {
+    ca = await createCa('demo');
+    origin = createHttpsServer(
+      { cert: readFileSync(`${TLS}upstream.crt`), key: readFileSync(`${TLS}upstream.key`) },
+      (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          seen.push({
+            url: req.url ?? '',
+            headers: req.headers,
+            body: Buffer.concat(chunks).toString(),
+          });
+          if (req.url === '/sse') {
+            res.writeHead(200, { 'content-type': 'text/event-stream' });
+            res.write('data: first\n\n');
+            setTimeout(() => res.end('data: second\n\n'), 400);
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(`origin ${req.method ?? ''} ${req.url ?? ''}`);
+        });
+      },
+    );
+    wss = new WebSocketServer({ server: origin });
+    wss.on('connection', (ws, req) => {
+      ws.send(`hello key=${String(req.headers['x-api-key'])}`);
+      ws.on('message', (m: Buffer) => {
+        ws.send(`echo ${m.toString()}`);
+      });
+    });
+    const listen = (s: {
+      listen: (p: number, h: string, cb: () => void) => unknown;
+      address: () => unknown;
+    }): Promise<number> =>
+      new Promise((resolve) => {
+        s.listen(0, '127.0.0.1', () => {
+          resolve((s.address() as AddressInfo).port);
+        });
+      });
+    originPort = await listen(origin);
+    secrets = {
+      caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      upstreamCaPem: readFileSync(FAKE_CA_PATH, 'utf8'),
+      values: { anthropic: REAL_KEY },
+    };
+    state = buildState(policy(), secrets, undefined, {
+      lookup: (host) => {
+        if (host === 'evil.example.test')
+          return Promise.resolve([{ address: '10.0.0.5', family: 4 }]);
+        if (host === 'mixed.example.test')
+          return Promise.resolve([
+            { address: '93.184.216.34', family: 4 },
+            { address: '127.0.0.1', family: 4 },
+          ]);
+        return Promise.reject(Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
+      },
+    });
+    proxy = createEgressProxy({ state: () => state, log: (e) => log.push(e) });
+    proxyPort = await listen(proxy);
+  });
+  afterAll(() => {
+    proxy.closeAllConnections();
+    proxy.close();
+    origin.closeAllConnections();
+    origin.close();
+    state.upstream.close();
+  });
+  beforeEach(() => {
+    apply(policy());
+    log.length = 0;
+    seen.length = 0;
+  });
+
+  const url = (host: string, path = '/'): string => `https://${host}${path}`;
+
+  it('terminates TLS with a leaf from the bottle CA and injects the route credential', async () => {
+    const r = await httpsVia(proxyPort, url('api.fake-llm.test', '/v1/messages'), ca.certPem, {
+      method: 'POST',
+      headers: { 'x-api-key': 'placeholder', 'content-type': 'application/json' },
+      body: '{"hello":"world"}',
+    });
+    expect(r.body).toBe('origin POST /v1/messages');
+    expect(r.status).toBe(200);
+    expect(seen[0]?.headers['x-api-key']).toBe(REAL_KEY);
+    expect(seen[0]?.body).toBe('{"hello":"world"}');
+    const leaf = new X509Certificate(r.cert?.raw ?? Buffer.alloc(0));
+    expect(leaf.subjectAltName).toBe('DNS:api.fake-llm.test');
+    expect(leaf.checkIssued(new X509Certificate(ca.certPem))).toBe(true);
+    const e = log.find((l) => l.kind === 'https');
+    expect(e).toMatchObject({
+      verdict: 'allowed',
+      status: 200,
+      host: 'api.fake-llm.test',
+      method: 'POST',
+    });
+    expect(e?.bytesUp).toBe(17);
+  });
+
+  it('streams an SSE response chunk by chunk', async () => {
+    const r = await httpsVia(proxyPort, url('api.fake-llm.test', '/sse'), ca.certPem);
+    expect(r.body).toBe('data: first\n\ndata: second\n\n');
+    expect(r.chunkTimes.length).toBeGreaterThanOrEqual(2);
+    // The first event arrived while the origin was still holding the second.
+    expect((r.chunkTimes.at(-1) ?? 0) - (r.chunkTimes[0] ?? 0)).toBeGreaterThan(250);
+  });
+
+  it('keeps one tunnel alive across requests', async () => {
+    const sock = await tlsThrough(proxyPort, 'api.fake-llm.test', 443, ca.certPem);
+    const agentLike = { host: 'api.fake-llm.test', connection: 'keep-alive' };
+    const a = await requestOver(sock, { path: '/one', headers: agentLike });
+    const b = await requestOver(sock, { path: '/two', headers: agentLike });
+    sock.destroy();
+    expect([a.body, b.body]).toEqual(['origin GET /one', 'origin GET /two']);
+  });
+
+  it('refuses a host outside the allowlist with a body that says how to ask', async () => {
+    const r = await httpsVia(proxyPort, url('nope.example.org'), ca.certPem);
+    expect(r.status).toBe(403);
+    expect(r.body).toContain('refused nope.example.org:443');
+    expect(r.body).toContain('rule: no-allow-match');
+    expect(r.body).toContain("supervise tool 'egress-block'");
+    expect(log.at(-1)).toMatchObject({
+      kind: 'connect',
+      verdict: 'refused',
+      rule: 'no-allow-match',
+    });
+  });
+
+  it('lets deny win over a wildcard allow', async () => {
+    expect((await httpsVia(proxyPort, url('blocked.wild.test'), ca.certPem)).body).toContain(
+      'rule: deny blocked.wild.test',
+    );
+  });
+
+  it('refuses a Host header that differs from the CONNECT host', async () => {
+    const sock = await tlsThrough(proxyPort, 'other.fake-llm.test', 443, ca.certPem);
+    const r = await requestOver(sock, { path: '/', headers: { host: 'api.fake-llm.test' } });
+    sock.destroy();
+    expect(r.status).toBe(403);
+    expect(r.body).toContain('rule: host-mismatch');
+    expect(seen).toHaveLength(0);
+  });
+
+  it('refuses when the TLS server name differs from the CONNECT host', async () => {
+    const sock = await tlsThrough(
+      proxyPort,
+      'other.fake-llm.test',
+      443,
+      ca.certPem,
+      'api.fake-llm.test',
+    ).catch((e: unknown) => e);
+    // The leaf names the CONNECT host, so a client checking names fails; one that does not is refused.
+    expect(sock).toBeInstanceOf(Error);
+    const raw = await connectTunnel(proxyPort, 'other.fake-llm.test:443');
+    const { connect: tlsConnect } = await import('node:tls');
+    const t = tlsConnect({
+      socket: raw,
+      servername: 'api.fake-llm.test',
+      rejectUnauthorized: false,
+    });
+    await new Promise((r) => t.once('secureConnect', r));
+    const r = await requestOver(t, { path: '/', headers: { host: 'other.fake-llm.test' } });
+    t.destroy();
+    expect(r.status).toBe(403);
+    expect(r.body).toContain('rule: sni-mismatch');
+    expect(seen).toHaveLength(0);
+  });
+
+  it('refuses a known secret format in the URL and names the pattern, not the value', async () => {
+    const r = await httpsVia(
+      proxyPort,
+      url('other.fake-llm.test', '/x?k=AKIAIOSFODNN7EXAMPLE'),
+      ca.certPem,
+    );
+    expect(r.status).toBe(403);
+    expect(r.body).toContain('aws-access-key-id');
+    expect(r.body).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(JSON.stringify(log)).not.toContain('AKIAIOSFODNN7EXAMPLE');
+    expect(seen).toHaveLength(0);
+  });
+
+  it("blocks the bottle's own credential going to another allowed host, in any encoding", async () => {
+    const forms = [
+      REAL_KEY,
+      Buffer.from(`x${REAL_KEY}y`).toString('base64'),
+      Buffer.from(REAL_KEY).toString('hex'),
+      encodeURIComponent(REAL_KEY),
+    ];
+    for (const f of forms) {
+      const r = await httpsVia(proxyPort, url('other.fake-llm.test', '/upload'), ca.certPem, {
+        method: 'POST',
+        body: `{"note":"${f}"}`,
+      });
+      expect(r.status, f).toBe(403);
+      expect(r.body).toContain('bottle-secret');
+    }
+    expect(seen).toHaveLength(0);
+  });
+
+  it('in audit mode forwards what it would block and logs it as flagged', async () => {
+    apply(policy({ mode: 'audit' }));
+    const r = await httpsVia(
+      proxyPort,
+      url('other.fake-llm.test', '/x?k=AKIAIOSFODNN7EXAMPLE'),
+      ca.certPem,
+    );
+    expect(r.status).toBe(200);
+    expect(log.at(-1)).toMatchObject({ verdict: 'flagged', rule: 'allow other.fake-llm.test' });
+    expect(log.at(-1)?.path).toBe('/x?k=');
+  });
+
+  it('refuses names that resolve to private addresses, and literal addresses in any notation', async () => {
+    const evil = await httpsVia(proxyPort, url('evil.example.test'), ca.certPem);
+    expect(evil.status).toBe(403);
+    expect(evil.body).toContain('10.0.0.5, a private address');
+    const mixed = await httpsVia(proxyPort, url('mixed.example.test'), ca.certPem);
+    expect(mixed.body).toContain('127.0.0.1, a loopback address');
+    for (const lit of [
+      '127.0.0.1',
+      '2130706433',
+      '0x7f.1',
+      '0177.0.0.1',
+      '[::ffff:127.0.0.1]',
+      '169.254.169.254',
+      '[::1]',
+    ]) {
+      const r = await connectTunnel(proxyPort, `${lit}:443`).then(
+        () => 'tunnel opened',
+        (e: unknown) => String(e),
+      );
+      expect(r, lit).toMatch(/403 Forbidden[\s\S]*private-address/);
+    }
+  });
+
+  it('applies method and path rules to an allowed host', async () => {
+    apply(
+      policy({ rules: [{ host: 'other.fake-llm.test', methods: ['GET'], paths: ['/repos/ok/'] }] }),
+    );
+    expect(
+      (await httpsVia(proxyPort, url('other.fake-llm.test', '/repos/ok/x'), ca.certPem)).status,
+    ).toBe(200);
+    const post = await httpsVia(proxyPort, url('other.fake-llm.test', '/repos/ok/x'), ca.certPem, {
+      method: 'POST',
+      body: 'a',
+    });
+    expect(post.status).toBe(403);
+    expect(post.body).toContain('matches none of the method/path rules');
+    expect(
+      (await httpsVia(proxyPort, url('other.fake-llm.test', '/repos/other'), ca.certPem)).status,
+    ).toBe(403);
+  });
+
+  it('applies a new policy to an open tunnel without dropping it', async () => {
+    const sock = await tlsThrough(proxyPort, 'other.fake-llm.test', 443, ca.certPem);
+    const h = { host: 'other.fake-llm.test' };
+    expect((await requestOver(sock, { path: '/a', headers: h })).body).toBe('origin GET /a');
+    apply(policy({ deny: ['other.fake-llm.test'], revision: 2 }));
+    const r = await requestOver(sock, { path: '/b', headers: h });
+    expect(r.status).toBe(403);
+    expect(r.body).toContain('rule: deny other.fake-llm.test');
+    apply(policy({ revision: 3 }));
+    expect((await requestOver(sock, { path: '/c', headers: h })).status).toBe(200);
+    sock.destroy();
+  });
+
+  it('tunnels passthrough hosts without interception', async () => {
+    const t = await tlsThrough(
+      proxyPort,
+      'pass.fake-llm.test',
+      443,
+      readFileSync(FAKE_CA_PATH, 'utf8'),
+    );
+    expect(t.getPeerCertificate().issuer.CN).toContain('test fixture CA');
+    const r = await requestOver(t, {
+      path: '/p',
+      headers: { host: 'pass.fake-llm.test', 'x-api-key': 'placeholder' },
+    });
+    t.destroy();
+    expect(r.body).toBe('origin GET /p');
+    expect(seen[0]?.headers['x-api-key']).toBe('placeholder');
+  });
+
+  it('relays a WebSocket through the interception with the credential injected', async () => {
+    const sock = await tlsThrough(proxyPort, 'api.fake-llm.test', 443, ca.certPem);
+    const ws = new WebSocket('wss://api.fake-llm.test/v1/responses', {
+      createConnection: () => sock,
+      headers: { 'x-api-key': 'placeholder' },
+    });
+    const got: string[] = [];
+    const closed = new Promise<number>((resolve) =>
+      ws.on('close', (code: number) => {
+        resolve(code);
+      }),
+    );
+    ws.on('message', (m: Buffer) => {
+      got.push(m.toString());
+      if (got.length === 1) ws.send('ping');
+      else if (got.length === 2) ws.send(`leak ${REAL_KEY}`);
+    });
+    expect(await closed).toBe(1008);
+    expect(got).toEqual([`hello key=${REAL_KEY}`, 'echo ping']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(log.find((l) => l.kind === 'websocket')).toMatchObject({
+      verdict: 'refused',
+      status: 101,
+    });
+  });
+
+  it('answers garbage and non-proxy requests with a clear error, and keeps serving', async () => {
+    const rawSend = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        const s = connect(proxyPort, '127.0.0.1', () => s.write(text));
+        let got = '';
+        s.on('data', (c: Buffer) => (got += c.toString()));
+        s.on('close', () => {
+          resolve(got);
+        });
+      });
+    expect(await rawSend('\x00\x01garbage\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
+    expect(await rawSend('CONNECT a:b:c HTTP/1.1\r\n\r\n')).toContain('CONNECT needs host:port');
+    expect(await rawSend('GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).toContain(
+      'only CONNECT and absolute',
+    );
+    const r = await httpsVia(proxyPort, url('api.fake-llm.test', '/after'), ca.certPem);
+    expect(r.status).toBe(200);
+  });
+});
