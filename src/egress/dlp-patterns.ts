@@ -109,13 +109,14 @@ export const SECRET_PATTERNS: readonly SecretPattern[] = [
     re: /\bsk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}\b/,
   },
   { name: 'sk-style-key', category: 'ai', re: /\bsk-[A-Za-z0-9]{32,}\b/ },
+  { name: 'sk-live-test-key', category: 'payment', re: /\bsk-(?:live|test)-[A-Za-z0-9]{16,}/ },
   { name: 'huggingface-token', category: 'ai', re: /\bhf_[A-Za-z0-9]{34,}\b/ },
   { name: 'replicate-token', category: 'ai', re: /\br8_[A-Za-z0-9]{37}\b/ },
   { name: 'groq-key', category: 'ai', re: /\bgsk_[A-Za-z0-9]{48,}\b/ },
   { name: 'perplexity-key', category: 'ai', re: /\bpplx-[A-Za-z0-9]{48}\b/ },
   { name: 'xai-key', category: 'ai', re: /\bxai-[A-Za-z0-9]{70,}\b/ },
   // version control and package registries
-  { name: 'github-token', category: 'vcs', re: /\bgh[pousr]_[A-Za-z0-9]{36,}\b/ },
+  { name: 'github-token', category: 'vcs', re: /\bgh[pousr]_[A-Za-z0-9]{30,}\b/ },
   { name: 'github-fine-grained-token', category: 'vcs', re: /\bgithub_pat_[A-Za-z0-9_]{22,}/ },
   {
     name: 'gitlab-token',

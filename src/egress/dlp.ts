@@ -33,6 +33,29 @@ function safeDecodeURIComponent(s: string): string {
   }
 }
 
+/** How many rounds of percent-decoding the text takes to settle. */
+export function urlEncodingDepth(text: string): number {
+  let cur = text;
+  let depth = 0;
+  while (depth < 6 && /%[0-9a-fA-F]{2}/.test(cur)) {
+    cur = safeDecodeURIComponent(cur);
+    depth++;
+  }
+  return depth;
+}
+
+/** Text hidden in hex: its printable stretches (a 40-byte run between binary bytes is a key). */
+function hexStretches(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(HEX_RUN)) {
+    const hex = m[0].replace(/[-:\s]/g, '');
+    const b = Buffer.from(hex.length % 2 === 0 ? hex : hex.slice(0, -1), 'hex');
+    const stretches = b.toString('latin1').match(/[\x20-\x7e]{12,}/g);
+    if (stretches !== null) out.push(...stretches);
+  }
+  return out;
+}
+
 /** The text and every decoded form of it that is itself text. */
 export function decodedViews(text: string): string[] {
   const views = [text];
@@ -47,13 +70,7 @@ export function decodedViews(text: string): string[] {
       const b = Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64');
       if (printable(b)) more.push(b.toString('latin1'));
     }
-    for (const m of v.matchAll(HEX_RUN)) {
-      const hex = m[0].replace(/[-:\s]/g, '');
-      const b = Buffer.from(hex.length % 2 === 0 ? hex : hex.slice(0, -1), 'hex');
-      // A hex run can hold a text blob between binary bytes; keep its printable stretches.
-      const text = b.toString('latin1').match(/[\x20-\x7e]{12,}/g);
-      if (text !== null) more.push(...text);
-    }
+    more.push(...hexStretches(v));
   }
   // One more round catches base64 inside URL-encoding inside base64.
   for (const m of more.slice()) {
@@ -102,7 +119,13 @@ export function hostnameFinding(host: string): string | undefined {
     if (/^[0-9a-f]{12,}$/i.test(label) && label.length % 2 === 0) {
       if (printable(Buffer.from(label, 'hex'))) return 'hex-encoded label';
     }
-    if (/^[A-Z2-7]{16,}$/.test(label)) return 'base32-encoded label';
+    // Host names arrive lower-cased, so encodings are judged without case.
+    if (/^[a-z2-7]{16,}$/i.test(label) && (label.match(/[2-7]/g) ?? []).length >= 2) {
+      return 'base32-encoded label';
+    }
+    if (label.length >= 24 && /^[a-z0-9]+$/i.test(label) && (label.match(/\d/g) ?? []).length >= 3) {
+      return 'long random label';
+    }
     if (label.length >= 20 && /^[A-Za-z0-9_-]+$/.test(label)) {
       const b = Buffer.from(label.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
       if (printable(b)) return 'base64-encoded label';
@@ -131,6 +154,16 @@ export function secretForms(secret: string): string[] {
   return [...forms].filter((f) => f.length >= 8);
 }
 
+/**
+ * A message that ends in the first part of a known token: a secret split
+ * across WebSocket messages to slip past a per-message scan.
+ */
+const TRUNCATED_TOKEN = /\b(?:gh[pousr]_|github_pat_|sk-(?:ant-|proj-|live-|test-)?|sk_(?:live|test)_|AKIA|xox[abposre]-|glpat-|hf_|npm_)[A-Za-z0-9_-]{4,}$/;
+
+export function endsWithTokenFragment(text: string): boolean {
+  return TRUNCATED_TOKEN.test(text.trimEnd());
+}
+
 export class Scanner {
   private readonly bottleSecrets: string[];
 
@@ -144,6 +177,10 @@ export class Scanner {
     const s = text.length > MAX_SCAN ? text.slice(0, MAX_SCAN) : text;
     const findings: Finding[] = [];
     const views = decodedViews(s);
+    // Random-looking words hidden in hex are keys being smuggled, whatever their format.
+    if (hexStretches(s).some((t) => t.split(/[\s"'=:,;]+/).some(highEntropyToken))) {
+      findings.push({ kind: 'hex-encoded-secret', where });
+    }
     for (const secret of this.bottleSecrets) {
       if (views.some((v) => v.includes(secret))) {
         findings.push({ kind: 'bottle-secret', where });
@@ -165,6 +202,9 @@ export class Scanner {
   /** URL: patterns on the whole, entropy per path segment and query value, the host name. */
   scanUrl(host: string, pathAndQuery: string): Finding[] {
     const findings = this.scanText(pathAndQuery, 'url');
+    if (urlEncodingDepth(pathAndQuery) >= 3) {
+      findings.push({ kind: 'nested-url-encoding', where: 'url' });
+    }
     const hostIssue = hostnameFinding(host);
     if (hostIssue !== undefined)
       findings.push({ kind: 'hostname-encoding', where: `host (${hostIssue})` });

@@ -324,7 +324,6 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       });
       up.on('response', (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.headers));
-        res.flushHeaders();
         upRes.on('data', (c: Buffer) => {
           bytesDown += c.length;
         });
@@ -604,6 +603,7 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       return;
     }
     client.pause();
+    client.setNoDelay(true);
     // Resolve and check now, so a name leading to a private address is refused
     // before the tunnel opens; the dial for each request checks again.
     Promise.all([

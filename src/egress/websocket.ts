@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { AuditEntry } from './audit.js';
+import { endsWithTokenFragment } from './dlp.js';
 import type { ProxyState, Target } from './proxy.js';
 
 /**
@@ -129,7 +130,11 @@ export function relayWebSocket(o: RelayOptions): void {
       client.on('message', (data: RawData, isBinary: boolean) => {
         const buf = asBuffer(data);
         bytesUp += buf.length;
-        const findings = o.state().scanner.scanText(buf.toString('latin1'), 'websocket message');
+        const text = buf.toString('latin1');
+        const findings = o.state().scanner.scanText(text, 'websocket message');
+        if (endsWithTokenFragment(text)) {
+          findings.push({ kind: 'split-token', where: 'websocket message' });
+        }
         if (findings.length > 0) {
           const kinds = [...new Set(findings.map((f) => f.kind))].join(',');
           reason = `websocket message carries what looks like a secret (${kinds})`;

@@ -1,0 +1,221 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request as httpsRequest, createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createCa, LeafMinter, type CaMaterial } from '../src/egress/ca.js';
+import { emptyPolicy } from '../src/egress/config.js';
+import { tlsThrough } from '../test/helpers/via-proxy.js';
+
+/**
+ * The egress proxy's cost, against the same upstream reached directly in
+ * the same run. The proxy is the real sidecar program (dist/sidecar), in
+ * its own process, configured through its control socket as at launch;
+ * only the network namespace differs from a bottle (loopback here).
+ */
+
+const SIDECAR = join(import.meta.dirname, '..', 'dist', 'sidecar', 'egress.mjs');
+const HOST = 'bench.test';
+const N = Number(process.env.BENCH_REQUESTS ?? 2000);
+const DOWNLOAD = 100 * 1024 * 1024;
+const PROXY_PORT = 13000 + Math.floor(Math.random() * 2000);
+
+let upstreamCa: CaMaterial;
+let bottleCa: CaMaterial;
+let upstreamPort = 0;
+let sidecar: ChildProcess;
+let runDir: string;
+const chunk = Buffer.alloc(64 * 1024, 120);
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+const server = createServer();
+
+beforeAll(async () => {
+  upstreamCa = await createCa('bench-upstream');
+  bottleCa = await createCa('bench-bottle');
+  const leaf = await new LeafMinter(upstreamCa).leaf(HOST);
+  server.setSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
+  server.keepAliveTimeout = 60_000;
+  server.on('request', (req, res) => {
+    if (req.url === '/small') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 17 });
+      res.end('{"ok":true,"n":1}');
+    } else if (req.url === '/download') {
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': DOWNLOAD,
+      });
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < DOWNLOAD) {
+          sent += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    } else if (req.url === '/sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: message_start\ndata: {}\n\n');
+      setTimeout(() => res.end('event: message_stop\ndata: {}\n\n'), 5);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  upstreamPort = (server.address() as AddressInfo).port;
+
+  runDir = mkdtempSync(join(tmpdir(), 'bb-bench-egress-'));
+  const env = {
+    ...process.env,
+    BOT_BOTTLE_RUN_DIR: runDir,
+    BOT_BOTTLE_EGRESS_PORT: String(PROXY_PORT),
+  };
+  sidecar = spawn(process.execPath, [SIDECAR], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  sidecar.stdout?.resume();
+  const payload = {
+    policy: {
+      ...emptyPolicy('bench'),
+      allow: [HOST],
+      hosts: { [HOST]: `127.0.0.1:${upstreamPort}` },
+    },
+    secrets: {
+      caCertPem: bottleCa.certPem,
+      caKeyPem: bottleCa.keyPem,
+      upstreamCaPem: upstreamCa.certPem,
+      values: {},
+    },
+  };
+  const r = spawnSync(process.execPath, [SIDECAR, 'ctl', 'configure'], {
+    env,
+    input: JSON.stringify(payload),
+    encoding: 'utf8',
+  });
+  expect(r.stdout).toContain('"ok":true');
+});
+
+afterAll(() => {
+  sidecar.kill();
+  server.close();
+  rmSync(runDir, { recursive: true, force: true });
+});
+
+/** Requests on one kept-alive connection, either direct or through a tunnel. */
+function agentFor(tunnel: TLSSocket | undefined, ca: string): Agent {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
+  if (tunnel !== undefined) {
+    (agent as unknown as { createConnection: () => TLSSocket }).createConnection = () => tunnel;
+  }
+  return agent;
+}
+
+function get(
+  agent: Agent,
+  port: number,
+  path: string,
+  onFirstByte?: () => void,
+): Promise<{ bytes: number; firstByte: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', servername: HOST, port, path, agent, headers: { host: HOST } },
+      (res) => {
+        let bytes = 0;
+        let firstByte = 0;
+        res.on('data', (c: Buffer) => {
+          if (bytes === 0) {
+            firstByte = performance.now() - t0;
+            onFirstByte?.();
+          }
+          bytes += c.length;
+        });
+        res.on('end', () => {
+          resolve({ bytes, firstByte });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function latencies(agent: Agent, port: number, path: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < 50; i++) await get(agent, port, path); // warm-up
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await get(agent, port, path);
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN);
+}
+
+it('costs little next to a direct connection', async () => {
+  const direct = agentFor(undefined, upstreamCa.certPem);
+  const tunnel = await tlsThrough(PROXY_PORT, HOST, 443, bottleCa.certPem);
+  const proxied = agentFor(tunnel, bottleCa.certPem);
+
+  const d = await latencies(direct, upstreamPort, '/small', N);
+  const p = await latencies(proxied, upstreamPort, '/small', N);
+
+  const dl = async (agent: Agent): Promise<number> => {
+    const t0 = performance.now();
+    const r = await get(agent, upstreamPort, '/download');
+    expect(r.bytes).toBe(DOWNLOAD);
+    return DOWNLOAD / 1024 / 1024 / ((performance.now() - t0) / 1000);
+  };
+  await dl(direct);
+  const dMBs = await dl(direct);
+  const pMBs = await dl(proxied);
+
+  const ttfb = async (agent: Agent): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < 200; i++) out.push((await get(agent, upstreamPort, '/sse')).firstByte);
+    return out;
+  };
+  const dT = await ttfb(direct);
+  const pT = await ttfb(proxied);
+
+  // 50 open connections held by the proxy, each with a request served on it.
+  const pid = sidecar.pid ?? 0;
+  const idle = rssKb(pid);
+  const held: TLSSocket[] = [];
+  for (let i = 0; i < 50; i++) {
+    const t = await tlsThrough(PROXY_PORT, HOST, 443, bottleCa.certPem);
+    await get(agentFor(t, bottleCa.certPem), upstreamPort, '/small');
+    held.push(t);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const with50 = rssKb(pid);
+  for (const t of held) t.destroy();
+  tunnel.destroy();
+
+  const f = (x: number): string => x.toFixed(3);
+  const lines = [
+    `small request on a kept-alive connection (${N} sequential):`,
+    `  direct  p50 ${f(pct(d, 50))} ms  p99 ${f(pct(d, 99))} ms`,
+    `  proxied p50 ${f(pct(p, 50))} ms  p99 ${f(pct(p, 99))} ms`,
+    `  ratio   p50 ${(pct(p, 50) / pct(d, 50)).toFixed(2)}x  p99 ${(pct(p, 99) / pct(d, 99)).toFixed(2)}x (target <= 2.0)`,
+    `100 MB download: direct ${dMBs.toFixed(0)} MB/s, proxied ${pMBs.toFixed(0)} MB/s -> ${((100 * pMBs) / dMBs).toFixed(0)}% of direct (target >= 60%)`,
+    `SSE time to first byte (200 streams): direct p50 ${f(pct(dT, 50))} ms, proxied p50 ${f(pct(pT, 50))} ms -> +${f(pct(pT, 50) - pct(dT, 50))} ms (target <= 2 ms)`,
+    `proxy memory: ${(idle / 1024).toFixed(1)} MB RSS after the runs above, ${(with50 / 1024).toFixed(1)} MB with 50 open connections (+${((with50 - idle) / 1024).toFixed(1)} MB)`,
+  ];
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+});
