@@ -137,6 +137,8 @@ export function hostnameFinding(host: string): string | undefined {
 
 /** Forms of a bottle secret to look for: raw, URL-encoded, base64 (any alignment), hex. */
 export function secretForms(secret: string): string[] {
+  // Shorter values would match ordinary text; routes carry real keys, which are longer.
+  if (secret.length < 8) return [];
   const forms = new Set<string>([secret, encodeURIComponent(secret)]);
   const buf = Buffer.from(secret, 'utf8');
   for (let shift = 0; shift < 3; shift++) {
@@ -158,7 +160,7 @@ export function secretForms(secret: string): string[] {
  * A message that ends in the first part of a known token: a secret split
  * across WebSocket messages to slip past a per-message scan.
  */
-const TRUNCATED_TOKEN = /\b(?:gh[pousr]_|github_pat_|sk-(?:ant-|proj-|live-|test-)?|sk_(?:live|test)_|AKIA|xox[abposre]-|glpat-|hf_|npm_)[A-Za-z0-9_-]{4,}$/;
+const TRUNCATED_TOKEN = /\b(?:gh[pousr]_|github_pat_|sk-(?:ant-|proj-|live-|test-)?|sk_(?:live|test)_|AKIA|xox[abposre]-|glpat-|hf_|npm_)(?=[\w-]*[A-Z0-9])[A-Za-z0-9_-]{4,}$/;
 
 export function endsWithTokenFragment(text: string): boolean {
   return TRUNCATED_TOKEN.test(text.trimEnd());
@@ -169,7 +171,7 @@ export class Scanner {
 
   /** `secrets`: the bottle's own credential values, which must never be seen leaving. */
   constructor(secrets: readonly string[]) {
-    this.bottleSecrets = [...new Set(secrets.filter((s) => s.length >= 8).flatMap(secretForms))];
+    this.bottleSecrets = [...new Set(secrets.flatMap(secretForms))];
   }
 
   /** Findings in one piece of text (a URL, a header value, a body). */

@@ -245,5 +245,83 @@ egress:
           .some((r) => r.path === '/v1/files'),
       ).toBe(false);
     });
+
+    it('changes the rules live (egress deny/allow/show) without restarting the sidecar', async () => {
+      const startedAt = (): string =>
+        dockerOut(['inspect', '--format', '{{.State.StartedAt}}', 'bot-bottle-esc-a-egress']);
+      const before = startedAt();
+      const connect = (authority: string): string =>
+        inAgent('esc-a', [
+          'node',
+          '-e',
+          `const s=require('net').connect(3128,'egress',()=>s.write('CONNECT ${authority} HTTP/1.1\\r\\nHost: ${authority}\\r\\n\\r\\n'));` +
+            `s.once('data',d=>{console.log(d.toString().split('\\r\\n\\r\\n').join(' | '));s.destroy();});`,
+        ]);
+      expect(connect('api.openai.com:443')).toMatch(/^HTTP\/1\.1 200/);
+
+      const deny = await runBin(fx, ['egress', 'deny', 'esc-a', 'api.openai.com']);
+      expect(deny.code, deny.stderr).toBe(0);
+      expect(deny.stdout).toMatch(
+        /esc-a: deny api\.openai\.com \(policy revision 1 -> 2; open connections kept\)/,
+      );
+      expect(connect('api.openai.com:443')).toMatch(
+        /^HTTP\/1\.1 403 Forbidden.*rule: deny api\.openai\.com/s,
+      );
+
+      const allow = await runBin(fx, ['egress', 'allow', 'esc-a', 'api.openai.com', '--json']);
+      expect(allow.code, allow.stderr).toBe(0);
+      expect(JSON.parse(allow.stdout)).toMatchObject({
+        revision: 3,
+        after: { deny: ['denied.example.test'] },
+      });
+      expect(connect('api.openai.com:443')).toMatch(/^HTTP\/1\.1 200/);
+
+      const show = await runBin(fx, ['egress', 'show', 'esc-a', '--json']);
+      const policy = JSON.parse(show.stdout) as {
+        revision: number;
+        routes: { host: string; headers: { name: string }[] }[];
+      };
+      expect(policy.revision).toBe(3);
+      expect(show.stdout).not.toContain(REAL_KEYS.anthropic);
+      expect(policy.routes.map((r) => r.host)).toEqual(['api.anthropic.com', 'api.openai.com']);
+      expect(startedAt()).toBe(before);
+
+      const bad = await runBin(fx, ['egress', 'allow', 'esc-a', 'not a host!']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("'not a host!' must be a host name");
+    });
+
+    it('keeps an audit line per decision, readable with egress log', async () => {
+      const log = await runBin(fx, ['egress', 'log', 'esc-a', '--json']);
+      expect(log.code, log.stderr).toBe(0);
+      const entries = log.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((e) => 'verdict' in e);
+      const refused = entries.find((e) => e.rule === 'deny api.openai.com');
+      expect(refused).toMatchObject({
+        slug: 'esc-a',
+        kind: 'connect',
+        verdict: 'refused',
+        status: 403,
+        host: 'api.openai.com',
+        port: 443,
+      });
+      const leak = entries.find((e) => e.kind === 'https' && e.path === '/v1/files');
+      expect(leak).toMatchObject({
+        method: 'POST',
+        host: 'api.openai.com',
+        verdict: 'refused',
+        status: 403,
+        rule: 'dlp bottle-secret,anthropic-key',
+      });
+      for (const k of ['at', 'bytesUp', 'bytesDown', 'ms', 'findings'])
+        expect(leak).toHaveProperty(k);
+      const text = await runBin(fx, ['egress', 'log', 'esc-a']);
+      expect(text.stdout).toMatch(
+        /REFUSED +connect +CONNECT api\.openai\.com:443 403 \[deny api\.openai\.com\]/,
+      );
+    });
   },
 );
