@@ -204,7 +204,9 @@ it('scans the agent-egress-bench corpus', async () => {
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
       const answer = await new Promise<string>((r) =>
-        sock.once('data', (d: Buffer) => r(d.toString('latin1'))),
+        sock.once('data', (d: Buffer) => {
+          r(d.toString('latin1'));
+        }),
       );
       if (!answer.startsWith('HTTP/1.1 101')) {
         verdicts.set(c.id, 'block');
@@ -215,8 +217,12 @@ it('scans the agent-egress-bench corpus', async () => {
         sock.on('data', (d: Buffer) => {
           if ((d[0] ?? 0) === 0x88) r(true);
         });
-        sock.on('close', () => r(true));
-        setTimeout(() => r(false), 500);
+        sock.on('close', () => {
+          r(true);
+        });
+        setTimeout(() => {
+          r(false);
+        }, 500);
       });
       for (const f of c.payload.frames ?? []) sock.write(frame(f));
       const wasClosed = await closed;
@@ -240,7 +246,9 @@ it('scans the agent-egress-bench corpus', async () => {
         });
         let got = '';
         s.on('data', (d: Buffer) => (got += d.toString()));
-        s.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(got)?.[1] ?? 0)));
+        s.on('close', () => {
+          resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(got)?.[1] ?? 0));
+        });
       });
     } else {
       let sock: TLSSocket | undefined;

@@ -123,7 +123,11 @@ export function hostnameFinding(host: string): string | undefined {
     if (/^[a-z2-7]{16,}$/i.test(label) && (label.match(/[2-7]/g) ?? []).length >= 2) {
       return 'base32-encoded label';
     }
-    if (label.length >= 24 && /^[a-z0-9]+$/i.test(label) && (label.match(/\d/g) ?? []).length >= 3) {
+    if (
+      label.length >= 24 &&
+      /^[a-z0-9]+$/i.test(label) &&
+      (label.match(/\d/g) ?? []).length >= 3
+    ) {
       return 'long random label';
     }
     if (label.length >= 20 && /^[A-Za-z0-9_-]+$/.test(label)) {
@@ -160,7 +164,8 @@ export function secretForms(secret: string): string[] {
  * A message that ends in the first part of a known token: a secret split
  * across WebSocket messages to slip past a per-message scan.
  */
-const TRUNCATED_TOKEN = /\b(?:gh[pousr]_|github_pat_|sk-(?:ant-|proj-|live-|test-)?|sk_(?:live|test)_|AKIA|xox[abposre]-|glpat-|hf_|npm_)(?=[\w-]*[A-Z0-9])[A-Za-z0-9_-]{4,}$/;
+const TRUNCATED_TOKEN =
+  /\b(?:gh[pousr]_|github_pat_|sk-(?:ant-|proj-|live-|test-)?|sk_(?:live|test)_|AKIA|xox[abposre]-|glpat-|hf_|npm_)(?=[\w-]*[A-Z0-9])[A-Za-z0-9_-]{4,}$/;
 
 export function endsWithTokenFragment(text: string): boolean {
   return TRUNCATED_TOKEN.test(text.trimEnd());
