@@ -371,6 +371,17 @@ describe('intercepting egress proxy', () => {
     });
   });
 
+  it('refuses a request body larger than it can scan, with the limit in the message', async () => {
+    const big = Buffer.alloc(9 * 1024 * 1024, 97);
+    const r = await httpsVia(proxyPort, url('other.fake-llm.test', '/upload'), ca.certPem, {
+      method: 'POST',
+      body: big,
+    });
+    expect(r.status).toBe(413);
+    expect(r.body).toContain('larger than the 8388608 bytes the proxy scans');
+    expect(seen).toHaveLength(0);
+  });
+
   it('answers garbage and non-proxy requests with a clear error, and keeps serving', async () => {
     const rawSend = (text: string): Promise<string> =>
       new Promise((resolve) => {

@@ -51,6 +51,43 @@ const cases: Case[] = [
     ),
     expect: ["field 'egress.routes[0].headers.authorization.prefx'", "did you mean 'prefix'"],
   },
+  {
+    name: 'egress mode that is not enforce or audit',
+    repo: bottle('egress:\n  allow: [x.com]\n  mode: block'),
+    expect: ["field 'egress.mode'", 'enforce', 'audit'],
+  },
+  {
+    name: 'egress rule with a method that is not a word',
+    repo: bottle(
+      'egress:\n  allow: [x.com]\n  rules:\n    - host: x.com\n      methods: ["GET /"]',
+    ),
+    expect: ["field 'egress.rules[0].methods[0]'", 'must be an HTTP method'],
+  },
+  {
+    name: 'egress rule path without a leading slash',
+    repo: bottle('egress:\n  allow: [x.com]\n  rules:\n    - host: x.com\n      paths: [repos/]'),
+    expect: ["field 'egress.rules[0].paths[0]'", 'must be a path starting with /'],
+  },
+  {
+    name: 'egress host map entry with a bad port',
+    repo: bottle('egress:\n  allow: [x.com]\n  hosts:\n    x.com: "10.0.0.1:99999"'),
+    expect: ["field 'egress.hosts.x.com'", 'optionally with :port'],
+  },
+  {
+    name: 'passthrough entry that is not a host pattern',
+    repo: bottle('egress:\n  allow: [x.com]\n  passthrough: ["https://x.com/"]'),
+    expect: ["field 'egress.passthrough[0]'", 'must be a host name'],
+  },
+  {
+    name: 'basicUser with a colon',
+    repo: bottle(
+      'egress:\n  allow: [x.com]\n  routes:\n    - host: x.com\n      headers:\n        authorization:\n          secret: env:T\n          basicUser: "a:b"',
+    ),
+    expect: [
+      "field 'egress.routes[0].headers.authorization.basicUser'",
+      'without spaces or colons',
+    ],
+  },
   // --- unknown keys ---
   {
     name: 'unknown bottle key',
