@@ -65,7 +65,12 @@ describeDocker(
     const upstream = useFakeUpstream();
     let fx: Fixture;
     const runs: Promise<BinRun>[] = [];
-    let results: Record<string, string> = {};
+    /** Probe outcomes per runtime: esc-a runs under runc, esc-b under runsc (gVisor). */
+    const results: Record<string, Record<string, string>> = {};
+    const BOTTLES = [
+      { label: 'esc-a', agent: 'holder', runtime: 'runc', other: 'esc-b' },
+      { label: 'esc-b', agent: 'holder-gvisor', runtime: 'runsc', other: 'esc-a' },
+    ];
 
     beforeAll(async () => {
       fx = bottleRepo(upstream().port, {
@@ -76,17 +81,20 @@ egress:
   allow: [localhost, denied.example.test]
   deny: [denied.example.test]
 `),
+          '.bot-bottle/bottles/escape-gvisor.md': md('extends: escape\nruntime: runsc'),
           '.bot-bottle/agents/holder.md': md(
             'provider: claude\nbottle: escape',
             'You are terse.\n',
           ),
+          '.bot-bottle/agents/holder-gvisor.md': md(
+            'provider: claude\nbottle: escape-gvisor',
+            'You are terse.\n',
+          ),
         },
       });
-      for (const label of ['esc-a', 'esc-b']) {
+      for (const { label, agent } of BOTTLES) {
         const before = upstream().requests.length;
-        runs.push(
-          runBin(fx, ['start', 'holder', '--headless', '--label', label, '--prompt', 'HOLD']),
-        );
+        runs.push(runBin(fx, ['start', agent, '--headless', '--label', label, '--prompt', 'HOLD']));
         await upstream().waitFor(
           (r) => upstream().requests.indexOf(r) >= before && r.path.startsWith('/v1/messages'),
           180_000,
@@ -94,41 +102,46 @@ egress:
       }
       const gateway = (net: string): string =>
         dockerOut(['network', 'inspect', '--format', '{{(index .IPAM.Config 0).Gateway}}', net]);
-      const internalId = dockerOut([
-        'network',
-        'inspect',
-        '--format',
-        '{{.Id}}',
-        'bot-bottle-esc-a-internal',
-      ]).slice(0, 12);
-      let bridgeLinkLocal = 'fe80::1';
-      try {
-        const ip = execFileSync('ip', ['-6', 'addr', 'show', `br-${internalId}`], {
-          encoding: 'utf8',
-        });
-        bridgeLinkLocal = /inet6 (fe80::[0-9a-f:]+)/.exec(ip)?.[1] ?? bridgeLinkLocal;
-      } catch {
-        // No iproute2 on this host: probe a link-local address that would be the bridge's.
-      }
       const hostAddress =
         Object.values(networkInterfaces())
           .flat()
           .find((i) => i?.family === 'IPv4' && !i.internal && !i.address.startsWith('172.'))
           ?.address ?? '192.0.2.2';
-      const targets = {
-        hostPort: upstream().port,
-        dockerGateway: gateway('bridge'),
-        hostAddress,
-        internalGateway: gateway('bot-bottle-esc-a-internal'),
-        otherAgent: ipOn('bot-bottle-esc-b', 'bot-bottle-esc-b-internal'),
-        otherSidecar: ipOn('bot-bottle-esc-b-egress', 'bot-bottle-esc-b-egress'),
-        sidecarEgressSide: ipOn('bot-bottle-esc-a-egress', 'bot-bottle-esc-a-egress'),
-        bridgeLinkLocal,
-        exfilLabel: Buffer.from('stolen-data').toString('hex'),
-      };
-      results = JSON.parse(
-        inAgent('esc-a', ['node', '-', JSON.stringify(targets)], { input: PROBES }),
-      ) as Record<string, string>;
+      for (const b of BOTTLES) {
+        const internalId = dockerOut([
+          'network',
+          'inspect',
+          '--format',
+          '{{.Id}}',
+          `bot-bottle-${b.label}-internal`,
+        ]).slice(0, 12);
+        let bridgeLinkLocal = 'fe80::1';
+        try {
+          const ip = execFileSync('ip', ['-6', 'addr', 'show', `br-${internalId}`], {
+            encoding: 'utf8',
+          });
+          bridgeLinkLocal = /inet6 (fe80::[0-9a-f:]+)/.exec(ip)?.[1] ?? bridgeLinkLocal;
+        } catch {
+          // No iproute2 on this host: probe a link-local address that would be the bridge's.
+        }
+        const targets = {
+          hostPort: upstream().port,
+          dockerGateway: gateway('bridge'),
+          hostAddress,
+          internalGateway: gateway(`bot-bottle-${b.label}-internal`),
+          otherAgent: ipOn(`bot-bottle-${b.other}`, `bot-bottle-${b.other}-internal`),
+          otherSidecar: ipOn(`bot-bottle-${b.other}-egress`, `bot-bottle-${b.other}-egress`),
+          sidecarEgressSide: ipOn(`bot-bottle-${b.label}-egress`, `bot-bottle-${b.label}-egress`),
+          bridgeLinkLocal,
+          exfilLabel: Buffer.from('stolen-data').toString('hex'),
+        };
+        expect(
+          dockerOut(['inspect', '--format', '{{.HostConfig.Runtime}}', `bot-bottle-${b.label}`]),
+        ).toBe(b.runtime);
+        results[b.runtime] = JSON.parse(
+          inAgent(b.label, ['node', '-', JSON.stringify(targets)], { input: PROBES }),
+        ) as Record<string, string>;
+      }
     }, 400_000);
 
     afterAll(async () => {
@@ -138,31 +151,35 @@ egress:
       fx.cleanup();
     }, 200_000);
 
-    it('refuses every escape vector (at least 15)', () => {
-      const entries = Object.entries(results);
+    it.each(['runc', 'runsc'])('refuses every escape vector (at least 15) under %s', (runtime) => {
+      const entries = Object.entries(results[runtime] ?? {});
       expect(entries.length).toBeGreaterThanOrEqual(15);
       const escaped = entries.filter(([, outcome]) => ESCAPED.test(outcome));
-      expect(escaped, JSON.stringify(results, null, 2)).toEqual([]);
+      expect(escaped, JSON.stringify(results[runtime], null, 2)).toEqual([]);
     });
 
-    it('answers proxy-level attacks with a 403 naming the rule', () => {
-      expect(results).toMatchObject({
-        'CONNECT to a denied host': 'HTTP/1.1 403 Forbidden [deny denied.example.test]',
-        'CONNECT to a host not on the allowlist': 'HTTP/1.1 403 Forbidden [no-allow-match]',
-        'CONNECT to an IP literal': 'HTTP/1.1 403 Forbidden [no-allow-match]',
-        'CONNECT to a private address': 'HTTP/1.1 403 Forbidden [private-address private]',
-        'CONNECT to a decimal-notation loopback':
-          'HTTP/1.1 403 Forbidden [private-address loopback]',
-        'CONNECT to an IPv4-mapped IPv6 address':
-          'HTTP/1.1 403 Forbidden [private-address private]',
-        'CONNECT to a name that resolves to a private address':
-          'HTTP/1.1 403 Forbidden [private-address loopback]',
-        'SNI differing from the CONNECT host': 'HTTP/1.1 403 Forbidden [sni-mismatch]',
-        'Host header differing from the CONNECT host': 'HTTP/1.1 403 Forbidden [host-mismatch]',
-        'plain http to a denied host': 'HTTP/1.1 403 Forbidden [deny denied.example.test]',
-        'plain http to the metadata address': 'HTTP/1.1 403 Forbidden [private-address linkLocal]',
-      });
-    });
+    it.each(['runc', 'runsc'])(
+      'answers proxy-level attacks with a 403 naming the rule under %s',
+      (runtime) => {
+        expect(results[runtime]).toMatchObject({
+          'CONNECT to a denied host': 'HTTP/1.1 403 Forbidden [deny denied.example.test]',
+          'CONNECT to a host not on the allowlist': 'HTTP/1.1 403 Forbidden [no-allow-match]',
+          'CONNECT to an IP literal': 'HTTP/1.1 403 Forbidden [no-allow-match]',
+          'CONNECT to a private address': 'HTTP/1.1 403 Forbidden [private-address private]',
+          'CONNECT to a decimal-notation loopback':
+            'HTTP/1.1 403 Forbidden [private-address loopback]',
+          'CONNECT to an IPv4-mapped IPv6 address':
+            'HTTP/1.1 403 Forbidden [private-address private]',
+          'CONNECT to a name that resolves to a private address':
+            'HTTP/1.1 403 Forbidden [private-address loopback]',
+          'SNI differing from the CONNECT host': 'HTTP/1.1 403 Forbidden [sni-mismatch]',
+          'Host header differing from the CONNECT host': 'HTTP/1.1 403 Forbidden [host-mismatch]',
+          'plain http to a denied host': 'HTTP/1.1 403 Forbidden [deny denied.example.test]',
+          'plain http to the metadata address':
+            'HTTP/1.1 403 Forbidden [private-address linkLocal]',
+        });
+      },
+    );
 
     it('never puts the real credentials or the CA key inside the agent container', () => {
       const secrets = JSON.parse(
