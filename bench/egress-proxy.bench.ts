@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest, createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -83,8 +83,10 @@ beforeAll(async () => {
     BOT_BOTTLE_RUN_DIR: runDir,
     BOT_BOTTLE_EGRESS_PORT: String(PROXY_PORT),
   };
-  sidecar = spawn(process.execPath, [SIDECAR], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  sidecar.stdout?.resume();
+  // The audit log goes to a file, as docker's log driver takes it in a bottle; a pipe
+  // into this process would wake the benchmark's client on every request.
+  const logFd = openSync(join(runDir, 'audit.log'), 'w');
+  sidecar = spawn(process.execPath, [SIDECAR], { env, stdio: ['ignore', logFd, 'inherit'] });
   const payload = {
     policy: {
       ...emptyPolicy('bench'),

@@ -201,17 +201,20 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   try {
     await backend.launch(spec, progress);
     checkpoint();
-    const reply = await backend.egressControl(
-      slug,
-      'configure',
-      JSON.stringify(configurePayload(plan, ca, routeValues)),
-    );
+    // Independent: the proxy gets its policy and secrets while the agent learns the CA.
+    const [reply] = await Promise.all([
+      backend.egressControl(
+        slug,
+        'configure',
+        JSON.stringify(configurePayload(plan, ca, routeValues)),
+      ),
+      backend.trustCa(slug, ca.certPem),
+    ]);
     if (!reply.ok) {
       throw new EnvironmentError(
         `the egress proxy of ${slug} refused its configuration: ${reply.error}`,
       );
     }
-    await backend.trustCa(slug, ca.certPem);
     checkpoint();
     lap('containers');
     // Written now so `bot-bottle freeze` (another process) can save this bottle with its plan.
