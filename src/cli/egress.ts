@@ -1,8 +1,10 @@
 import type { EgressPolicyConfig } from '../egress/config.js';
 import { firstMatch } from '../egress/host-match.js';
-import { currentPolicy, updatePolicy } from '../controller/egress-live.js';
+import { currentPolicy, removeRoute, setRoute, updatePolicy } from '../controller/egress-live.js';
+import { resolveSource } from '../controller/values.js';
+import { classifyValue, SentinelError } from '../manifest/sentinel.js';
 import { UsageError } from '../errors.js';
-import { hostPattern } from '../manifest/schema.js';
+import { exactHost, hostPattern } from '../manifest/schema.js';
 import type { CliContext } from './context.js';
 import { findActive } from './find.js';
 import { services } from './services.js';
@@ -152,6 +154,93 @@ export async function runEgressChange(
       `${slug}: ${action} ${patterns.join(', ')} (policy revision ${before.revision} -> ${after.revision}; open connections kept)`,
     );
     for (const w of stillDenied) ctx.io.err(`warning: ${w}`);
+  }
+  return 0;
+}
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * `egress route <slug> <host> <header> <value>`: a credential route for a
+ * running bottle. The value is a value source (`env:NAME`, `file:PATH`,
+ * `cmd:COMMAND`, `?`, or literal text), resolved here on the host; only
+ * the egress proxy receives it.
+ */
+export async function runEgressRoute(
+  ctx: CliContext,
+  slug: string,
+  host: string,
+  header: string | undefined,
+  value: string | undefined,
+  opts: { prefix?: string; basicUser?: string; remove?: boolean; json?: boolean },
+): Promise<number> {
+  const h = exactHost.safeParse(host);
+  if (!h.success)
+    throw new UsageError(`'${host}' ${h.error.issues[0]?.message ?? 'is not a host'}`);
+  const svc = services(ctx);
+  const backend = svc.backend('docker');
+  await findActive(backend, slug);
+  let result;
+  if (opts.remove === true) {
+    result = await removeRoute(backend, slug, h.data);
+  } else {
+    if (header === undefined || value === undefined) {
+      throw new UsageError(
+        'give a header and a value source, e.g. authorization "cmd:gh auth token" --prefix "Bearer "',
+      );
+    }
+    if (!HEADER_NAME.test(header)) throw new UsageError(`'${header}' is not an HTTP header name`);
+    if (opts.basicUser !== undefined && !/^[\x21-\x39\x3b-\x7e]+$/.test(opts.basicUser)) {
+      throw new UsageError('--basic-user must be printable ASCII without spaces or colons');
+    }
+    let classified;
+    try {
+      classified = classifyValue(value, ctx.cwd);
+    } catch (e) {
+      if (e instanceof SentinelError) throw new UsageError(e.message);
+      throw e;
+    }
+    const what = `route ${h.data} header ${header}`;
+    const secret = await resolveSource(
+      what,
+      classified.source,
+      classified.literal,
+      ctx.env,
+      svc.interactive ? (q) => svc.ui.secret(q) : undefined,
+    );
+    if (secret === '' || /[\r\n\0]/.test(secret)) {
+      throw new UsageError(`${what}: the value is empty or has a line break`);
+    }
+    const body =
+      opts.basicUser === undefined
+        ? secret
+        : Buffer.from(`${opts.basicUser}:${secret}`).toString('base64');
+    result = await setRoute(
+      backend,
+      slug,
+      h.data,
+      new Map([[header.toLowerCase(), `${opts.prefix ?? ''}${body}`]]),
+    );
+  }
+  const { before, after } = result;
+  if (opts.json === true) {
+    ctx.io.out(
+      JSON.stringify(
+        {
+          slug,
+          host: h.data,
+          removed: opts.remove === true,
+          revision: after.revision,
+          routes: after.routes,
+        },
+        null,
+        2,
+      ),
+    );
+  } else {
+    ctx.io.out(
+      `${slug}: ${opts.remove === true ? 'removed the credential route for' : 'credential route set for'} ${h.data} (policy revision ${before.revision} -> ${after.revision})`,
+    );
   }
   return 0;
 }

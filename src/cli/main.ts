@@ -7,7 +7,7 @@ import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
 import { processIo, reportError } from './output.js';
 import { runFreeze } from './freeze.js';
-import { runEgressChange, runEgressLog, runEgressShow } from './egress.js';
+import { runEgressChange, runEgressLog, runEgressRoute, runEgressShow } from './egress.js';
 import { runPrune } from './prune.js';
 import { runPs } from './ps.js';
 import { runResume } from './resume.js';
@@ -188,6 +188,44 @@ Examples:
     .action(async (slug: string, opts: { json?: boolean }) => {
       throw new ActionExit(await runEgressShow(ctx, slug, opts));
     });
+  egress
+    .command('route')
+    .description(
+      'give the running bottle a credential route: the proxy sets this header for the host (the agent never sees the value)',
+    )
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .argument('<host>', 'an exact host the bottle may already reach')
+    .argument('[header]', 'the header to set, e.g. authorization or x-api-key')
+    .argument(
+      '[value]',
+      'a value source: env:NAME, file:PATH, cmd:COMMAND, ? (ask), or literal text',
+    )
+    .option('--prefix <text>', "text before the value, e.g. 'Bearer ' or 'Basic '")
+    .option(
+      '--basic-user <name>',
+      'HTTP Basic: the value becomes base64(<name>:<secret>) (git over HTTPS: x-access-token)',
+    )
+    .option('--remove', "remove the host's credential route instead")
+    .option('--json', 'print the routes after the change as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  bot-bottle egress route fix-ci api.github.com authorization 'cmd:gh auth token' --prefix 'Bearer '
+  bot-bottle egress route fix-ci github.com authorization 'cmd:gh auth token' --prefix 'Basic ' --basic-user x-access-token
+  bot-bottle egress route fix-ci api.github.com --remove`,
+    )
+    .action(
+      async (
+        slug: string,
+        host: string,
+        header: string | undefined,
+        value: string | undefined,
+        opts: { prefix?: string; basicUser?: string; remove?: boolean; json?: boolean },
+      ) => {
+        throw new ActionExit(await runEgressRoute(ctx, slug, host, header, value, opts));
+      },
+    );
   for (const action of ['allow', 'deny'] as const) {
     egress
       .command(action)

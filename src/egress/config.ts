@@ -61,6 +61,13 @@ export type EgressSecrets = z.infer<typeof secretsSchema>;
 export const configureSchema = z.object({ policy: policySchema, secrets: secretsSchema });
 export type ConfigurePayload = z.infer<typeof configureSchema>;
 
+/** What `ctl set-policy` reads: a whole new policy, and credential values it adds. */
+export const updateSchema = z.object({
+  policy: policySchema,
+  values: z.record(z.string(), z.string()).optional(),
+});
+export type PolicyUpdate = z.infer<typeof updateSchema>;
+
 export function emptyPolicy(slug: string): EgressPolicyConfig {
   return {
     slug,

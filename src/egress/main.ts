@@ -7,6 +7,7 @@ import {
   describeIssues,
   policySchema,
   secretsSchema,
+  updateSchema,
   type EgressPolicyConfig,
   type EgressSecrets,
 } from './config.js';
@@ -167,14 +168,26 @@ async function ctl(op: string | undefined): Promise<number> {
       reply = await ask('load');
     }
   } else if (op === 'set-policy') {
-    const parsed = policySchema.safeParse(JSON.parse(await readStdin()));
+    const parsed = updateSchema.safeParse(JSON.parse(await readStdin()));
     if (!parsed.success) {
       reply = { ok: false, error: describeIssues(parsed.error) };
     } else {
-      const previous = readFileSync(POLICY_FILE, 'utf8');
-      writePrivate(POLICY_FILE, parsed.data);
+      const previousPolicy = readFileSync(POLICY_FILE, 'utf8');
+      const previousSecrets = readFileSync(SECRETS_FILE, 'utf8');
+      if (parsed.data.values !== undefined) {
+        // New credential values join the old ones; the CA stays.
+        const secrets = secretsSchema.parse(JSON.parse(previousSecrets));
+        writePrivate(SECRETS_FILE, {
+          ...secrets,
+          values: { ...secrets.values, ...parsed.data.values },
+        });
+      }
+      writePrivate(POLICY_FILE, parsed.data.policy);
       reply = await ask('load');
-      if (!reply.ok) writeFileSync(POLICY_FILE, previous, { mode: 0o600 });
+      if (!reply.ok) {
+        writeFileSync(POLICY_FILE, previousPolicy, { mode: 0o600 });
+        writeFileSync(SECRETS_FILE, previousSecrets, { mode: 0o600 });
+      }
     }
   } else if (op === 'show') {
     reply = await ask('show');

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -43,6 +43,20 @@ function inAgent(
       stdio: ['pipe', 'pipe', 'pipe'],
     },
   );
+}
+
+function inAgentAsync(slug: string, argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'docker',
+      ['exec', `bot-bottle-${slug}`, ...argv],
+      { encoding: 'utf8', timeout: 120_000 },
+      (e, out) => {
+        if (e !== null) reject(e);
+        else resolve(out);
+      },
+    );
+  });
 }
 
 function ipOn(container: string, network: string): string {
@@ -306,6 +320,51 @@ egress:
       const bad = await runBin(fx, ['egress', 'allow', 'esc-a', 'not a host!']);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toContain("'not a host!' must be a host name");
+    });
+
+    it('adds a credential route live; the proxy sets it, the agent never sees it', async () => {
+      const route = await runBin(fx, [
+        'egress',
+        'route',
+        'esc-a',
+        'api.openai.com',
+        'x-extra-token',
+        'literal:added-live-0123456789',
+        '--prefix',
+        'Tok ',
+      ]);
+      expect(route.code, route.stderr).toBe(0);
+      expect(route.stdout).toMatch(
+        /credential route set for api\.openai\.com \(policy revision \d+ -> \d+\)/,
+      );
+      const before = upstream().requests.length;
+      const script = `
+        const net = require('node:net'), tls = require('node:tls');
+        const s = net.connect(3128, 'egress', () => s.write('CONNECT api.openai.com:443 HTTP/1.1\\r\\nHost: api.openai.com:443\\r\\n\\r\\n'));
+        s.once('data', () => {
+          const t = tls.connect({ socket: s, servername: 'api.openai.com' }, () =>
+            t.write('GET /v1/models HTTP/1.1\\r\\nHost: api.openai.com\\r\\nAuthorization: Bearer placeholder\\r\\nConnection: close\\r\\n\\r\\n'));
+          let got = ''; t.on('data', (d) => (got += d)); t.on('end', () => console.log(got.split('\\r\\n')[0]));
+        });`;
+      // Asynchronous: the fake upstream answering this request runs in this process.
+      const out = await inAgentAsync('esc-a', ['node', '-e', script]);
+      const seen = upstream()
+        .requests.slice(before)
+        .find((r) => r.path === '/v1/models');
+      expect(seen?.headers['x-extra-token'], out).toBe('Tok added-live-0123456789');
+      expect(seen?.headers.authorization).toBe(`Bearer ${REAL_KEYS.openai}`);
+      const show = await runBin(fx, ['egress', 'show', 'esc-a']);
+      expect(show.stdout).toContain('api.openai.com (authorization, x-extra-token)');
+      expect(show.stdout).not.toContain('added-live');
+
+      const notAllowed = await runBin(fx, ['egress', 'route', 'esc-a', 'example.org', 'x-k', 'v']);
+      expect(notAllowed.code).toBe(2);
+      expect(notAllowed.stderr).toContain('example.org is not allowed in bottle esc-a');
+      const removed = await runBin(fx, ['egress', 'route', 'esc-a', 'api.openai.com', '--remove']);
+      expect(removed.code, removed.stderr).toBe(0);
+      expect((await runBin(fx, ['egress', 'show', 'esc-a'])).stdout).not.toContain(
+        'api.openai.com (',
+      );
     });
 
     it('keeps an audit line per decision, readable with egress log', async () => {
