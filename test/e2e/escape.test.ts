@@ -52,7 +52,7 @@ function inAgentAsync(slug: string, argv: string[]): Promise<string> {
       ['exec', `bot-bottle-${slug}`, ...argv],
       { encoding: 'utf8', timeout: 120_000 },
       (e, out) => {
-        if (e !== null) reject(e);
+        if (e !== null) reject(new Error(e.message));
         else resolve(out);
       },
     );
