@@ -65,3 +65,36 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
     },
   );
 });
+
+describeDocker('codex over SSE when the API refuses WebSocket', () => {
+  const upstream = useFakeUpstream({ websockets: false });
+
+  it('falls back to the streamed HTTP Responses API through the intercepting proxy', async () => {
+    const fx = bottleRepo(upstream().port);
+    try {
+      const r = await runBin(fx, [
+        'start',
+        'codex',
+        '--headless',
+        '--prompt',
+        'say hi',
+        '--label',
+        'e2e-codex-sse',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { output: string }).output).toContain(
+        'hello from the fake upstream',
+      );
+      const sse = upstream().requests.filter(
+        (q) => q.transport === 'http' && q.path.startsWith('/v1/responses'),
+      );
+      expect(sse.length).toBeGreaterThan(0);
+      for (const q of sse) expect(q.headers.authorization).toBe(`Bearer ${REAL_KEYS.openai}`);
+      // It asked for a WebSocket first; the proxy relayed the refusal unchanged.
+      expect(upstream().requests.some((q) => q.transport === 'websocket')).toBe(true);
+    } finally {
+      fx.cleanup();
+    }
+  });
+});

@@ -116,11 +116,11 @@ export function runBin(
  * One fake upstream for the enclosing describe block (started after the
  * base image check, closed at the end); the getter throws before it exists.
  */
-export function useFakeUpstream(): () => FakeLlm {
+export function useFakeUpstream(opts: { websockets?: boolean } = {}): () => FakeLlm {
   let fake: FakeLlm | undefined;
   beforeAll(async () => {
     requireImage();
-    fake = await startFakeLlm();
+    fake = await startFakeLlm(opts);
   });
   afterAll(async () => {
     await fake?.close();
