@@ -26,8 +26,9 @@ import { relayWebSocket } from './websocket.js';
  * requests arrive in absolute form; `https://` arrives as CONNECT, which is
  * answered and then terminated here with a leaf certificate from the
  * bottle's CA, so every request inside can be judged, scanned and given its
- * credentials. Request bodies are held until scanned (up to BODY_HOLD_LIMIT);
- * responses stream through untouched, chunk by chunk.
+ * credentials. Request bodies are held until scanned (up to BODY_HOLD_LIMIT,
+ * beyond it scanned chunk by chunk as they stream); responses stream
+ * through untouched, chunk by chunk.
  */
 
 export interface ProxyState {
@@ -46,6 +47,8 @@ export interface ProxyOptions {
 
 export const HEALTH_PATH = '/__bot-bottle/health';
 export const BODY_HOLD_LIMIT = 8 * 1024 * 1024;
+/** Text carried from one streamed chunk into the next scan (longer than any secret format). */
+const STREAM_OVERLAP = 4096;
 
 /** Headers meant for one hop only (RFC 9110 7.6.1) and the proxy's own. */
 const HOP_BY_HOP = new Set([
@@ -301,7 +304,13 @@ export function createEgressProxy(opts: ProxyOptions): Server {
     }
     const findings = pre.findings;
 
-    const forward = (body: Buffer | undefined, stream: boolean): void => {
+    /**
+     * `body`: the whole body, already scanned. `held`: the first part of a
+     * body too large to hold; the rest is scanned chunk by chunk as it
+     * streams (with an overlap, so a secret across two chunks is seen) and
+     * the upload is cut at the first finding.
+     */
+    const forward = (body: Buffer | undefined, held?: Buffer): void => {
       const dv = dlpVerdict(findings);
       if (dv?.block === true) {
         refuse(dv.rule, dv.why, findings);
@@ -313,6 +322,7 @@ export function createEgressProxy(opts: ProxyOptions): Server {
         headers['content-length'] = body.length;
         delete headers['transfer-encoding'];
       }
+      let cut = false;
       const up = httpRequest({
         agent: state.upstream.agent(t.host, t.port, t.scheme === 'https'),
         host: t.host,
@@ -339,6 +349,8 @@ export function createEgressProxy(opts: ProxyOptions): Server {
         });
       });
       up.on('error', (e: Error) => {
+        // Cut off by the streaming scan: the refusal is already logged and sent.
+        if (cut) return;
         if (e instanceof PrivateAddressError) {
           refuse(`private-address ${e.range}`, e.message);
           return;
@@ -357,11 +369,38 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       if (body !== undefined) {
         bytesUp = body.length;
         up.end(body);
-      } else if (stream) {
+      } else if (held !== undefined) {
+        bytesUp = held.length;
+        up.write(held);
+        let tail = held.subarray(-STREAM_OVERLAP).toString('latin1');
         req.on('data', (c: Buffer) => {
+          if (cut) return;
+          const text = tail + c.toString('latin1');
+          tail = text.slice(-STREAM_OVERLAP);
+          const more = opts.state().scanner.scanText(text, 'body (streamed)');
+          if (more.length > 0 && opts.state().policy.mode === 'enforce') {
+            cut = true;
+            up.destroy();
+            findings.push(...more);
+            const v = dlpVerdict(findings);
+            refuse(
+              v?.rule ?? 'dlp',
+              `${v?.why ?? 'secret in the body'}; the upload was cut off`,
+              findings,
+            );
+            return;
+          }
+          findings.push(...more);
           bytesUp += c.length;
+          if (!up.write(c)) {
+            req.pause();
+            up.once('drain', () => req.resume());
+          }
         });
-        req.pipe(up);
+        req.on('end', () => {
+          if (!cut) up.end();
+        });
+        req.resume();
       } else {
         up.end();
       }
@@ -371,44 +410,31 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       req.headers['transfer-encoding'] !== undefined ||
       (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     if (!hasBody) {
-      forward(undefined, false);
-      return;
-    }
-    const declared = Number(req.headers['content-length'] ?? NaN);
-    if (Number.isFinite(declared) && declared > BODY_HOLD_LIMIT) {
-      refuse(
-        'body-too-large',
-        `the request body (${declared} bytes) is larger than the ${BODY_HOLD_LIMIT} bytes the proxy scans`,
-        undefined,
-        413,
-      );
+      forward(undefined);
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      if (over) return;
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > BODY_HOLD_LIMIT) {
-        over = true;
-        refuse(
-          'body-too-large',
-          `the request body is larger than the ${BODY_HOLD_LIMIT} bytes the proxy scans`,
-          undefined,
-          413,
-        );
-        return;
-      }
       chunks.push(c);
-    });
-    req.on('end', () => {
-      if (over) return;
+      if (size <= BODY_HOLD_LIMIT) return;
+      // Too large to hold: scan what is held, then stream the rest through the scanner.
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.pause();
+      const held = Buffer.concat(chunks);
+      findings.push(...opts.state().scanner.scanText(held.toString('latin1'), 'body'));
+      forward(undefined, held);
+    };
+    const onEnd = (): void => {
       const body = Buffer.concat(chunks);
       const text = decodeBody(body, req.headers['content-encoding']).toString('latin1');
       findings.push(...opts.state().scanner.scanText(text, 'body'));
-      forward(body, false);
-    });
+      forward(body);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
   };
 
   const upgrade = (req: IncomingMessage, sock: Socket, head: Buffer, t: Target): void => {

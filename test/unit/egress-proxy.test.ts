@@ -371,15 +371,28 @@ describe('intercepting egress proxy', () => {
     });
   });
 
-  it('refuses a request body larger than it can scan, with the limit in the message', async () => {
+  it('streams a body larger than it holds, scanning as it goes', async () => {
     const big = Buffer.alloc(9 * 1024 * 1024, 97);
-    const r = await httpsVia(proxyPort, url('other.fake-llm.test', '/upload'), ca.certPem, {
+    const ok = await httpsVia(proxyPort, url('other.fake-llm.test', '/upload'), ca.certPem, {
       method: 'POST',
       body: big,
     });
-    expect(r.status).toBe(413);
-    expect(r.body).toContain('larger than the 8388608 bytes the proxy scans');
-    expect(seen).toHaveLength(0);
+    expect(ok.status).toBe(200);
+    expect(seen[0]?.body.length).toBe(big.length);
+    seen.length = 0;
+    const leaky = Buffer.concat([
+      big,
+      Buffer.from(' AKIAIOSFODNN7EXAMPLE '),
+      Buffer.alloc(1024 * 1024, 98),
+    ]);
+    const cut = await httpsVia(proxyPort, url('other.fake-llm.test', '/upload'), ca.certPem, {
+      method: 'POST',
+      body: leaky,
+    }).catch((e: unknown) => ({ status: 0, body: String(e) }));
+    expect([0, 403]).toContain(cut.status);
+    expect(seen.find((r) => r.body.length === leaky.length)).toBeUndefined();
+    expect(log.at(-1)).toMatchObject({ verdict: 'refused', rule: 'dlp aws-access-key-id' });
+    expect(log.at(-1)?.reason).toContain('the upload was cut off');
   });
 
   it('answers garbage and non-proxy requests with a clear error, and keeps serving', async () => {
