@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request as httpsRequest, createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -13,15 +12,16 @@ import { tlsThrough } from '../test/helpers/via-proxy.js';
 
 /**
  * The egress proxy's cost, against the same upstream reached directly in
- * the same run. The proxy is the real sidecar program (dist/sidecar), in
- * its own process, configured through its control socket as at launch;
- * only the network namespace differs from a bottle (loopback here).
+ * the same run. Three processes, as in a bottle: the client (this one), the
+ * proxy (the real sidecar program from dist/sidecar, configured through its
+ * control socket as at launch) and the upstream (bench/stub-upstream.mjs);
+ * only the network differs (loopback here).
  */
 
 const SIDECAR = join(import.meta.dirname, '..', 'dist', 'sidecar', 'egress.mjs');
 const HOST = 'bench.test';
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);
-const DOWNLOAD = 100 * 1024 * 1024;
+const DOWNLOAD = 100 * 1024 * 1024; // what the stub upstream serves at /download
 const PROXY_PORT = 13000 + Math.floor(Math.random() * 2000);
 
 let upstreamCa: CaMaterial;
@@ -29,53 +29,27 @@ let bottleCa: CaMaterial;
 let upstreamPort = 0;
 let sidecar: ChildProcess;
 let runDir: string;
-const chunk = Buffer.alloc(64 * 1024, 120);
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
 
-const server = createServer();
+let upstream: ChildProcess;
 
 beforeAll(async () => {
   upstreamCa = await createCa('bench-upstream');
   bottleCa = await createCa('bench-bottle');
   const leaf = await new LeafMinter(upstreamCa).leaf(HOST);
-  server.setSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
-  server.keepAliveTimeout = 60_000;
-  server.on('request', (req, res) => {
-    if (req.url === '/small') {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 17 });
-      res.end('{"ok":true,"n":1}');
-    } else if (req.url === '/download') {
-      res.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-length': DOWNLOAD,
-      });
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < DOWNLOAD) {
-          sent += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
-    } else if (req.url === '/sse') {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('event: message_start\ndata: {}\n\n');
-      setTimeout(() => res.end('event: message_stop\ndata: {}\n\n'), 5);
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
+  upstream = spawn(process.execPath, [join(import.meta.dirname, 'stub-upstream.mjs')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  upstreamPort = (server.address() as AddressInfo).port;
+  upstream.stdin?.end(JSON.stringify({ cert: leaf.certPem, key: leaf.keyPem }));
+  upstreamPort = await new Promise<number>((resolve) => {
+    upstream.stdout?.once('data', (d: Buffer) => {
+      resolve(Number(d.toString().trim()));
+    });
+  });
 
   runDir = mkdtempSync(join(tmpdir(), 'bb-bench-egress-'));
   const env = {
@@ -110,7 +84,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   sidecar.kill();
-  server.close();
+  upstream.kill();
   rmSync(runDir, { recursive: true, force: true });
 });
 

@@ -1,0 +1,43 @@
+// The benchmark's upstream, in its own process as a real API would be: a TLS
+// server with /small (17 bytes), /download (100 MB) and /sse (first event at
+// once). Reads {cert, key} as JSON on stdin; prints its port.
+import { createServer } from 'node:https';
+
+const DOWNLOAD = 100 * 1024 * 1024;
+const chunk = Buffer.alloc(64 * 1024, 120);
+let input = '';
+process.stdin.on('data', (c) => (input += c));
+process.stdin.on('end', () => {
+  const { cert, key } = JSON.parse(input);
+  const server = createServer({ cert, key, keepAliveTimeout: 60_000 }, (req, res) => {
+    if (req.url === '/small') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 17 });
+      res.end('{"ok":true,"n":1}');
+    } else if (req.url === '/download') {
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': DOWNLOAD,
+      });
+      let sent = 0;
+      const pump = () => {
+        while (sent < DOWNLOAD) {
+          sent += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    } else if (req.url === '/sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: message_start\ndata: {}\n\n');
+      setTimeout(() => res.end('event: message_stop\ndata: {}\n\n'), 5);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+});
