@@ -76,7 +76,8 @@ export function decodedViews(text: string): string[] {
   for (const m of more.slice()) {
     if (/%[0-9a-fA-F]{2}/.test(m)) more.push(safeDecodeURIComponent(m));
   }
-  return [...views, ...more];
+  // One string for all decoded runs: each pattern then runs once over them, not once per run.
+  return more.length === 0 ? views : [...views, more.join('\n')];
 }
 
 export function shannon(s: string): number {
