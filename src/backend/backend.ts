@@ -119,6 +119,8 @@ export interface Backend {
   pruneNetworks(): Promise<string[]>;
   /** Remove a saved image (rm <identity>). */
   removeSaved(image: string): Promise<void>;
+  /** The egress sidecar's whole log and its container id; undefined when it is gone. */
+  egressLogText(slug: string): Promise<{ text: string; sidecarId: string } | undefined>;
   /** Lines of the egress sidecar's log. */
   egressLog(slug: string, follow: boolean, onLine: (line: string) => void): Promise<void>;
   /** Does the agent container still exist? */

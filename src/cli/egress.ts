@@ -1,5 +1,6 @@
 import type { EgressPolicyConfig } from '../egress/config.js';
 import { firstMatch } from '../egress/host-match.js';
+import { archivedIdentities, readArchivedEgressLog } from '../controller/egress-archive.js';
 import { currentPolicy, removeRoute, setRoute, updatePolicy } from '../controller/egress-live.js';
 import { resolveSource } from '../controller/values.js';
 import { classifyValue, SentinelError } from '../manifest/sentinel.js';
@@ -55,10 +56,26 @@ export async function runEgressLog(
   opts: { follow?: boolean; json?: boolean },
 ): Promise<number> {
   const backend = services(ctx).backend('docker');
-  await findActive(backend, slug);
-  await backend.egressLog(slug, opts.follow === true, (line) => {
+  const print = (line: string): void => {
     ctx.io.out(opts.json === true ? line : formatEgressLine(line));
-  });
+  };
+  const running = (await backend.enumerateActive()).some((a) => a.slug === slug);
+  if (!running) {
+    // An ended or frozen bottle: its archived log, by identity or by its latest run's slug.
+    const identity = archivedIdentities(ctx.env).find(
+      (id) => id === slug || id.replace(/-\d{8}-\d{6}$/, '') === slug,
+    );
+    const lines = identity === undefined ? undefined : readArchivedEgressLog(ctx.env, identity);
+    if (lines !== undefined) {
+      if (opts.follow === true) {
+        throw new UsageError(`${slug} is not running; its log is complete (leave out --follow)`);
+      }
+      for (const l of lines) print(l);
+      return 0;
+    }
+  }
+  await findActive(backend, slug);
+  await backend.egressLog(slug, opts.follow === true, print);
   return 0;
 }
 

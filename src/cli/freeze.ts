@@ -1,3 +1,4 @@
+import { teardownBottle } from '../controller/egress-archive.js';
 import { loadSaved, saveBottle } from '../controller/state.js';
 import { EnvironmentError } from '../errors.js';
 import type { CliContext } from './context.js';
@@ -23,7 +24,9 @@ export async function runFreeze(
   const image = await backend.freeze(slug, bottle.identity);
   // Recorded before the teardown, so the controller reports a freeze, not a removal.
   saveBottle(ctx.env, { ...saved, image, reason: 'frozen', savedAt: new Date().toISOString() });
-  await backend.teardown(slug);
+  await teardownBottle(backend, ctx.env, slug, bottle.identity, (l) => {
+    ctx.io.err(l);
+  });
   if (opts.json === true) printJson(ctx.io, { slug, identity: bottle.identity, image });
   else
     ctx.io.out(

@@ -1,3 +1,4 @@
+import { teardownBottle } from '../controller/egress-archive.js';
 import { listSaved, removeSavedState } from '../controller/state.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
@@ -15,7 +16,9 @@ export async function runPrune(ctx: CliContext, opts: { json?: boolean }): Promi
   const removed: { slug: string; containers: number; networks: number }[] = [];
   for (const a of active) {
     if (a.state === 'running' && controllerAlive(a)) continue;
-    const r = await backend.teardown(a.slug);
+    const r = await teardownBottle(backend, ctx.env, a.slug, a.identity, (l) => {
+      ctx.io.err(l);
+    });
     removed.push({ slug: a.slug, containers: r.containers.length, networks: r.networks.length });
   }
   const still = new Set((await backend.enumerateActive()).map((a) => a.identity));

@@ -1,3 +1,4 @@
+import { teardownBottle } from '../controller/egress-archive.js';
 import { STOP_AGENT_ARGV } from '../controller/session.js';
 import { EnvironmentError } from '../errors.js';
 import type { CliContext } from './context.js';
@@ -33,7 +34,9 @@ export async function runStop(
     }
     how = 'agent-stopped';
   } else {
-    await backend.teardown(slug);
+    await teardownBottle(backend, ctx.env, slug, bottle.identity, (l) => {
+      ctx.io.err(l);
+    });
     how = 'torn-down';
   }
   if (opts.json === true) printJson(ctx.io, { slug, outcome: how });

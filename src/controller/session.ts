@@ -17,6 +17,7 @@ import { stageHome, tarDirectory, tarWorkspace } from './provision.js';
 import { loadSaved, newIdentity, removeSavedState, saveBottle, type SavedBottle } from './state.js';
 import { resolveEnv, resolveRoutes, type SecretAsker } from './values.js';
 import { configurePayload, readCaPems } from './egress.js';
+import { teardownBottle } from './egress-archive.js';
 import { createCa } from '../egress/ca.js';
 import { bringWorkHome, type WorkHomeResult } from './work-home.js';
 
@@ -182,7 +183,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   let interrupted: NodeJS.Signals | undefined;
   let teardownRunning: Promise<unknown> | undefined;
   const teardown = (): Promise<unknown> =>
-    backend.teardown(slug).catch((e: unknown) => {
+    teardownBottle(backend, req.env, slug, identity, progress).catch((e: unknown) => {
       progress(`teardown of ${slug} failed: ${e instanceof Error ? e.message : String(e)}`);
     });
   const onSignal = (signal: NodeJS.Signals): void => {

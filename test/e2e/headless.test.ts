@@ -58,6 +58,13 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
           else expect(q.headers['x-api-key']).toBe(REAL_KEYS.anthropic);
         }
         expect(leftovers(record.slug)).toBe('');
+        // The audit log outlives the bottle.
+        const archived = await runBin(fx, ['egress', 'log', record.identity, '--json']);
+        expect(archived.code, archived.stderr).toBe(0);
+        expect(archived.stdout).toContain(
+          `"host":"${agent === 'codex' ? 'api.openai.com' : 'api.anthropic.com'}"`,
+        );
+        expect(archived.stdout).toContain('"verdict":"allowed"');
         expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
       } finally {
         fx.cleanup();

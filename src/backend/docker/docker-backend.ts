@@ -462,6 +462,14 @@ export class DockerBackend implements Backend {
     }
   }
 
+  async egressLogText(slug: string): Promise<{ text: string; sidecarId: string } | undefined> {
+    const id = await docker(['container', 'inspect', '--format', '{{.Id}}', names.egress(slug)]);
+    if (id.code !== 0) return undefined;
+    const r = await docker(['logs', names.egress(slug)], { timeoutMs: 60_000 });
+    if (r.code !== 0) return undefined;
+    return { text: r.stdout, sidecarId: id.stdout.trim().slice(0, 12) };
+  }
+
   async exists(slug: string): Promise<boolean> {
     const r = await docker(['container', 'inspect', '--format', '{{.Id}}', names.agent(slug)]);
     return r.code === 0;
