@@ -36,6 +36,8 @@ function pct(xs: number[], p: number): number {
 }
 
 let upstream: ChildProcess;
+let floor: ChildProcess;
+const FLOOR_PORT = PROXY_PORT + 1;
 
 beforeAll(async () => {
   upstreamCa = await createCa('bench-upstream');
@@ -50,6 +52,21 @@ beforeAll(async () => {
       resolve(Number(d.toString().trim()));
     });
   });
+
+  const floorLeaf = await new LeafMinter(bottleCa).leaf(HOST);
+  floor = spawn(process.execPath, [join(import.meta.dirname, 'minimal-proxy.mjs')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  floor.stdin?.end(
+    JSON.stringify({
+      cert: floorLeaf.certPem,
+      key: floorLeaf.keyPem,
+      ca: upstreamCa.certPem,
+      upPort: upstreamPort,
+      port: FLOOR_PORT,
+    }),
+  );
+  await new Promise((r) => floor.stdout?.once('data', r));
 
   runDir = mkdtempSync(join(tmpdir(), 'bb-bench-egress-'));
   const env = {
@@ -85,6 +102,7 @@ beforeAll(async () => {
 afterAll(() => {
   sidecar.kill();
   upstream.kill();
+  floor.kill();
   rmSync(runDir, { recursive: true, force: true });
 });
 
@@ -150,6 +168,9 @@ it('costs little next to a direct connection', async () => {
 
   const d = await latencies(direct, upstreamPort, '/small', N);
   const p = await latencies(proxied, upstreamPort, '/small', N);
+  const floorTunnel = await tlsThrough(FLOOR_PORT, HOST, 443, bottleCa.certPem);
+  const m = await latencies(agentFor(floorTunnel, bottleCa.certPem), upstreamPort, '/small', N);
+  floorTunnel.destroy();
 
   const dl = async (agent: Agent): Promise<number> => {
     const t0 = performance.now();
@@ -189,6 +210,7 @@ it('costs little next to a direct connection', async () => {
     `  direct  p50 ${f(pct(d, 50))} ms  p99 ${f(pct(d, 99))} ms`,
     `  proxied p50 ${f(pct(p, 50))} ms  p99 ${f(pct(p, 99))} ms`,
     `  ratio   p50 ${(pct(p, 50) / pct(d, 50)).toFixed(2)}x  p99 ${(pct(p, 99) / pct(d, 99)).toFixed(2)}x (target <= 2.0)`,
+    `  floor: a bare Node TLS-intercepting proxy (no checks) p50 ${f(pct(m, 50))} ms = ${(pct(m, 50) / pct(d, 50)).toFixed(2)}x direct`,
     `100 MB download: direct ${dMBs.toFixed(0)} MB/s, proxied ${pMBs.toFixed(0)} MB/s -> ${((100 * pMBs) / dMBs).toFixed(0)}% of direct (target >= 60%)`,
     `SSE time to first byte (200 streams): direct p50 ${f(pct(dT, 50))} ms, proxied p50 ${f(pct(pT, 50))} ms -> +${f(pct(pT, 50) - pct(dT, 50))} ms (target <= 2 ms)`,
     `proxy memory: ${(idle / 1024).toFixed(1)} MB RSS after the runs above, ${(with50 / 1024).toFixed(1)} MB with 50 open connections (+${((with50 - idle) / 1024).toFixed(1)} MB)`,
