@@ -1,4 +1,5 @@
 import type { EgressPolicyConfig } from '../egress/config.js';
+import type { Usage } from '../egress/meter.js';
 import { firstMatch } from '../egress/host-match.js';
 import { archivedIdentities, readArchivedEgressLog } from '../controller/egress-archive.js';
 import { currentPolicy, removeRoute, setRoute, updatePolicy } from '../controller/egress-live.js';
@@ -40,6 +41,10 @@ export function formatEgressLine(line: string): string {
   const at = e.at ?? '';
   if (e.kind === 'ready') return `${at} egress proxy ready`;
   if (e.kind === 'control') return `${at} egress control socket open`;
+  if (e.kind === 'usage') {
+    const u = e as Entry & Partial<Usage>;
+    return `${at} USAGE    ${u.host ?? ''} ${u.api ?? ''} ${u.model ?? ''} in ${u.inputTokens ?? 0} out ${u.outputTokens ?? 0} (cache write ${u.cacheCreationTokens ?? 0}, read ${u.cacheReadTokens ?? 0})${u.estimated === true ? ' estimated' : ''}`;
+  }
   if (e.kind === 'policy') {
     return `${at} POLICY revision ${e.revision ?? '?'}: allow ${(e.allow ?? []).join(', ') || '(none)'}; deny ${(e.deny ?? []).join(', ') || '(none)'}`;
   }

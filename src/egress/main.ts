@@ -56,6 +56,7 @@ function serve(): void {
           return state;
         },
         log: (e) => process.stdout.write(`${JSON.stringify(e)}\n`),
+        usage: (u) => process.stdout.write(`${JSON.stringify({ kind: 'usage', ...u })}\n`),
       });
       const server = proxy;
       await new Promise<void>((res, rej) => {

@@ -20,6 +20,7 @@ import { decideHost, decideRequest, refusalText, type Verdict } from './policy.j
 import { forbiddenRange, ipLiteral } from './ssrf.js';
 import { PrivateAddressError, type Upstream } from './upstream.js';
 import { relayWebSocket } from './websocket.js';
+import { createMeter, meteredApi, type Usage } from './meter.js';
 
 /**
  * The bottle's egress proxy: the agent's only way out. Plain `http://`
@@ -43,6 +44,15 @@ export interface ProxyState {
 export interface ProxyOptions {
   state: () => ProxyState;
   log: (entry: AuditEntry) => void;
+  /** Token usage read from a metered LLM response (after the agent got its bytes). */
+  usage?: (record: UsageRecord) => void;
+}
+
+export interface UsageRecord extends Usage {
+  at: string;
+  slug: string;
+  host: string;
+  transport: 'http' | 'websocket';
 }
 
 export const HEALTH_PATH = '/__bot-bottle/health';
@@ -334,9 +344,35 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       });
       up.on('response', (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.headers));
+        const api = opts.usage === undefined ? undefined : meteredApi(method, path);
+        const meter =
+          api === undefined
+            ? undefined
+            : createMeter(
+                api,
+                /text\/event-stream/i.test(upRes.headers['content-type'] ?? '') ? 'sse' : 'json',
+                upRes.headers['content-encoding'],
+                (u) => {
+                  opts.usage?.({
+                    ...u,
+                    at: new Date().toISOString(),
+                    slug: opts.state().policy.slug,
+                    host: t.host,
+                    transport: 'http',
+                  });
+                },
+              );
         upRes.on('data', (c: Buffer) => {
           bytesDown += c.length;
+          // After pipe's own listener: the agent's copy is already on its way.
+          meter?.write(c);
         });
+        if (meter !== undefined) {
+          upRes.once('end', () => void meter.end());
+          upRes.once('close', () => {
+            if (!upRes.complete) void meter.end();
+          });
+        }
         upRes.pipe(res);
         res.once('close', () => {
           log({
@@ -475,6 +511,7 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       return;
     }
     relayWebSocket({
+      ...(opts.usage === undefined ? {} : { usage: opts.usage }),
       req,
       socket: sock,
       head,

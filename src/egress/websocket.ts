@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { AuditEntry } from './audit.js';
 import { endsWithTokenFragment } from './dlp.js';
-import type { ProxyState, Target } from './proxy.js';
+import type { ProxyState, Target, UsageRecord } from './proxy.js';
+import { createMeter, meteredApi } from './meter.js';
 
 /**
  * WebSocket through the proxy (Codex speaks the Responses API over one).
@@ -24,6 +25,7 @@ export interface RelayOptions {
   state: () => ProxyState;
   log: (e: Pick<AuditEntry, 'verdict' | 'status'> & Partial<AuditEntry>) => void;
   refuse: (rule: string, why: string) => void;
+  usage?: (record: UsageRecord) => void;
 }
 
 /** Handshake headers the ws client sets itself. */
@@ -148,10 +150,24 @@ export function relayWebSocket(o: RelayOptions): void {
         }
         upstream.send(buf, { binary: isBinary });
       });
+      const api = o.usage === undefined ? undefined : meteredApi('GET', o.path);
+      const meter =
+        api === undefined
+          ? undefined
+          : createMeter(api, 'ws', undefined, (u) => {
+              o.usage?.({
+                ...u,
+                at: new Date().toISOString(),
+                slug: o.state().policy.slug,
+                host: t.host,
+                transport: 'websocket',
+              });
+            });
       upstream.on('message', (data: RawData, isBinary: boolean) => {
         const buf = asBuffer(data);
         bytesDown += buf.length;
         client.send(buf, { binary: isBinary });
+        if (!isBinary) meter?.write(buf);
       });
       const finish = (): void => {
         o.log({
@@ -163,6 +179,7 @@ export function relayWebSocket(o: RelayOptions): void {
         });
       };
       client.once('close', (code: number) => {
+        void meter?.end();
         if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code));
         finish();
       });

@@ -65,6 +65,22 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
           `"host":"${agent === 'codex' ? 'api.openai.com' : 'api.anthropic.com'}"`,
         );
         expect(archived.stdout).toContain('"verdict":"allowed"');
+        // Every LLM call the fake answered was metered with the usage it reported (12 in, 7 out).
+        const usage = archived.stdout
+          .split('\n')
+          .filter((l) => l.includes('"kind":"usage"'))
+          .map(
+            (l) =>
+              JSON.parse(l) as { inputTokens: number; outputTokens: number; estimated: boolean },
+          );
+        const calls = seen.filter((q) =>
+          q.transport === 'http'
+            ? q.method === 'POST'
+            : (q.body as { type?: string } | null)?.type === 'response.create',
+        ).length;
+        expect(usage.length).toBe(calls);
+        for (const u of usage)
+          expect(u).toMatchObject({ inputTokens: 12, outputTokens: 7, estimated: false });
         expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
       } finally {
         fx.cleanup();

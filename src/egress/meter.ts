@@ -1,0 +1,338 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+
+/**
+ * Token usage read from LLM API responses as they stream past. The proxy
+ * hands every response chunk to a meter after passing it on, so parsing
+ * never delays the agent; a meter only ever looks at a copy.
+ *
+ * Anthropic Messages: `message_start` carries the first usage, each
+ * `message_delta` a cumulative one; the last non-null value of each field
+ * wins. Input is counted as input + cache creation + cache read (each also
+ * kept). OpenAI Responses: the terminal `response.completed` /
+ * `.incomplete` / `.failed` event (SSE or WebSocket message). Chat
+ * Completions: the chunk that carries `usage`. A stream that ends without
+ * its final usage records what it saw, marked `estimated`.
+ */
+
+export type MeteredApi = 'anthropic-messages' | 'openai-responses' | 'openai-chat';
+
+export interface Usage {
+  api: MeteredApi;
+  model: string | null;
+  requestId: string | null;
+  /** All input tokens (Anthropic: input + cache creation + cache read). */
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationTokens: number;
+  cacheReadTokens: number;
+  /** The stream ended (or failed) before its final usage: these are the last numbers seen. */
+  estimated: boolean;
+}
+
+/** Which requests are metered; `count_tokens` and everything else pass unmetered. */
+export function meteredApi(method: string, path: string): MeteredApi | undefined {
+  if (method !== 'POST' && method !== 'GET') return undefined;
+  const p = (path.split('?')[0] ?? '').replace(/\/+$/, '');
+  if (method === 'POST' && p.endsWith('/v1/messages')) return 'anthropic-messages';
+  if (p.endsWith('/v1/responses') || p.endsWith('/backend-api/codex/responses')) {
+    return 'openai-responses';
+  }
+  if (method === 'POST' && p.endsWith('/v1/chat/completions')) return 'openai-chat';
+  return undefined;
+}
+
+type Json = Record<string, unknown>;
+
+const obj = (v: unknown): Json | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
+const num = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Incremental `text/event-stream` parsing: any split of the bytes gives the same events. */
+export class SseParser {
+  private readonly decoder = new StringDecoder('utf8');
+  private buf = '';
+  private event = '';
+  private data: string[] = [];
+
+  constructor(private readonly onEvent: (event: string, data: string) => void) {}
+
+  write(chunk: Buffer): void {
+    this.buf += this.decoder.write(chunk);
+    for (;;) {
+      const m = /\r\n|\r|\n/.exec(this.buf);
+      // A lone \r at the end may be half of \r\n: wait for the next byte.
+      if (m === null || (m[0] === '\r' && m.index === this.buf.length - 1)) break;
+      const line = this.buf.slice(0, m.index);
+      this.buf = this.buf.slice(m.index + m[0].length);
+      this.line(line);
+    }
+  }
+
+  end(): void {
+    this.buf += this.decoder.end();
+    if (this.buf !== '') this.line(this.buf);
+    this.buf = '';
+    this.line('');
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      if (this.data.length > 0) this.onEvent(this.event || 'message', this.data.join('\n'));
+      this.event = '';
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(':')) return;
+    const i = line.indexOf(':');
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+    if (field === 'event') this.event = value;
+    else if (field === 'data') this.data.push(value);
+  }
+}
+
+/** Folds the events of one API into usage records. */
+class UsageFold {
+  private model: string | null = null;
+  private requestId: string | null = null;
+  private fields: Partial<Record<'input' | 'output' | 'cacheCreation' | 'cacheRead', number>> = {};
+  private open = false;
+
+  constructor(
+    private readonly api: MeteredApi,
+    private readonly emit: (u: Usage) => void,
+  ) {}
+
+  /** One JSON document: an SSE event's data, a WebSocket message or a whole JSON body. */
+  take(doc: Json, eventName?: string): void {
+    const type = str(doc.type) ?? eventName ?? '';
+    switch (this.api) {
+      case 'anthropic-messages':
+        this.anthropic(doc, type);
+        break;
+      case 'openai-responses':
+        this.responses(doc, type);
+        break;
+      case 'openai-chat':
+        this.chat(doc);
+        break;
+    }
+  }
+
+  private anthropicUsage(u: Json | undefined): void {
+    if (u === undefined) return;
+    const set = (k: keyof UsageFold['fields'], v: unknown): void => {
+      const n = num(v);
+      if (n !== undefined) this.fields[k] = n;
+    };
+    set('input', u.input_tokens);
+    set('output', u.output_tokens);
+    set('cacheCreation', u.cache_creation_input_tokens);
+    set('cacheRead', u.cache_read_input_tokens);
+  }
+
+  private anthropic(doc: Json, type: string): void {
+    if (type === 'message_start') {
+      this.open = true;
+      const m = obj(doc.message);
+      this.model = str(m?.model) ?? this.model;
+      this.requestId = str(m?.id) ?? this.requestId;
+      this.anthropicUsage(obj(m?.usage));
+    } else if (type === 'message_delta') {
+      this.anthropicUsage(obj(doc.usage));
+    } else if (type === 'message_stop') {
+      this.flush(false);
+    } else if (type === 'error') {
+      this.flush(true);
+    } else if (type === 'message' || (type === '' && obj(doc.usage) !== undefined)) {
+      // A whole (non-streamed) Messages response.
+      this.model = str(doc.model) ?? null;
+      this.requestId = str(doc.id) ?? null;
+      this.anthropicUsage(obj(doc.usage));
+      this.open = true;
+      this.flush(false);
+    }
+  }
+
+  private openaiUsage(
+    u: Json | undefined,
+    inputKey: string,
+    outputKey: string,
+    details: string,
+  ): void {
+    if (u === undefined) return;
+    const i = num(u[inputKey]);
+    const o = num(u[outputKey]);
+    const cached = num(obj(u[details])?.cached_tokens);
+    if (i !== undefined) this.fields.input = i;
+    if (o !== undefined) this.fields.output = o;
+    if (cached !== undefined) this.fields.cacheRead = cached;
+  }
+
+  private responses(doc: Json, type: string): void {
+    const r = obj(doc.response) ?? (type === '' || type === 'response' ? doc : undefined);
+    if (r !== undefined) {
+      this.open = true;
+      this.model = str(r.model) ?? this.model;
+      this.requestId = str(r.id) ?? this.requestId;
+      this.openaiUsage(obj(r.usage), 'input_tokens', 'output_tokens', 'input_tokens_details');
+    }
+    if (type === 'response.completed' || type === 'response.incomplete') this.flush(false);
+    else if (type === 'response.failed' || type === 'error') this.flush(true);
+    else if ((type === '' || type === 'response') && r !== undefined)
+      this.flush(obj(r.usage) === undefined);
+  }
+
+  private chat(doc: Json): void {
+    this.open = true;
+    this.model = str(doc.model) ?? this.model;
+    this.requestId = str(doc.id) ?? this.requestId;
+    const u = obj(doc.usage);
+    if (u !== undefined) {
+      this.openaiUsage(u, 'prompt_tokens', 'completion_tokens', 'prompt_tokens_details');
+      this.flush(false);
+    }
+  }
+
+  /** Emit what is known for the current response and start over. */
+  flush(estimated: boolean): void {
+    if (!this.open) return;
+    const f = this.fields;
+    const cacheCreation = f.cacheCreation ?? 0;
+    const cacheRead = f.cacheRead ?? 0;
+    const rawInput = f.input ?? 0;
+    this.emit({
+      api: this.api,
+      model: this.model,
+      requestId: this.requestId,
+      // OpenAI's input already includes cached tokens; Anthropic's does not.
+      inputTokens:
+        this.api === 'anthropic-messages' ? rawInput + cacheCreation + cacheRead : rawInput,
+      outputTokens: f.output ?? 0,
+      cacheCreationTokens: cacheCreation,
+      cacheReadTokens: cacheRead,
+      estimated: estimated || f.input === undefined || f.output === undefined,
+    });
+    this.open = false;
+    this.fields = {};
+    this.model = null;
+    this.requestId = null;
+  }
+}
+
+export interface Meter {
+  /** A chunk of the response body exactly as it went to the agent (or a WebSocket message). */
+  write(chunk: Buffer): void;
+  /** The response ended (whole or cut off: an unfinished response is then estimated). Resolves once parsed. */
+  end(): Promise<void>;
+}
+
+function decoderFor(encoding: string | undefined): Transform | undefined {
+  switch ((encoding ?? '').trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A meter for one response. `format`: `sse` (text/event-stream), `json`
+ * (a whole body) or `ws` (each write is one WebSocket message).
+ */
+export function createMeter(
+  api: MeteredApi,
+  format: 'sse' | 'json' | 'ws',
+  contentEncoding: string | undefined,
+  onUsage: (u: Usage) => void,
+): Meter {
+  const fold = new UsageFold(api, onUsage);
+  const parseDoc = (text: string, event?: string): void => {
+    try {
+      const doc = obj(JSON.parse(text));
+      if (doc !== undefined) fold.take(doc, event);
+    } catch {
+      // Not JSON (`[DONE]`, a keep-alive, a broken line): nothing to count.
+    }
+  };
+  let sink: (b: Buffer) => void;
+  let finish: () => void;
+  if (format === 'sse') {
+    const sse = new SseParser((event, data) => {
+      parseDoc(data, event === 'message' ? undefined : event);
+    });
+    sink = (b) => {
+      sse.write(b);
+    };
+    finish = () => {
+      sse.end();
+    };
+  } else if (format === 'json') {
+    const parts: Buffer[] = [];
+    let size = 0;
+    sink = (b) => {
+      // A usage-bearing JSON response is small; a runaway body is not parsed.
+      if (size < 32 * 1024 * 1024) parts.push(b);
+      size += b.length;
+    };
+    finish = () => {
+      parseDoc(Buffer.concat(parts).toString('utf8'));
+    };
+  } else {
+    sink = (b) => {
+      parseDoc(b.toString('utf8'));
+    };
+    finish = () => undefined;
+  }
+
+  const decoder = format === 'ws' ? undefined : decoderFor(contentEncoding);
+  let broken = false;
+  if (decoder !== undefined) {
+    decoder.on('data', (c: Buffer) => {
+      sink(c);
+    });
+    decoder.on('error', () => {
+      broken = true;
+    });
+  }
+  return {
+    write(chunk) {
+      if (decoder !== undefined) {
+        if (!broken) decoder.write(chunk);
+      } else {
+        sink(chunk);
+      }
+    },
+    end() {
+      const done = (): void => {
+        finish();
+        // Still open here: the response ended before its final usage event.
+        fold.flush(true);
+      };
+      if (decoder === undefined || broken) {
+        done();
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        decoder.once('end', () => {
+          done();
+          resolve();
+        });
+        decoder.once('error', () => {
+          done();
+          resolve();
+        });
+        decoder.end();
+      });
+    },
+  };
+}

@@ -1,0 +1,252 @@
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import {
+  createMeter,
+  meteredApi,
+  SseParser,
+  type MeteredApi,
+  type Usage,
+} from '../../src/egress/meter.js';
+
+const sse = (events: [string, unknown][], eol = '\n'): string =>
+  events.map(([e, d]) => `event: ${e}${eol}data: ${JSON.stringify(d)}${eol}${eol}`).join('');
+
+const ANTHROPIC_STREAM = sse([
+  [
+    'message_start',
+    {
+      type: 'message_start',
+      message: {
+        id: 'msg_1',
+        model: 'claude-x',
+        usage: {
+          input_tokens: 10,
+          output_tokens: 1,
+          cache_creation_input_tokens: 20,
+          cache_read_input_tokens: 30,
+        },
+      },
+    },
+  ],
+  ['ping', { type: 'ping' }],
+  [
+    'content_block_delta',
+    { type: 'content_block_delta', delta: { type: 'text_delta', text: 'héllo ✓' } },
+  ],
+  [
+    'message_delta',
+    { type: 'message_delta', delta: { stop_reason: null }, usage: { output_tokens: 5 } },
+  ],
+  [
+    'message_delta',
+    {
+      type: 'message_delta',
+      delta: { stop_reason: 'end_turn' },
+      usage: { output_tokens: 12, input_tokens: null },
+    },
+  ],
+  ['message_stop', { type: 'message_stop' }],
+]);
+
+async function meter(
+  api: MeteredApi,
+  format: 'sse' | 'json' | 'ws',
+  chunks: Buffer[],
+  opts: { encoding?: string } = {},
+): Promise<Usage[]> {
+  const out: Usage[] = [];
+  const m = createMeter(api, format, opts.encoding, (u) => out.push(u));
+  for (const c of chunks) m.write(c);
+  await m.end();
+  return out;
+}
+
+const ANTHROPIC_USAGE: Usage = {
+  api: 'anthropic-messages',
+  model: 'claude-x',
+  requestId: 'msg_1',
+  inputTokens: 60,
+  outputTokens: 12,
+  cacheCreationTokens: 20,
+  cacheReadTokens: 30,
+  estimated: false,
+};
+
+describe('usage metering', () => {
+  it('reads Anthropic SSE the same however the bytes are split', async () => {
+    const bytes = Buffer.from(ANTHROPIC_STREAM);
+    expect(await meter('anthropic-messages', 'sse', [bytes])).toEqual([ANTHROPIC_USAGE]);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const got = await meter('anthropic-messages', 'sse', [
+        bytes.subarray(0, cut),
+        bytes.subarray(cut),
+      ]);
+      expect(got, `split at ${cut}`).toEqual([ANTHROPIC_USAGE]);
+    }
+    const byByte = [...bytes].map((b) => Buffer.from([b]));
+    expect(await meter('anthropic-messages', 'sse', byByte)).toEqual([ANTHROPIC_USAGE]);
+  });
+
+  it('handles CRLF line ends and gzip-encoded streams', async () => {
+    expect(
+      await meter('anthropic-messages', 'sse', [
+        Buffer.from(ANTHROPIC_STREAM.replace(/\n/g, '\r\n')),
+      ]),
+    ).toEqual([ANTHROPIC_USAGE]);
+    const gz = gzipSync(Buffer.from(ANTHROPIC_STREAM));
+    const parts = [gz.subarray(0, 7), gz.subarray(7, 40), gz.subarray(40)];
+    expect(await meter('anthropic-messages', 'sse', parts, { encoding: 'gzip' })).toEqual([
+      ANTHROPIC_USAGE,
+    ]);
+  });
+
+  it('records what it saw, marked estimated, when a stream is cut or errors', async () => {
+    const cut = ANTHROPIC_STREAM.slice(
+      0,
+      ANTHROPIC_STREAM.indexOf(
+        'event: message_delta',
+        ANTHROPIC_STREAM.indexOf('message_delta') + 20,
+      ),
+    );
+    expect(await meter('anthropic-messages', 'sse', [Buffer.from(cut)])).toEqual([
+      { ...ANTHROPIC_USAGE, outputTokens: 5, estimated: true },
+    ]);
+    const errored = sse([
+      [
+        'message_start',
+        {
+          type: 'message_start',
+          message: { id: 'm', model: 'x', usage: { input_tokens: 3, output_tokens: 1 } },
+        },
+      ],
+      ['error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }],
+    ]);
+    expect(await meter('anthropic-messages', 'sse', [Buffer.from(errored)])).toMatchObject([
+      { inputTokens: 3, outputTokens: 1, estimated: true },
+    ]);
+  });
+
+  it('reads a whole Anthropic JSON response', async () => {
+    const body = {
+      id: 'msg_2',
+      type: 'message',
+      model: 'claude-y',
+      usage: { input_tokens: 7, output_tokens: 9, cache_read_input_tokens: 2 },
+    };
+    expect(await meter('anthropic-messages', 'json', [Buffer.from(JSON.stringify(body))])).toEqual([
+      {
+        api: 'anthropic-messages',
+        model: 'claude-y',
+        requestId: 'msg_2',
+        inputTokens: 9,
+        outputTokens: 9,
+        cacheCreationTokens: 0,
+        cacheReadTokens: 2,
+        estimated: false,
+      },
+    ]);
+  });
+
+  const completed = (
+    id: string,
+    input: number,
+    output: number,
+    type = 'response.completed',
+  ): Record<string, unknown> => ({
+    type,
+    response: {
+      id,
+      model: 'gpt-x',
+      usage: {
+        input_tokens: input,
+        output_tokens: output,
+        input_tokens_details: { cached_tokens: 4 },
+      },
+    },
+  });
+
+  it('reads OpenAI Responses over SSE, JSON and WebSocket (several responses per socket)', async () => {
+    const stream = sse([
+      ['response.created', { type: 'response.created', response: { id: 'r1', model: 'gpt-x' } }],
+      ['response.output_text.delta', { type: 'response.output_text.delta', delta: 'hi' }],
+      ['response.completed', completed('r1', 11, 13)],
+    ]);
+    const want = {
+      api: 'openai-responses',
+      model: 'gpt-x',
+      requestId: 'r1',
+      inputTokens: 11,
+      outputTokens: 13,
+      cacheCreationTokens: 0,
+      cacheReadTokens: 4,
+      estimated: false,
+    };
+    expect(await meter('openai-responses', 'sse', [Buffer.from(stream)])).toEqual([want]);
+    expect(
+      await meter('openai-responses', 'json', [
+        Buffer.from(
+          JSON.stringify({ object: 'response', ...(completed('r1', 11, 13).response as object) }),
+        ),
+      ]),
+    ).toEqual([want]);
+    const ws = [
+      completed('r1', 11, 13),
+      { type: 'response.created', response: { id: 'r2', model: 'gpt-x' } },
+      completed('r2', 20, 2, 'response.incomplete'),
+    ];
+    expect(
+      await meter(
+        'openai-responses',
+        'ws',
+        ws.map((m) => Buffer.from(JSON.stringify(m))),
+      ),
+    ).toEqual([want, { ...want, requestId: 'r2', inputTokens: 20, outputTokens: 2 }]);
+    const failed = await meter('openai-responses', 'ws', [
+      Buffer.from(
+        JSON.stringify({ type: 'response.failed', response: { id: 'r3', model: 'gpt-x' } }),
+      ),
+    ]);
+    expect(failed).toMatchObject([{ requestId: 'r3', estimated: true }]);
+  });
+
+  it('reads the usage chunk of Chat Completions and ignores [DONE]', async () => {
+    const stream = [
+      `data: ${JSON.stringify({ id: 'c1', model: 'gpt-c', choices: [{ delta: { content: 'x' } }] })}\n\n`,
+      `data: ${JSON.stringify({ id: 'c1', model: 'gpt-c', choices: [], usage: { prompt_tokens: 5, completion_tokens: 6, prompt_tokens_details: { cached_tokens: 1 } } })}\n\n`,
+      'data: [DONE]\n\n',
+    ].join('');
+    expect(await meter('openai-chat', 'sse', [Buffer.from(stream)])).toEqual([
+      {
+        api: 'openai-chat',
+        model: 'gpt-c',
+        requestId: 'c1',
+        inputTokens: 5,
+        outputTokens: 6,
+        cacheCreationTokens: 0,
+        cacheReadTokens: 1,
+        estimated: false,
+      },
+    ]);
+  });
+
+  it('meters only the LLM calls; count_tokens passes unmetered', () => {
+    expect(meteredApi('POST', '/v1/messages?beta=true')).toBe('anthropic-messages');
+    expect(meteredApi('POST', '/v1/messages/count_tokens')).toBeUndefined();
+    expect(meteredApi('POST', '/v1/responses')).toBe('openai-responses');
+    expect(meteredApi('GET', '/v1/responses')).toBe('openai-responses');
+    expect(meteredApi('POST', '/backend-api/codex/responses')).toBe('openai-responses');
+    expect(meteredApi('POST', '/v1/chat/completions')).toBe('openai-chat');
+    expect(meteredApi('GET', '/v1/models')).toBeUndefined();
+  });
+
+  it('parses SSE fields by the spec: comments, multi-line data, missing space', () => {
+    const got: [string, string][] = [];
+    const p = new SseParser((e, d) => got.push([e, d]));
+    p.write(Buffer.from(': keep-alive\nevent:x\ndata:a\ndata: b\n\ndata: c\n'));
+    p.end();
+    expect(got).toEqual([
+      ['x', 'a\nb'],
+      ['message', 'c'],
+    ]);
+  });
+});
