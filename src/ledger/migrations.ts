@@ -1,0 +1,58 @@
+/**
+ * Schema steps, applied in order inside one transaction each; the
+ * `schema_version` table records the last one applied, so opening a ledger
+ * twice (or from two processes at once) applies nothing twice.
+ */
+export const MIGRATIONS: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE usage_events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        bottles TEXT NOT NULL,
+        api TEXT NOT NULL,
+        model TEXT,
+        request_id TEXT,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        estimated INTEGER NOT NULL
+      );
+      CREATE INDEX usage_by_provider_time ON usage_events (provider, at);
+      CREATE INDEX usage_by_slug ON usage_events (slug);
+      CREATE TABLE enforcement_actions (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        action TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        used INTEGER NOT NULL,
+        budget_limit INTEGER,
+        reason TEXT NOT NULL
+      );
+    `,
+  },
+  {
+    // Cache tokens kept apart, and reservations for admission control.
+    version: 2,
+    sql: `
+      ALTER TABLE usage_events ADD COLUMN cache_creation_tokens INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE usage_events ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        released INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX reservations_open ON reservations (scope, released);
+    `,
+  },
+];
+
+export const LATEST_SCHEMA = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

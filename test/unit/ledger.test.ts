@@ -1,0 +1,177 @@
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteLedger } from '../../src/ledger/sqlite.js';
+import type { UsageEvent } from '../../src/ledger/types.js';
+
+const WRITER = join(import.meta.dirname, '..', 'fixtures', 'ledger-writer.mjs');
+
+const ev = (over: Partial<UsageEvent> = {}): UsageEvent => ({
+  at: '2026-11-21T10:00:00.000Z',
+  slug: 's1',
+  identity: 's1-20261121-100000',
+  agent: 'claude',
+  provider: 'claude',
+  bottles: ['base', 'git_hub%'],
+  api: 'anthropic-messages',
+  model: 'claude-x',
+  requestId: 'r',
+  inputTokens: 100,
+  outputTokens: 10,
+  cacheCreationTokens: 20,
+  cacheReadTokens: 30,
+  estimated: false,
+  ...over,
+});
+
+function runWriter(
+  db: string,
+  n: number,
+  batch: number,
+  tag: string,
+): Promise<{ code: number | null; child: ReturnType<typeof spawn> }> {
+  const child = spawn(process.execPath, [WRITER, db, String(n), String(batch), tag], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      resolve({ code, child });
+    }),
+  );
+}
+
+describe('SQLite ledger', () => {
+  let dir: string;
+  let db: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bb-ledger-'));
+    db = join(dir, 'nested', 'bot-bottle.db');
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates the schema in WAL mode and sums usage by provider, slug, agent, bottle and time', async () => {
+    const l = new SqliteLedger(db);
+    expect(await l.schemaVersion()).toBe(2);
+    await l.recordUsage(ev());
+    await l.recordUsage(
+      ev({ slug: 's2', agent: 'rev', bottles: ['base'], at: '2026-11-21T12:00:00.000Z' }),
+    );
+    await l.recordUsage(ev({ provider: 'codex', bottles: ['gitXhub'] }));
+    expect(await l.totals({})).toMatchObject({
+      events: 3,
+      inputTokens: 300,
+      outputTokens: 30,
+      tokens: 330,
+    });
+    expect((await l.totals({ provider: 'claude' })).events).toBe(2);
+    expect((await l.totals({ slug: 's2' })).events).toBe(1);
+    expect((await l.totals({ agent: 'rev' })).events).toBe(1);
+    expect((await l.totals({ bottle: 'base' })).events).toBe(2);
+    // LIKE wildcards in a bottle name match literally, never other names.
+    expect((await l.totals({ bottle: 'git_hub%' })).events).toBe(1);
+    expect((await l.totals({ since: '2026-11-21T11:00:00.000Z' })).events).toBe(1);
+    await l.close();
+    const raw = new Database(db);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    raw.close();
+  });
+
+  it('migrates an older ledger in place, keeping its rows', async () => {
+    const old = new SqliteLedger(db, { migrateTo: 1 });
+    expect(await old.schemaVersion()).toBe(1);
+    await old.close();
+    const raw = new Database(db);
+    raw
+      .prepare(
+        `INSERT INTO usage_events (at, slug, identity, agent, provider, bottles, api, model, request_id, input_tokens, output_tokens, estimated)
+         VALUES ('2026-01-01', 'old', 'old-1', 'a', 'claude', ' b ', 'anthropic-messages', NULL, NULL, 7, 8, 0)`,
+      )
+      .run();
+    raw.close();
+    const l = new SqliteLedger(db);
+    expect(await l.schemaVersion()).toBe(2);
+    expect(await l.totals({ slug: 'old' })).toMatchObject({
+      events: 1,
+      tokens: 15,
+      cacheReadTokens: 0,
+    });
+    await l.close();
+    // Opening again applies nothing twice.
+    const again = new SqliteLedger(db);
+    expect(await again.schemaVersion()).toBe(2);
+    await again.close();
+  });
+
+  it('keeps reservations and enforcement actions', async () => {
+    const l = new SqliteLedger(db);
+    const a = await l.reserve('claude:global', 's1', 500);
+    await l.reserve('claude:global', 's2', 300);
+    expect(await l.reserved('claude:global')).toBe(800);
+    await l.release(a);
+    expect(await l.reserved('claude:global')).toBe(300);
+    await l.recordAction({
+      at: 'now',
+      slug: 's1',
+      action: 'cutoff',
+      scope: 'claude:global',
+      used: 1001,
+      limit: 1000,
+      reason: 'budget exhausted',
+    });
+    expect(await l.actions('s1')).toEqual([
+      {
+        at: 'now',
+        slug: 's1',
+        action: 'cutoff',
+        scope: 'claude:global',
+        used: 1001,
+        limit: 1000,
+        reason: 'budget exhausted',
+      },
+    ]);
+    await l.close();
+  });
+
+  it('sums exactly what 8 concurrent writer processes wrote (2,000 events each)', async () => {
+    await new SqliteLedger(db).close();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => runWriter(db, 2000, 1, String(i))),
+    );
+    expect(results.map((r) => r.code)).toEqual(Array(8).fill(0));
+    const l = new SqliteLedger(db);
+    expect(await l.totals({})).toMatchObject({
+      events: 16_000,
+      inputTokens: 48_000,
+      outputTokens: 80_000,
+    });
+    for (let i = 0; i < 8; i++) expect((await l.totals({ slug: `w-${i}` })).events).toBe(2000);
+    await l.close();
+  }, 120_000);
+
+  it('loses nothing and doubles nothing when a writer is killed mid-transaction', async () => {
+    await new SqliteLedger(db).close();
+    const child = spawn(process.execPath, [WRITER, db, '1000000', '100', 'k'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise((r) => child.stdout.once('data', r));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const l = new SqliteLedger(db);
+    const t = await l.totals({ slug: 'w-k' });
+    expect(t.events).toBeGreaterThan(0);
+    // Whole transactions only: a killed batch left no rows.
+    expect(t.events % 100).toBe(0);
+    await l.close();
+    const raw = new Database(db);
+    expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+    raw.close();
+    // The ledger stays writable: no lock was left behind.
+    expect((await runWriter(db, 50, 1, 'after')).code).toBe(0);
+  }, 60_000);
+});
