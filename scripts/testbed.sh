@@ -167,6 +167,19 @@ ensure_base_image() {
   log "built $IMAGE"
 }
 
+# The SQLite ledger (better-sqlite3) compiles from source when no prebuilt
+# binary can be downloaded; `npm ci` needs a C++ toolchain and Python for that.
+ensure_build_tools() {
+  local missing=()
+  command -v make >/dev/null || missing+=(make)
+  command -v g++ >/dev/null || missing+=(g++)
+  command -v python3 >/dev/null || missing+=(python3)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+  fi
+}
+
+ensure_build_tools
 ensure_engine
 ensure_base_image
 log "ready (BOT_BOTTLE_BASE_IMAGE=$IMAGE)"
