@@ -30,6 +30,37 @@ process.stdin.on('end', () => {
         res.end();
       };
       pump();
+    } else if (req.url === '/v1/messages' || req.url === '/v1/messages?short=1') {
+      const size = req.url.endsWith('short=1') ? 0 : 50 * 1024 * 1024;
+      // An Anthropic-shaped stream of ~50 MB: what the meter has to read.
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const ev = (name, data) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+      res.write(
+        ev('message_start', {
+          type: 'message_start',
+          message: { id: 'msg_b', model: 'bench', usage: { input_tokens: 10, output_tokens: 1 } },
+        }),
+      );
+      const delta = ev('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'text_delta', text: 'x'.repeat(900) },
+      });
+      const block = Buffer.from(delta.repeat(64));
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          sent += block.length;
+          if (!res.write(block)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.write(ev('message_delta', { type: 'message_delta', usage: { output_tokens: 12345 } }));
+        res.end(ev('message_stop', { type: 'message_stop' }));
+      };
+      pump();
     } else if (req.url === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('event: message_start\ndata: {}\n\n');

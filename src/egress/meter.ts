@@ -61,15 +61,17 @@ export class SseParser {
   constructor(private readonly onEvent: (event: string, data: string) => void) {}
 
   write(chunk: Buffer): void {
-    this.buf += this.decoder.write(chunk);
-    for (;;) {
-      const m = /\r\n|\r|\n/.exec(this.buf);
+    const buf = this.buf + this.decoder.write(chunk);
+    const re = /\r\n|\r|\n/g;
+    let start = 0;
+    for (let m = re.exec(buf); m !== null; m = re.exec(buf)) {
       // A lone \r at the end may be half of \r\n: wait for the next byte.
-      if (m === null || (m[0] === '\r' && m.index === this.buf.length - 1)) break;
-      const line = this.buf.slice(0, m.index);
-      this.buf = this.buf.slice(m.index + m[0].length);
-      this.line(line);
+      if (m[0] === '\r' && m.index === buf.length - 1) break;
+      this.line(buf.slice(start, m.index));
+      start = m.index + m[0].length;
     }
+    // Cut once per chunk, not once per line: a 64 KB chunk holds hundreds of lines.
+    this.buf = buf.slice(start);
   }
 
   end(): void {
@@ -101,6 +103,11 @@ class UsageFold {
   private requestId: string | null = null;
   private fields: Partial<Record<'input' | 'output' | 'cacheCreation' | 'cacheRead', number>> = {};
   private open = false;
+
+  /** A response has started (its opening event was seen). */
+  get opened(): boolean {
+    return this.open;
+  }
 
   constructor(
     private readonly api: MeteredApi,
@@ -224,6 +231,33 @@ class UsageFold {
   }
 }
 
+/** How much of a stream's start is parsed before the meter waits for its end. */
+const HEAD_BYTES = 256 * 1024;
+/** How much of a stream's end is kept for the closing usage (a Responses `completed` event repeats the whole output). */
+const TAIL_BYTES = 2 * 1024 * 1024;
+
+/** Byte strings that mark the closing events of a stream. */
+const TAIL_MARKERS = [
+  '"usage"',
+  'message_stop',
+  'response.completed',
+  'response.incomplete',
+  'response.failed',
+  '"error"',
+].map((s) => Buffer.from(s));
+
+/** SSE event names that can carry usage (or open/close a response). */
+const USAGE_EVENTS = new Set([
+  'message_start',
+  'message_delta',
+  'message_stop',
+  'error',
+  'response.created',
+  'response.completed',
+  'response.incomplete',
+  'response.failed',
+]);
+
 export interface Meter {
   /** A chunk of the response body exactly as it went to the agent (or a WebSocket message). */
   write(chunk: Buffer): void;
@@ -256,7 +290,18 @@ export function createMeter(
   onUsage: (u: Usage) => void,
 ): Meter {
   const fold = new UsageFold(api, onUsage);
+  // Most events are content deltas; only these can carry a model, an id or usage.
+  const worth = (event: string | undefined, data: string): boolean =>
+    event === undefined
+      ? data.includes('"usage"') ||
+        data.includes('"error"') ||
+        /"type":\s*"(?:message_st|response\.(?:created|completed|incomplete|failed)|response")/.test(
+          data,
+        ) ||
+        data.includes('"object":"response"')
+      : USAGE_EVENTS.has(event);
   const parseDoc = (text: string, event?: string): void => {
+    if (!worth(event, text)) return;
     try {
       const doc = obj(JSON.parse(text));
       if (doc !== undefined) fold.take(doc, event);
@@ -267,14 +312,55 @@ export function createMeter(
   let sink: (b: Buffer) => void;
   let finish: () => void;
   if (format === 'sse') {
-    const sse = new SseParser((event, data) => {
+    // Usage sits at the two ends of a stream: the opening event (model, id,
+    // input) and the closing ones (cumulative output, the final usage). The
+    // head is parsed until the stream has opened; after that only the last
+    // TAIL_BYTES are kept, and parsed when the stream ends. The megabytes
+    // of content deltas in between are never decoded.
+    const onEvent = (event: string, data: string): void => {
       parseDoc(data, event === 'message' ? undefined : event);
-    });
+    };
+    const head = new SseParser(onEvent);
+    let inHead = true;
+    let headBytes = 0;
+    const tail: Buffer[] = [];
+    let tailBytes = 0;
+    let dropped = false;
     sink = (b) => {
-      sse.write(b);
+      if (inHead) {
+        head.write(b);
+        headBytes += b.length;
+        if (fold.opened || headBytes > HEAD_BYTES) inHead = false;
+        return;
+      }
+      tail.push(b);
+      tailBytes += b.length;
+      while (tail.length > 1 && tailBytes - (tail[0]?.length ?? 0) >= TAIL_BYTES) {
+        tailBytes -= tail.shift()?.length ?? 0;
+        dropped = true;
+      }
     };
     finish = () => {
-      sse.end();
+      const rest = Buffer.concat(tail);
+      if (!dropped) {
+        // Nothing was skipped: the head parser simply continues.
+        head.write(rest);
+        head.end();
+        return;
+      }
+      // Parse only from the event before the first closing marker (found with
+      // native byte search); the deltas before it hold nothing to count.
+      const hits = TAIL_MARKERS.map((m) => rest.indexOf(m)).filter((i) => i >= 0);
+      if (hits.length === 0) return;
+      const first = Math.min(...hits);
+      const boundary = Math.max(
+        rest.lastIndexOf('\n\n', first),
+        rest.lastIndexOf('\r\n\r\n', first),
+      );
+      if (boundary < 0) return;
+      const parser = new SseParser(onEvent);
+      parser.write(rest.subarray(boundary));
+      parser.end();
     };
   } else if (format === 'json') {
     const parts: Buffer[] = [];

@@ -364,16 +364,24 @@ export function createEgressProxy(opts: ProxyOptions): Server {
               );
         upRes.on('data', (c: Buffer) => {
           bytesDown += c.length;
-          // After pipe's own listener: the agent's copy is already on its way.
-          meter?.write(c);
         });
         if (meter !== undefined) {
-          upRes.once('end', () => void meter.end());
+          upRes.once('end', () => setImmediate(() => void meter.end()));
           upRes.once('close', () => {
-            if (!upRes.complete) void meter.end();
+            if (!upRes.complete) setImmediate(() => void meter.end());
           });
         }
         upRes.pipe(res);
+        // Registered after pipe's listener, so each chunk is on its way to the agent
+        // before the meter reads it.
+        if (meter !== undefined) {
+          upRes.on('data', (c: Buffer) => {
+            // After this I/O turn, so the write to the agent reaches the socket first.
+            setImmediate(() => {
+              meter.write(c);
+            });
+          });
+        }
         res.once('close', () => {
           log({
             rule: pre.ok.rule,
