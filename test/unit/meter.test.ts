@@ -126,6 +126,30 @@ describe('usage metering', () => {
     ]);
   });
 
+  it('reads a long stream from its ends only, whatever the chunking', async () => {
+    const [start, ...rest] = ANTHROPIC_STREAM.split(/(?=event: )/);
+    const delta = sse([
+      [
+        'content_block_delta',
+        { type: 'content_block_delta', delta: { type: 'text_delta', text: 'y'.repeat(1000) } },
+      ],
+    ]);
+    const middle = delta.repeat(3500); // ~3.6 MB, more than the kept tail
+    const bytes = Buffer.from(`${start ?? ''}${middle}${rest.join('')}`);
+    for (const size of [1000, 65536, 777_777]) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+      expect(await meter('anthropic-messages', 'sse', chunks), `chunks of ${size}`).toEqual([
+        ANTHROPIC_USAGE,
+      ]);
+    }
+    // Cut inside the deltas: the opening usage is known, the output is not final.
+    const cut = Buffer.from(`${start ?? ''}${middle}`);
+    expect(
+      await meter('anthropic-messages', 'sse', [cut.subarray(0, 100_000), cut.subarray(100_000)]),
+    ).toEqual([{ ...ANTHROPIC_USAGE, outputTokens: 1, estimated: true }]);
+  });
+
   it('reads a whole Anthropic JSON response', async () => {
     const body = {
       id: 'msg_2',
