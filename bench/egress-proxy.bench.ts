@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createCa, LeafMinter, type CaMaterial } from '../src/egress/ca.js';
 import { emptyPolicy } from '../src/egress/config.js';
 import { tlsThrough } from '../test/helpers/via-proxy.js';
+import { BENCH_HOST as HOST, startStubUpstream } from './stub.js';
 
 /**
  * The egress proxy's cost, against the same upstream reached directly in
@@ -19,7 +20,6 @@ import { tlsThrough } from '../test/helpers/via-proxy.js';
  */
 
 const SIDECAR = join(import.meta.dirname, '..', 'dist', 'sidecar', 'egress.mjs');
-const HOST = 'bench.test';
 const N = Number(process.env.BENCH_REQUESTS ?? 2000);
 const DOWNLOAD = 100 * 1024 * 1024; // what the stub upstream serves at /download
 const PROXY_PORT = 13000 + Math.floor(Math.random() * 2000);
@@ -40,18 +40,11 @@ let floor: ChildProcess;
 const FLOOR_PORT = PROXY_PORT + 1;
 
 beforeAll(async () => {
-  upstreamCa = await createCa('bench-upstream');
+  const stub = await startStubUpstream();
+  upstream = stub.process;
+  upstreamPort = stub.port;
+  upstreamCa = stub.ca;
   bottleCa = await createCa('bench-bottle');
-  const leaf = await new LeafMinter(upstreamCa).leaf(HOST);
-  upstream = spawn(process.execPath, [join(import.meta.dirname, 'stub-upstream.mjs')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  upstream.stdin?.end(JSON.stringify({ cert: leaf.certPem, key: leaf.keyPem }));
-  upstreamPort = await new Promise<number>((resolve) => {
-    upstream.stdout?.once('data', (d: Buffer) => {
-      resolve(Number(d.toString().trim()));
-    });
-  });
 
   const floorLeaf = await new LeafMinter(bottleCa).leaf(HOST);
   floor = spawn(process.execPath, [join(import.meta.dirname, 'minimal-proxy.mjs')], {

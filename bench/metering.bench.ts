@@ -1,15 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createCa, LeafMinter, type CaMaterial } from '../src/egress/ca.js';
+import { createCa, type CaMaterial } from '../src/egress/ca.js';
 import { emptyPolicy } from '../src/egress/config.js';
 import type { UsageRecord } from '../src/egress/proxy.js';
 import { createEgressProxy } from '../src/egress/proxy.js';
 import { buildState } from '../src/egress/state.js';
 import { tlsThrough } from '../test/helpers/via-proxy.js';
+import { BENCH_HOST as HOST, startStubUpstream } from './stub.js';
 
 /**
  * What metering costs: the same proxy code with and without usage meters,
@@ -17,25 +17,17 @@ import { tlsThrough } from '../test/helpers/via-proxy.js';
  * first byte of a short one, against the stub upstream in its own process.
  */
 
-const HOST = 'bench.test';
 let upstream: ChildProcess;
 let upstreamPort = 0;
 let upCa: CaMaterial;
 let ca: CaMaterial;
 
 beforeAll(async () => {
-  upCa = await createCa('meter-upstream');
+  const stub = await startStubUpstream();
+  upstream = stub.process;
+  upstreamPort = stub.port;
+  upCa = stub.ca;
   ca = await createCa('meter-bottle');
-  const leaf = await new LeafMinter(upCa).leaf(HOST);
-  upstream = spawn(process.execPath, [join(import.meta.dirname, 'stub-upstream.mjs')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  upstream.stdin?.end(JSON.stringify({ cert: leaf.certPem, key: leaf.keyPem }));
-  upstreamPort = await new Promise<number>((resolve) => {
-    upstream.stdout?.once('data', (d: Buffer) => {
-      resolve(Number(d.toString().trim()));
-    });
-  });
 });
 
 afterAll(() => {

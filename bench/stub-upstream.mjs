@@ -5,6 +5,22 @@ import { createServer } from 'node:https';
 
 const DOWNLOAD = 100 * 1024 * 1024;
 const chunk = Buffer.alloc(64 * 1024, 120);
+/** Write `block` until `size` bytes went out, respecting backpressure, then `done`. */
+function pump(res, block, size, done) {
+  let sent = 0;
+  const more = () => {
+    while (sent < size) {
+      sent += block.length;
+      if (!res.write(block)) {
+        res.once('drain', more);
+        return;
+      }
+    }
+    done();
+  };
+  more();
+}
+
 let input = '';
 process.stdin.on('data', (c) => (input += c));
 process.stdin.on('end', () => {
@@ -18,18 +34,7 @@ process.stdin.on('end', () => {
         'content-type': 'application/octet-stream',
         'content-length': DOWNLOAD,
       });
-      let sent = 0;
-      const pump = () => {
-        while (sent < DOWNLOAD) {
-          sent += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      pump(res, chunk, DOWNLOAD, () => res.end());
     } else if (req.url === '/v1/messages' || req.url === '/v1/messages?short=1') {
       const size = req.url.endsWith('short=1') ? 0 : 50 * 1024 * 1024;
       // An Anthropic-shaped stream of ~50 MB: what the meter has to read.
@@ -48,19 +53,10 @@ process.stdin.on('end', () => {
         delta: { type: 'text_delta', text: 'x'.repeat(900) },
       });
       const block = Buffer.from(delta.repeat(64));
-      let sent = 0;
-      const pump = () => {
-        while (sent < size) {
-          sent += block.length;
-          if (!res.write(block)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
+      pump(res, block, size, () => {
         res.write(ev('message_delta', { type: 'message_delta', usage: { output_tokens: 12345 } }));
         res.end(ev('message_stop', { type: 'message_stop' }));
-      };
-      pump();
+      });
     } else if (req.url === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('event: message_start\ndata: {}\n\n');

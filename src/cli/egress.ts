@@ -3,10 +3,17 @@ import type { Usage } from '../egress/meter.js';
 import { firstMatch } from '../egress/host-match.js';
 import { archivedIdentities, readArchivedEgressLog } from '../controller/egress-archive.js';
 import { currentPolicy, removeRoute, setRoute, updatePolicy } from '../controller/egress-live.js';
-import { resolveSource } from '../controller/values.js';
+import { resolveSource, routeHeaderValue } from '../controller/values.js';
 import { classifyValue, SentinelError } from '../manifest/sentinel.js';
 import { UsageError } from '../errors.js';
-import { exactHost, hostPattern } from '../manifest/schema.js';
+import type { z } from 'zod';
+import {
+  basicUserName,
+  exactHost,
+  headerName,
+  headerPrefix,
+  hostPattern,
+} from '../manifest/schema.js';
 import type { CliContext } from './context.js';
 import { findActive } from './find.js';
 import { services } from './services.js';
@@ -180,8 +187,6 @@ export async function runEgressChange(
   return 0;
 }
 
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-
 /**
  * `egress route <slug> <host> <header> <value>`: a credential route for a
  * running bottle. The value is a value source (`env:NAME`, `file:PATH`,
@@ -211,9 +216,14 @@ export async function runEgressRoute(
         'give a header and a value source, e.g. authorization "cmd:gh auth token" --prefix "Bearer "',
       );
     }
-    if (!HEADER_NAME.test(header)) throw new UsageError(`'${header}' is not an HTTP header name`);
-    if (opts.basicUser !== undefined && !/^[\x21-\x39\x3b-\x7e]+$/.test(opts.basicUser)) {
-      throw new UsageError('--basic-user must be printable ASCII without spaces or colons');
+    const checks: [string, string | undefined, z.ZodString][] = [
+      ['header', header, headerName],
+      ['--prefix', opts.prefix, headerPrefix],
+      ['--basic-user', opts.basicUser, basicUserName],
+    ];
+    for (const [what, v, schema] of checks) {
+      const r = v === undefined ? undefined : schema.safeParse(v);
+      if (r?.success === false) throw new UsageError(`${what} ${r.error.issues[0]?.message ?? ''}`);
     }
     let classified;
     try {
@@ -230,18 +240,13 @@ export async function runEgressRoute(
       ctx.env,
       svc.interactive ? (q) => svc.ui.secret(q) : undefined,
     );
-    if (secret === '' || /[\r\n\0]/.test(secret)) {
-      throw new UsageError(`${what}: the value is empty or has a line break`);
-    }
-    const body =
-      opts.basicUser === undefined
-        ? secret
-        : Buffer.from(`${opts.basicUser}:${secret}`).toString('base64');
     result = await setRoute(
       backend,
       slug,
       h.data,
-      new Map([[header.toLowerCase(), `${opts.prefix ?? ''}${body}`]]),
+      new Map([
+        [header.toLowerCase(), routeHeaderValue(what, secret, opts.prefix, opts.basicUser)],
+      ]),
     );
   }
   const { before, after } = result;

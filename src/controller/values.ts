@@ -85,6 +85,26 @@ export async function resolveEnv(
   return out;
 }
 
+/** The header value the proxy sets: prefix + the secret (or base64 of basicUser:secret). */
+export function routeHeaderValue(
+  what: string,
+  secret: string,
+  prefix: string | null | undefined,
+  basicUser: string | null | undefined,
+): string {
+  if (secret === '' || /[\r\n\0]/.test(secret)) {
+    throw new ConfigError(
+      { entity: what },
+      'the value is empty or has a line break, so it cannot be an HTTP header',
+    );
+  }
+  const body =
+    basicUser === null || basicUser === undefined
+      ? secret
+      : Buffer.from(`${basicUser}:${secret}`).toString('base64');
+  return `${prefix ?? ''}${body}`;
+}
+
 /**
  * Credential route headers, resolved on the host: host -> header -> the
  * value the proxy sets (prefix and Basic encoding applied). These go to the
@@ -108,15 +128,7 @@ export async function resolveRoutes(
         env,
         ask,
       );
-      if (secret === '' || /[\r\n\0]/.test(secret)) {
-        throw new ConfigError(
-          { entity: what },
-          'the value is empty or has a line break, so it cannot be an HTTP header',
-        );
-      }
-      const body =
-        h.basicUser === null ? secret : Buffer.from(`${h.basicUser}:${secret}`).toString('base64');
-      headers.set(h.name.toLowerCase(), `${h.prefix ?? ''}${body}`);
+      headers.set(h.name.toLowerCase(), routeHeaderValue(what, secret, h.prefix, h.basicUser));
     }
     out.set(r.host, headers);
   }

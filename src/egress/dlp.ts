@@ -56,8 +56,11 @@ function hexStretches(text: string): string[] {
   return out;
 }
 
-/** The text and every decoded form of it that is itself text. */
-export function decodedViews(text: string): string[] {
+/**
+ * The text and every decoded form of it that is itself text; `hexInRaw` is
+ * the text hidden in hex runs of the text as sent.
+ */
+export function decodedViews(text: string): { views: string[]; hexInRaw: string[] } {
   const views = [text];
   let cur = text;
   for (let i = 0; i < 4 && /%[0-9a-fA-F]{2}/.test(cur); i++) {
@@ -65,19 +68,22 @@ export function decodedViews(text: string): string[] {
     views.push(cur);
   }
   const more: string[] = [];
-  for (const v of views) {
+  let hexInRaw: string[] = [];
+  for (const [i, v] of views.entries()) {
     for (const m of v.matchAll(BASE64_RUN)) {
       const b = Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64');
       if (printable(b)) more.push(b.toString('latin1'));
     }
-    more.push(...hexStretches(v));
+    const hex = hexStretches(v);
+    if (i === 0) hexInRaw = hex;
+    more.push(...hex);
   }
   // One more round catches base64 inside URL-encoding inside base64.
   for (const m of more.slice()) {
     if (/%[0-9a-fA-F]{2}/.test(m)) more.push(safeDecodeURIComponent(m));
   }
   // One string for all decoded runs: each pattern then runs once over them, not once per run.
-  return more.length === 0 ? views : [...views, more.join('\n')];
+  return { views: more.length === 0 ? views : [...views, more.join('\n')], hexInRaw };
 }
 
 export function shannon(s: string): number {
@@ -184,9 +190,9 @@ export class Scanner {
   scanText(text: string, where: string): Finding[] {
     const s = text.length > MAX_SCAN ? text.slice(0, MAX_SCAN) : text;
     const findings: Finding[] = [];
-    const views = decodedViews(s);
+    const { views, hexInRaw } = decodedViews(s);
     // Random-looking words hidden in hex are keys being smuggled, whatever their format.
-    if (hexStretches(s).some((t) => t.split(/[\s"'=:,;]+/).some(highEntropyToken))) {
+    if (hexInRaw.some((t) => t.split(/[\s"'=:,;]+/).some(highEntropyToken))) {
       findings.push({ kind: 'hex-encoded-secret', where });
     }
     for (const secret of this.bottleSecrets) {

@@ -20,7 +20,7 @@ import { decideHost, decideRequest, refusalText, type Verdict } from './policy.j
 import { forbiddenRange, ipLiteral } from './ssrf.js';
 import { PrivateAddressError, type Upstream } from './upstream.js';
 import { relayWebSocket } from './websocket.js';
-import { createMeter, meteredApi, type Usage } from './meter.js';
+import { createMeter, meteredApi, type Meter, type Usage } from './meter.js';
 
 /**
  * The bottle's egress proxy: the agent's only way out. Plain `http://`
@@ -170,6 +170,28 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       bytesDown: 0,
       ...extra,
       ms: Date.now() - started,
+    });
+  };
+
+  /** A meter for a metered API call (undefined for everything else), stamped with its bottle. */
+  const meterFor = (
+    method: string,
+    path: string,
+    host: string,
+    format: 'sse' | 'json' | 'ws',
+    encoding: string | undefined,
+  ): Meter | undefined => {
+    const report = opts.usage;
+    const api = report === undefined ? undefined : meteredApi(method, path);
+    if (report === undefined || api === undefined) return undefined;
+    return createMeter(api, format, encoding, (u) => {
+      report({
+        ...u,
+        at: new Date().toISOString(),
+        slug: opts.state().policy.slug,
+        host,
+        transport: format === 'ws' ? 'websocket' : 'http',
+      });
     });
   };
 
@@ -344,24 +366,13 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       });
       up.on('response', (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.headers));
-        const api = opts.usage === undefined ? undefined : meteredApi(method, path);
-        const meter =
-          api === undefined
-            ? undefined
-            : createMeter(
-                api,
-                /text\/event-stream/i.test(upRes.headers['content-type'] ?? '') ? 'sse' : 'json',
-                upRes.headers['content-encoding'],
-                (u) => {
-                  opts.usage?.({
-                    ...u,
-                    at: new Date().toISOString(),
-                    slug: opts.state().policy.slug,
-                    host: t.host,
-                    transport: 'http',
-                  });
-                },
-              );
+        const meter = meterFor(
+          method,
+          path,
+          t.host,
+          /text\/event-stream/i.test(upRes.headers['content-type'] ?? '') ? 'sse' : 'json',
+          upRes.headers['content-encoding'],
+        );
         upRes.on('data', (c: Buffer) => {
           bytesDown += c.length;
         });
@@ -519,7 +530,7 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       return;
     }
     relayWebSocket({
-      ...(opts.usage === undefined ? {} : { usage: opts.usage }),
+      meter: meterFor('GET', path, t.host, 'ws', undefined),
       req,
       socket: sock,
       head,

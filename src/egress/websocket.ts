@@ -4,8 +4,8 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { AuditEntry } from './audit.js';
 import { endsWithTokenFragment } from './dlp.js';
-import type { ProxyState, Target, UsageRecord } from './proxy.js';
-import { createMeter, meteredApi } from './meter.js';
+import type { Meter } from './meter.js';
+import type { ProxyState, Target } from './proxy.js';
 
 /**
  * WebSocket through the proxy (Codex speaks the Responses API over one).
@@ -25,7 +25,8 @@ export interface RelayOptions {
   state: () => ProxyState;
   log: (e: Pick<AuditEntry, 'verdict' | 'status'> & Partial<AuditEntry>) => void;
   refuse: (rule: string, why: string) => void;
-  usage?: (record: UsageRecord) => void;
+  /** Reads the upstream's messages for token usage (metered APIs only). */
+  meter: Meter | undefined;
 }
 
 /** Handshake headers the ws client sets itself. */
@@ -150,19 +151,7 @@ export function relayWebSocket(o: RelayOptions): void {
         }
         upstream.send(buf, { binary: isBinary });
       });
-      const api = o.usage === undefined ? undefined : meteredApi('GET', o.path);
-      const meter =
-        api === undefined
-          ? undefined
-          : createMeter(api, 'ws', undefined, (u) => {
-              o.usage?.({
-                ...u,
-                at: new Date().toISOString(),
-                slug: o.state().policy.slug,
-                host: t.host,
-                transport: 'websocket',
-              });
-            });
+      const meter = o.meter;
       upstream.on('message', (data: RawData, isBinary: boolean) => {
         const buf = asBuffer(data);
         bytesDown += buf.length;

@@ -1,3 +1,4 @@
+import type { Usage } from '../egress/meter.js';
 import type { ProviderName } from '../manifest/schema.js';
 
 /**
@@ -7,7 +8,10 @@ import type { ProviderName } from '../manifest/schema.js';
  * once.
  */
 
-export interface UsageEvent {
+/** One metered call (what the sidecar's meter read) and whose it was. */
+export interface UsageEvent extends Omit<Usage, 'api'> {
+  /** The metered API; a string, so rows written by other versions still read. */
+  api: string;
   at: string;
   slug: string;
   identity: string;
@@ -15,14 +19,6 @@ export interface UsageEvent {
   provider: ProviderName;
   /** The composed bottles with their extends chains, e.g. ['base', 'github']. */
   bottles: readonly string[];
-  api: string;
-  model: string | null;
-  requestId: string | null;
-  inputTokens: number;
-  outputTokens: number;
-  cacheCreationTokens: number;
-  cacheReadTokens: number;
-  estimated: boolean;
 }
 
 export interface UsageFilter {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EGRESS_MODES } from '../egress/config.js';
 import { ENTITY_NAME_RE, ENV_NAME_RE, MAX_ENTITY_NAME_LENGTH } from './names.js';
 import { sentinelProblem } from './sentinel.js';
 
@@ -77,21 +78,21 @@ export const sentinelValue = z.string().superRefine((v, ctx) => {
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
 });
 
-const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
+export const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
+export const headerPrefix = z.string().regex(/^[\x20-\x7e]*$/, 'must be printable ASCII');
+/** HTTP Basic: the header value is prefix + base64(basicUser:secret), as git over HTTPS wants. */
+export const basicUserName = z
+  .string()
+  .regex(/^[\x21-\x39\x3b-\x7e]+$/, 'must be printable ASCII without spaces or colons');
 
 export const headerValue = z.union([
   sentinelValue,
   z.strictObject({
     secret: sentinelValue,
-    prefix: z
-      .string()
-      .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII')
-      .optional(),
-    /** HTTP Basic: the header value is prefix + base64(basicUser:secret), as git over HTTPS wants. */
-    basicUser: z
-      .string()
-      .regex(/^[\x21-\x39\x3b-\x7e]+$/, 'must be printable ASCII without spaces or colons')
-      .optional(),
+    prefix: headerPrefix.optional(),
+    basicUser: basicUserName.optional(),
   }),
 ]);
 export type HeaderValueInput = z.infer<typeof headerValue>;
@@ -136,8 +137,6 @@ export const requestRule = z.strictObject({
     .min(1)
     .optional(),
 });
-
-export const EGRESS_MODES = ['enforce', 'audit'] as const;
 
 export const egress = z.strictObject({
   allow: z.array(hostPattern).optional(),

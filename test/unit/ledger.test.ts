@@ -114,7 +114,7 @@ describe('SQLite ledger', () => {
     expect(await l.reserved('claude:global')).toBe(800);
     await l.release(a);
     expect(await l.reserved('claude:global')).toBe(300);
-    await l.recordAction({
+    const action = {
       at: 'now',
       slug: 's1',
       action: 'cutoff',
@@ -122,18 +122,9 @@ describe('SQLite ledger', () => {
       used: 1001,
       limit: 1000,
       reason: 'budget exhausted',
-    });
-    expect(await l.actions('s1')).toEqual([
-      {
-        at: 'now',
-        slug: 's1',
-        action: 'cutoff',
-        scope: 'claude:global',
-        used: 1001,
-        limit: 1000,
-        reason: 'budget exhausted',
-      },
-    ]);
+    } as const;
+    await l.recordAction(action);
+    expect(await l.actions('s1')).toEqual([action]);
     await l.close();
   });
 
