@@ -39,6 +39,11 @@ export interface LaunchSpec {
    * environment (`-e NAME`), never on a command line.
    */
   agentEnv: Readonly<Record<string, string>>;
+  /**
+   * The controller's socket directory on the host, mounted into the egress
+   * sidecar only; with it, metered calls need the controller's admission.
+   */
+  controller?: { dir: string; uid: number; gid: number };
 }
 
 export interface ExecOptions {

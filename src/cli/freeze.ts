@@ -1,6 +1,4 @@
-import { teardownBottle } from '../controller/egress-archive.js';
-import { loadSaved, saveBottle } from '../controller/state.js';
-import { EnvironmentError } from '../errors.js';
+import { freezeBottle, recordOperator } from '../controller/enforcement.js';
 import type { CliContext } from './context.js';
 import { findActive } from './find.js';
 import { printJson } from './output.js';
@@ -14,19 +12,10 @@ export async function runFreeze(
 ): Promise<number> {
   const backend = services(ctx).backend('docker');
   const bottle = await findActive(backend, slug);
-  const saved = loadSaved(ctx.env, bottle.identity);
-  if (saved === undefined) {
-    throw new EnvironmentError(
-      `bottle ${slug} has no launch record (${bottle.identity}); it cannot be resumed`,
-      '`bot-bottle stop` ends it instead',
-    );
-  }
-  const image = await backend.freeze(slug, bottle.identity);
-  // Recorded before the teardown, so the controller reports a freeze, not a removal.
-  saveBottle(ctx.env, { ...saved, image, reason: 'frozen', savedAt: new Date().toISOString() });
-  await teardownBottle(backend, ctx.env, slug, bottle.identity, (l) => {
+  const image = await freezeBottle(backend, ctx.env, slug, bottle.identity, (l) => {
     ctx.io.err(l);
   });
+  await recordOperator(ctx.env, slug, bottle.identity, 'freeze', 'frozen by `bot-bottle freeze`');
   if (opts.json === true) printJson(ctx.io, { slug, identity: bottle.identity, image });
   else
     ctx.io.out(

@@ -20,6 +20,9 @@ import { configurePayload, readCaPems } from './egress.js';
 import { teardownBottle } from './egress-archive.js';
 import { createCa } from '../egress/ca.js';
 import { bringWorkHome, type WorkHomeResult } from './work-home.js';
+import { sidecarIds, startControlServer, type ControlServer } from './control-server.js';
+import { freezeBottle, killBottle } from './enforcement.js';
+import { openLedger } from '../ledger/open.js';
 
 /**
  * The launch core shared by `start` and `resume`. The process running it is
@@ -199,8 +202,28 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let homeDir: string | undefined;
+  const ledger = openLedger(req.env);
+  let control: ControlServer | undefined;
   try {
-    await backend.launch(spec, progress);
+    // The sidecar's link to this process: budgets, the ledger and cutoff live here.
+    control = await startControlServer({
+      env: req.env,
+      ledger,
+      plan,
+      identity,
+      startedAt: spec.startedAt,
+      log: progress,
+      enforce: async ({ policy }) => {
+        if (policy === 'freeze') {
+          const image = await freezeBottle(backend, req.env, slug, identity, progress);
+          progress(`froze ${slug} as ${identity} (image ${image})`);
+        } else if (policy === 'kill') {
+          await killBottle(backend, req.env, slug, identity, progress);
+          progress(`killed ${slug}: removed without saving`);
+        }
+      },
+    });
+    await backend.launch({ ...spec, controller: { dir: control.dir, ...sidecarIds() } }, progress);
     checkpoint();
     // Independent: the proxy gets its policy and secrets while the agent learns the CA.
     const [reply] = await Promise.all([
@@ -252,6 +275,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
         (req.tty ? '' : ' (headless)'),
     );
     const out: Buffer[] = [];
+    control.armed();
     const r = await backend.exec(slug, wrapAgentArgv(argv), {
       tty: req.tty,
       stdin: req.tty ? 'inherit' : 'ignore',
@@ -261,6 +285,8 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       workdir: GUEST_WORKSPACE,
       onStdout: (c) => out.push(c),
     });
+    // A policy firing as the agent ends (freeze, kill) finishes before anything else.
+    await control.idle();
     checkpoint();
     lap('agent');
     const exitCode = r.code;
@@ -298,6 +324,8 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
     if (saved?.reason === 'frozen') return record('frozen', undefined, saved.image);
     if (!(await backend.exists(slug))) {
       await teardown();
+      // Removed under the controller (kill, prune): nothing remains to resume.
+      removeSavedState(req.env, identity);
       return record('removed', undefined, null);
     }
 
@@ -338,6 +366,8 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       throw new InterruptedError(interrupted);
     throw e;
   } finally {
+    await control?.close();
+    await ledger.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (homeDir !== undefined) rmSync(homeDir, { recursive: true, force: true });

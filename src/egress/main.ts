@@ -11,6 +11,7 @@ import {
   type EgressPolicyConfig,
   type EgressSecrets,
 } from './config.js';
+import { connectController, type ControllerLink } from './controller-link.js';
 import { createEgressProxy, type ProxyState } from './proxy.js';
 import { buildState } from './state.js';
 
@@ -27,6 +28,8 @@ const SOCKET = join(RUN_DIR, 'control.sock');
 const POLICY_FILE = join(RUN_DIR, 'policy.json');
 const SECRETS_FILE = join(RUN_DIR, 'secrets.json');
 const PORT = Number(process.env.BOT_BOTTLE_EGRESS_PORT ?? 3128);
+/** The controller's socket; when set, metered calls need its admission (and fail closed without). */
+const CONTROLLER_SOCKET = process.env.BOT_BOTTLE_CONTROLLER_SOCKET;
 
 type Reply =
   { ok: true; revision: number; policy?: EgressPolicyConfig } | { ok: false; error: string };
@@ -42,6 +45,7 @@ function readJson(path: string): unknown {
 function serve(): void {
   let state: (ProxyState & { secrets: EgressSecrets }) | undefined;
   let proxy: Server | undefined;
+  let link: ControllerLink | undefined;
 
   const load = async (): Promise<Reply> => {
     const p = policySchema.safeParse(readJson(POLICY_FILE));
@@ -49,8 +53,19 @@ function serve(): void {
     const s = secretsSchema.safeParse(readJson(SECRETS_FILE));
     if (!s.success) return { ok: false, error: `secrets: ${describeIssues(s.error)}` };
     state = buildState(p.data, s.data, state);
+    if (CONTROLLER_SOCKET !== undefined && link === undefined) {
+      link = connectController({
+        socketPath: CONTROLLER_SOCKET,
+        slug: p.data.slug,
+        onEvent: (kind, detail) => {
+          stamp('controller', { event: kind, detail });
+        },
+      });
+    }
     if (proxy === undefined) {
+      const admit = link?.admit;
       proxy = createEgressProxy({
+        ...(admit === undefined ? {} : { admit }),
         state: () => {
           if (state === undefined) throw new Error('not configured');
           return state;
@@ -112,6 +127,7 @@ function serve(): void {
   });
   const stop = (): void => {
     control.close();
+    link?.close();
     proxy?.close();
     proxy?.closeAllConnections();
     process.exit(0);

@@ -19,8 +19,16 @@ import { hostnameFinding } from './dlp.js';
 import { decideHost, decideRequest, refusalText, type Verdict } from './policy.js';
 import { forbiddenRange, ipLiteral } from './ssrf.js';
 import { PrivateAddressError, type Upstream } from './upstream.js';
-import { relayWebSocket } from './websocket.js';
-import { createMeter, meteredApi, type Meter, type Usage } from './meter.js';
+import { relayWebSocket, type RelayOptions } from './websocket.js';
+import { createMeter, meteredApi, type Meter, type MeteredApi, type Usage } from './meter.js';
+import {
+  estimateTokens,
+  NO_TICKET,
+  shapedRefusal,
+  type Admit,
+  type Refusal,
+  type Ticket,
+} from './admission.js';
 
 /**
  * The bottle's egress proxy: the agent's only way out. Plain `http://`
@@ -46,6 +54,11 @@ export interface ProxyOptions {
   log: (entry: AuditEntry) => void;
   /** Token usage read from a metered LLM response (after the agent got its bytes). */
   usage?: (record: UsageRecord) => void;
+  /**
+   * Asks whether a metered call may leave (the controller's budget check).
+   * Absent: metered calls are only measured, never refused.
+   */
+  admit?: Admit;
 }
 
 export interface UsageRecord extends Usage {
@@ -173,26 +186,44 @@ export function createEgressProxy(opts: ProxyOptions): Server {
     });
   };
 
-  /** A meter for a metered API call (undefined for everything else), stamped with its bottle. */
+  /**
+   * A meter for a metered API call, stamped with its bottle: what it reads
+   * goes to the usage log and to the call's ticket (the controller).
+   */
   const meterFor = (
-    method: string,
-    path: string,
+    api: MeteredApi,
     host: string,
     format: 'sse' | 'json' | 'ws',
     encoding: string | undefined,
-  ): Meter | undefined => {
-    const report = opts.usage;
-    const api = report === undefined ? undefined : meteredApi(method, path);
-    if (report === undefined || api === undefined) return undefined;
-    return createMeter(api, format, encoding, (u) => {
-      report({
+    ticket: Ticket,
+  ): Meter =>
+    createMeter(api, format, encoding, (u) => {
+      opts.usage?.({
         ...u,
         at: new Date().toISOString(),
         slug: opts.state().policy.slug,
         host,
         transport: format === 'ws' ? 'websocket' : 'http',
       });
+      ticket.usage(u);
     });
+
+  /** Metered calls (and only those) are measured when anyone listens, and admitted first. */
+  const meteredCall = (method: string, path: string): MeteredApi | undefined =>
+    opts.usage === undefined && opts.admit === undefined ? undefined : meteredApi(method, path);
+
+  /** A WebSocket's meter (one per socket, several calls) and its admission, when metered. */
+  const wsMetering = (
+    path: string,
+    host: string,
+  ): Pick<RelayOptions, 'meterFor' | 'admit' | 'api'> => {
+    const api = meteredCall('GET', path);
+    if (api === undefined) return { meterFor: undefined, admit: undefined, api: undefined };
+    return {
+      api,
+      admit: opts.admit,
+      meterFor: (ticket: Ticket) => meterFor(api, host, 'ws', undefined, ticket),
+    };
   };
 
   const refuseResponse = (res: ServerResponse, status: number, body: string): void => {
@@ -348,6 +379,46 @@ export function createEgressProxy(opts: ProxyOptions): Server {
         refuse(dv.rule, dv.why, findings);
         return;
       }
+      const api = meteredCall(method, path);
+      if (api === undefined || opts.admit === undefined) {
+        send(body, held, dv, api, NO_TICKET);
+        return;
+      }
+      const size = body?.length ?? Number(req.headers['content-length'] ?? held?.length ?? 0);
+      opts.admit({ api, host: t.host, estimate: estimateTokens(size) }).then(
+        (r) => {
+          if (r.ok) send(body, held, dv, api, r.ticket);
+          else refuseBudget(api, r.refusal);
+        },
+        (e: unknown) => {
+          refuseBudget(api, {
+            kind: 'unavailable',
+            message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
+          });
+        },
+      );
+    };
+
+    /** A metered call the budget does not admit: the API's own error shape. */
+    const refuseBudget = (api: MeteredApi, r: Refusal): void => {
+      const e = shapedRefusal(api, r);
+      log({ rule: `budget-${r.kind}`, verdict: 'refused', status: e.status, reason: r.message });
+      req.resume();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(e.status, { ...e.headers, 'content-length': Buffer.byteLength(e.body) });
+      res.end(e.body);
+    };
+
+    const send = (
+      body: Buffer | undefined,
+      held: Buffer | undefined,
+      dv: ReturnType<typeof dlpVerdict>,
+      api: MeteredApi | undefined,
+      ticket: Ticket,
+    ): void => {
       const state = opts.state();
       const headers = upstreamHeaders(req, t);
       if (body !== undefined) {
@@ -366,20 +437,34 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       });
       up.on('response', (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.headers));
-        const meter = meterFor(
-          method,
-          path,
-          t.host,
-          /text\/event-stream/i.test(upRes.headers['content-type'] ?? '') ? 'sse' : 'json',
-          upRes.headers['content-encoding'],
-        );
+        const meter =
+          api === undefined
+            ? undefined
+            : meterFor(
+                api,
+                t.host,
+                /text\/event-stream/i.test(upRes.headers['content-type'] ?? '') ? 'sse' : 'json',
+                upRes.headers['content-encoding'],
+                ticket,
+              );
+        if (meter === undefined)
+          res.once('close', () => {
+            ticket.done();
+          });
         upRes.on('data', (c: Buffer) => {
           bytesDown += c.length;
         });
         if (meter !== undefined) {
-          upRes.once('end', () => setImmediate(() => void meter.end()));
+          // Once: a stream can both end and close; its usage is read one time.
+          let ending: Promise<void> | undefined;
+          const end = (): void => {
+            ending ??= meter.end().then(() => {
+              ticket.done();
+            });
+          };
+          upRes.once('end', () => setImmediate(end));
           upRes.once('close', () => {
-            if (!upRes.complete) setImmediate(() => void meter.end());
+            if (!upRes.complete) setImmediate(end);
           });
         }
         upRes.pipe(res);
@@ -404,6 +489,7 @@ export function createEgressProxy(opts: ProxyOptions): Server {
         });
       });
       up.on('error', (e: Error) => {
+        ticket.done();
         // Cut off by the streaming scan: the refusal is already logged and sent.
         if (cut) return;
         if (e instanceof PrivateAddressError) {
@@ -530,7 +616,7 @@ export function createEgressProxy(opts: ProxyOptions): Server {
       return;
     }
     relayWebSocket({
-      meter: meterFor('GET', path, t.host, 'ws', undefined),
+      ...wsMetering(path, t.host),
       req,
       socket: sock,
       head,

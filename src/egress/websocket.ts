@@ -4,7 +4,14 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { AuditEntry } from './audit.js';
 import { endsWithTokenFragment } from './dlp.js';
-import type { Meter } from './meter.js';
+import type { Meter, MeteredApi } from './meter.js';
+import {
+  estimateTokens,
+  NO_TICKET,
+  shapedWsRefusal,
+  type Admit,
+  type Ticket,
+} from './admission.js';
 import type { ProxyState, Target } from './proxy.js';
 
 /**
@@ -25,9 +32,15 @@ export interface RelayOptions {
   state: () => ProxyState;
   log: (e: Pick<AuditEntry, 'verdict' | 'status'> & Partial<AuditEntry>) => void;
   refuse: (rule: string, why: string) => void;
-  /** Reads the upstream's messages for token usage (metered APIs only). */
-  meter: Meter | undefined;
+  /** A meter over the upstream's messages (metered APIs only); its usage goes to the ticket. */
+  meterFor: ((ticket: Ticket) => Meter) | undefined;
+  /** Admission for each call the agent starts on the socket (`response.create`). */
+  admit: Admit | undefined;
+  api: MeteredApi | undefined;
 }
+
+/** A message that starts a metered call on a Responses WebSocket. */
+const STARTS_CALL = /"type"\s*:\s*"response\.create"/;
 
 /** Handshake headers the ws client sets itself. */
 const WS_OWN = new Set([
@@ -130,6 +143,62 @@ export function relayWebSocket(o: RelayOptions): void {
     wss.handleUpgrade(o.req, o.socket, o.head, (client) => {
       let verdict: AuditEntry['verdict'] = 'allowed';
       let reason: string | undefined;
+      // Calls in flight on this socket, oldest first: usage comes back in order.
+      const open: Ticket[] = [];
+      const callTicket: Ticket = {
+        usage(u) {
+          const t = open.shift() ?? NO_TICKET;
+          t.usage(u);
+          t.done();
+        },
+        done() {
+          for (const t of open.splice(0)) t.done();
+        },
+      };
+      const meter = o.meterFor?.(callTicket);
+      // Admission is asynchronous; later messages wait for it so order is kept.
+      let queue: Promise<void> = Promise.resolve();
+      const relay = (buf: Buffer, isBinary: boolean): void => {
+        const admit = o.admit;
+        const api = o.api;
+        const text = isBinary ? '' : buf.toString('utf8');
+        if (admit === undefined || api === undefined || !STARTS_CALL.test(text)) {
+          queue = queue.then(() => {
+            if (upstream.readyState === WebSocket.OPEN) upstream.send(buf, { binary: isBinary });
+          });
+          return;
+        }
+        queue = queue.then(async () => {
+          const r = await admit({ api, host: t.host, estimate: estimateTokens(buf.length) }).catch(
+            (e: unknown) => ({
+              ok: false as const,
+              refusal: {
+                kind: 'unavailable' as const,
+                message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
+              },
+            }),
+          );
+          if (r.ok) {
+            if (upstream.readyState !== WebSocket.OPEN) {
+              r.ticket.done();
+              return;
+            }
+            open.push(r.ticket);
+            upstream.send(buf, { binary: isBinary });
+            return;
+          }
+          verdict = 'refused';
+          reason = r.refusal.message;
+          o.log({
+            rule: `budget-${r.refusal.kind}`,
+            verdict: 'refused',
+            status: 101,
+            reason: r.refusal.message,
+          });
+          // The call is answered on the socket, as the API reports its own errors.
+          if (client.readyState === WebSocket.OPEN) client.send(shapedWsRefusal(r.refusal));
+        });
+      };
       client.on('message', (data: RawData, isBinary: boolean) => {
         const buf = asBuffer(data);
         bytesUp += buf.length;
@@ -149,9 +218,8 @@ export function relayWebSocket(o: RelayOptions): void {
           }
           verdict = 'flagged';
         }
-        upstream.send(buf, { binary: isBinary });
+        relay(buf, isBinary);
       });
-      const meter = o.meter;
       upstream.on('message', (data: RawData, isBinary: boolean) => {
         const buf = asBuffer(data);
         bytesDown += buf.length;
@@ -168,7 +236,9 @@ export function relayWebSocket(o: RelayOptions): void {
         });
       };
       client.once('close', (code: number) => {
-        void meter?.end();
+        void (meter?.end() ?? Promise.resolve()).then(() => {
+          callTicket.done();
+        });
         if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code));
         finish();
       });

@@ -53,6 +53,15 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE INDEX reservations_open ON reservations (scope, released);
     `,
   },
+  {
+    // Actions name the launch they belong to: a slug is reused by later bottles.
+    version: 3,
+    sql: `
+      ALTER TABLE enforcement_actions ADD COLUMN identity TEXT NOT NULL DEFAULT '';
+      CREATE INDEX actions_by_identity ON enforcement_actions (identity, id);
+      CREATE INDEX usage_by_identity ON usage_events (identity, at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

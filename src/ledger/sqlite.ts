@@ -3,13 +3,59 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { botBottleHome } from '../paths.js';
 import { LATEST_SCHEMA, MIGRATIONS } from './migrations.js';
-import type {
-  EnforcementAction,
-  LedgerStore,
-  UsageEvent,
-  UsageFilter,
-  UsageTotals,
+import {
+  RESERVATION_TTL_MS,
+  type Admission,
+  type BudgetWindow,
+  type EnforcementAction,
+  type LaunchUsage,
+  type LedgerStore,
+  type UsageEvent,
+  type UsageFilter,
+  type UsageTotals,
 } from './types.js';
+
+interface RawTotals {
+  events: number;
+  i: number;
+  o: number;
+  cc: number;
+  cr: number;
+}
+
+function totalsOf(r: RawTotals): UsageTotals {
+  return {
+    events: r.events,
+    inputTokens: r.i,
+    outputTokens: r.o,
+    cacheCreationTokens: r.cc,
+    cacheReadTokens: r.cr,
+    tokens: r.i + r.o,
+  };
+}
+
+function whereClause(f: UsageFilter): { where: string; args: string[] } {
+  const where: string[] = [];
+  const args: string[] = [];
+  const eq = (col: string, v: string | undefined): void => {
+    if (v === undefined) return;
+    where.push(`${col} = ?`);
+    args.push(v);
+  };
+  eq('provider', f.provider);
+  eq('slug', f.slug);
+  eq('identity', f.identity);
+  eq('agent', f.agent);
+  if (f.bottle !== undefined) {
+    where.push("bottles LIKE ? ESCAPE '\\'");
+    args.push(`% ${f.bottle.replace(/[\\%_]/g, (c) => `\\${c}`)} %`);
+  }
+  if (f.since !== undefined) {
+    where.push('at >= ?');
+    args.push(f.since);
+  }
+  return { where: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, args };
+}
 
 /** The host's ledger file: ~/.bot-bottle/bot-bottle.db. */
 export function ledgerPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -60,7 +106,7 @@ export class SqliteLedger implements LedgerStore {
     return Promise.resolve(this.currentVersion());
   }
 
-  recordUsage(e: UsageEvent): Promise<void> {
+  private insertUsage(e: UsageEvent): void {
     this.db
       .prepare(
         `INSERT INTO usage_events (at, slug, identity, agent, provider, bottles, api, model, request_id,
@@ -84,86 +130,139 @@ export class SqliteLedger implements LedgerStore {
         e.cacheReadTokens,
         e.estimated ? 1 : 0,
       );
+  }
+
+  recordUsage(e: UsageEvent): Promise<void> {
+    this.insertUsage(e);
     return Promise.resolve();
   }
 
-  totals(f: UsageFilter): Promise<UsageTotals> {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (f.provider !== undefined) {
-      where.push('provider = ?');
-      args.push(f.provider);
-    }
-    if (f.slug !== undefined) {
-      where.push('slug = ?');
-      args.push(f.slug);
-    }
-    if (f.agent !== undefined) {
-      where.push('agent = ?');
-      args.push(f.agent);
-    }
-    if (f.bottle !== undefined) {
-      where.push("bottles LIKE ? ESCAPE '\\'");
-      args.push(`% ${f.bottle.replace(/[\\%_]/g, (c) => `\\${c}`)} %`);
-    }
-    if (f.since !== undefined) {
-      where.push('at >= ?');
-      args.push(f.since);
-    }
+  private sumUsage(f: UsageFilter): UsageTotals {
+    const { where, args } = whereClause(f);
     const row = this.db
       .prepare(
         `SELECT count(*) AS events, coalesce(sum(input_tokens), 0) AS i, coalesce(sum(output_tokens), 0) AS o,
                 coalesce(sum(cache_creation_tokens), 0) AS cc, coalesce(sum(cache_read_tokens), 0) AS cr
-         FROM usage_events ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}`,
+         FROM usage_events ${where}`,
       )
       .get(...args) as { events: number; i: number; o: number; cc: number; cr: number };
-    return Promise.resolve({
-      events: row.events,
-      inputTokens: row.i,
-      outputTokens: row.o,
-      cacheCreationTokens: row.cc,
-      cacheReadTokens: row.cr,
-      tokens: row.i + row.o,
-    });
+    return totalsOf(row);
   }
 
-  reserve(scope: string, slug: string, tokens: number): Promise<number> {
-    const r = this.db
-      .prepare('INSERT INTO reservations (scope, slug, tokens, at) VALUES (?, ?, ?, ?)')
-      .run(scope, slug, tokens, new Date().toISOString());
-    return Promise.resolve(Number(r.lastInsertRowid));
+  totals(f: UsageFilter): Promise<UsageTotals> {
+    return Promise.resolve(this.sumUsage(f));
+  }
+
+  byLaunch(f: UsageFilter): Promise<LaunchUsage[]> {
+    const { where, args } = whereClause(f);
+    const rows = this.db
+      .prepare(
+        `SELECT slug, identity, agent, provider, min(at) AS first, max(at) AS last,
+                count(*) AS events, sum(input_tokens) AS i, sum(output_tokens) AS o,
+                sum(cache_creation_tokens) AS cc, sum(cache_read_tokens) AS cr
+         FROM usage_events ${where} GROUP BY identity, slug, agent, provider ORDER BY last DESC`,
+      )
+      .all(...args) as ({
+      slug: string;
+      identity: string;
+      agent: string;
+      provider: string;
+      first: string;
+      last: string;
+    } & RawTotals)[];
+    return Promise.resolve(
+      rows.map((r) => ({
+        slug: r.slug,
+        identity: r.identity,
+        agent: r.agent,
+        provider: r.provider,
+        first: r.first,
+        last: r.last,
+        ...totalsOf(r),
+      })),
+    );
+  }
+
+  private openReserved(scope: string, now: number): number {
+    const row = this.db
+      .prepare(
+        'SELECT coalesce(sum(tokens), 0) AS t FROM reservations WHERE scope = ? AND released = 0 AND at >= ?',
+      )
+      .get(scope, new Date(now - RESERVATION_TTL_MS).toISOString()) as { t: number };
+    return row.t;
+  }
+
+  admit(budget: BudgetWindow, slug: string, tokens: number): Promise<Admission> {
+    // IMMEDIATE: the write lock is taken before reading, so two controllers
+    // cannot both see room for one more request.
+    const run = this.db.transaction((): Admission => {
+      const now = Date.now();
+      const used = this.sumUsage(budget.filter).tokens;
+      const reserved = this.openReserved(budget.scope, now);
+      if (used >= budget.limit) return { verdict: 'exhausted', used, reserved };
+      if (used + reserved >= budget.limit) return { verdict: 'held', used, reserved };
+      const r = this.db
+        .prepare('INSERT INTO reservations (scope, slug, tokens, at) VALUES (?, ?, ?, ?)')
+        .run(budget.scope, slug, Math.max(0, Math.ceil(tokens)), new Date(now).toISOString());
+      return { verdict: 'admitted', reservation: Number(r.lastInsertRowid), used, reserved };
+    });
+    return Promise.resolve(run.immediate());
+  }
+
+  settle(reservation: number | null, e: UsageEvent): Promise<void> {
+    this.db.transaction(() => {
+      this.insertUsage(e);
+      if (reservation !== null) this.releaseNow(reservation);
+    })();
+    return Promise.resolve();
+  }
+
+  private releaseNow(id: number): void {
+    this.db.prepare('UPDATE reservations SET released = 1 WHERE id = ?').run(id);
   }
 
   release(id: number): Promise<void> {
-    this.db.prepare('UPDATE reservations SET released = 1 WHERE id = ?').run(id);
+    this.releaseNow(id);
     return Promise.resolve();
   }
 
   reserved(scope: string): Promise<number> {
-    const row = this.db
-      .prepare(
-        'SELECT coalesce(sum(tokens), 0) AS t FROM reservations WHERE scope = ? AND released = 0',
-      )
-      .get(scope) as { t: number };
-    return Promise.resolve(row.t);
+    return Promise.resolve(this.openReserved(scope, Date.now()));
   }
 
   recordAction(a: EnforcementAction): Promise<void> {
     this.db
       .prepare(
-        'INSERT INTO enforcement_actions (at, slug, action, scope, used, budget_limit, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        `INSERT INTO enforcement_actions (at, slug, identity, action, scope, used, budget_limit, reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(a.at, a.slug, a.action, a.scope, a.used, a.limit, a.reason);
+      .run(a.at, a.slug, a.identity, a.action, a.scope, a.used, a.limit, a.reason);
     return Promise.resolve();
   }
 
-  actions(slug?: string): Promise<EnforcementAction[]> {
+  actions(
+    f: { slug?: string; identity?: string; since?: string } = {},
+  ): Promise<EnforcementAction[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (f.slug !== undefined) {
+      where.push('slug = ?');
+      args.push(f.slug);
+    }
+    if (f.identity !== undefined) {
+      where.push('identity = ?');
+      args.push(f.identity);
+    }
+    if (f.since !== undefined) {
+      where.push('at >= ?');
+      args.push(f.since);
+    }
     const rows = this.db
       .prepare(
-        `SELECT at, slug, action, scope, used, budget_limit AS "limit", reason FROM enforcement_actions
-         ${slug === undefined ? '' : 'WHERE slug = ?'} ORDER BY id`,
+        `SELECT at, slug, identity, action, scope, used, budget_limit AS "limit", reason FROM enforcement_actions
+         ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY id`,
       )
-      .all(...(slug === undefined ? [] : [slug])) as EnforcementAction[];
+      .all(...args) as EnforcementAction[];
     return Promise.resolve(rows);
   }
 

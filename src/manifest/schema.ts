@@ -15,6 +15,9 @@ export const RUNTIMES = ['runc', 'runsc'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 export const CUTOFF_POLICIES = ['cutoff', 'freeze', 'kill'] as const;
 export type CutoffPolicy = (typeof CUTOFF_POLICIES)[number];
+/** The stretch of time a configured budget counts usage over (UTC calendar periods). */
+export const BUDGET_PERIODS = ['day', 'week', 'month', 'all'] as const;
+export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 
 export const entityName = z
   .string()

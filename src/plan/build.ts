@@ -252,11 +252,18 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   const cutoff = { policy: co.value, source: co.source, from: co.from };
 
   // Budget precedence: launch flag, agent, bottle, parent bottle, host settings.
-  let budget: BottlePlan['budget'] = { provider, tokens: null, scope: 'none', from: null };
+  const period = settings.spec.period ?? 'day';
+  let budget: BottlePlan['budget'] = { provider, tokens: null, scope: 'none', from: null, period };
   if (req.budget !== undefined) {
-    budget = { provider, tokens: req.budget, scope: 'launch', from: '--budget' };
+    budget = {
+      provider,
+      tokens: req.budget,
+      scope: 'launch',
+      from: '--budget',
+      period: 'launch',
+    };
   } else if (agent.spec.budget !== undefined) {
-    budget = { provider, tokens: agent.spec.budget, scope: 'agent', from: agent.name };
+    budget = { provider, tokens: agent.spec.budget, scope: 'agent', from: agent.name, period };
   } else {
     outer: for (const r of [...resolved].reverse()) {
       const chain = [...r.chain].reverse();
@@ -268,6 +275,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
             tokens,
             scope: depth === 0 ? 'bottle' : 'parent-bottle',
             from: b.name,
+            period,
           };
           break outer;
         }
@@ -275,7 +283,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     }
     const global = settings.spec.budget?.[provider];
     if (budget.scope === 'none' && global !== undefined) {
-      budget = { provider, tokens: global, scope: 'global', from: show(settings.file) };
+      budget = { provider, tokens: global, scope: 'global', from: show(settings.file), period };
     }
   }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CUTOFF_POLICIES, PROVIDERS, RUNTIMES } from '../manifest/schema.js';
+import { BUDGET_PERIODS, CUTOFF_POLICIES, PROVIDERS, RUNTIMES } from '../manifest/schema.js';
 
 /**
  * The shape of a BottlePlan as printed by `start --dry-run --json`. This is
@@ -168,6 +168,9 @@ export const bottlePlanSchema = z
       tokens: z.number().int().nullable().describe('null: no budget applies'),
       scope: z.enum(['launch', 'agent', 'bottle', 'parent-bottle', 'global', 'none']),
       from: z.string().nullable().describe('the entity or file that set it'),
+      period: z
+        .enum(['launch', ...BUDGET_PERIODS])
+        .describe('what usage counts: this launch only, or the UTC day/week/month or all time'),
     }),
     cutoff: z.object({
       policy: z.enum(CUTOFF_POLICIES),

@@ -7,6 +7,7 @@ import { parseWith } from '../manifest/issues.js';
 import { expandHome } from '../manifest/sentinel.js';
 import {
   budgetByProvider,
+  BUDGET_PERIODS,
   CUTOFF_POLICIES,
   RUNTIMES,
   type CutoffPolicy,
@@ -24,6 +25,7 @@ export const IMAGE_REF_RE =
 
 export const settingsSchema = z.strictObject({
   budget: budgetByProvider.optional(),
+  period: z.enum(BUDGET_PERIODS).optional(),
   cutoff: z.enum(CUTOFF_POLICIES).optional(),
   runtime: z.enum(RUNTIMES).optional(),
   image: z

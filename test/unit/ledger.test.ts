@@ -56,7 +56,7 @@ describe('SQLite ledger', () => {
 
   it('creates the schema in WAL mode and sums usage by provider, slug, agent, bottle and time', async () => {
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(2);
+    expect(await l.schemaVersion()).toBe(3);
     await l.recordUsage(ev());
     await l.recordUsage(
       ev({ slug: 's2', agent: 'rev', bottles: ['base'], at: '2026-11-21T12:00:00.000Z' }),
@@ -94,7 +94,7 @@ describe('SQLite ledger', () => {
       .run();
     raw.close();
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(2);
+    expect(await l.schemaVersion()).toBe(3);
     expect(await l.totals({ slug: 'old' })).toMatchObject({
       events: 1,
       tokens: 15,
@@ -103,28 +103,57 @@ describe('SQLite ledger', () => {
     await l.close();
     // Opening again applies nothing twice.
     const again = new SqliteLedger(db);
-    expect(await again.schemaVersion()).toBe(2);
+    expect(await again.schemaVersion()).toBe(3);
     await again.close();
   });
 
-  it('keeps reservations and enforcement actions', async () => {
+  it('admits while used + reserved is under the limit, then holds, then refuses as exhausted', async () => {
     const l = new SqliteLedger(db);
-    const a = await l.reserve('claude:global', 's1', 500);
-    await l.reserve('claude:global', 's2', 300);
-    expect(await l.reserved('claude:global')).toBe(800);
-    await l.release(a);
-    expect(await l.reserved('claude:global')).toBe(300);
+    const budget = { scope: 'global:claude', filter: { provider: 'claude' as const }, limit: 1000 };
+    const a = await l.admit(budget, 's1', 500);
+    expect(a).toMatchObject({ verdict: 'admitted', used: 0, reserved: 0 });
+    const b = await l.admit(budget, 's2', 600);
+    expect(b).toMatchObject({ verdict: 'admitted', used: 0, reserved: 500 });
+    // Two requests in flight hold 1,100: a third waits for them.
+    expect(await l.admit(budget, 's3', 1)).toMatchObject({ verdict: 'held', reserved: 1100 });
+    if (a.verdict !== 'admitted' || b.verdict !== 'admitted') throw new Error('not admitted');
+    await l.settle(a.reservation, ev({ inputTokens: 400, outputTokens: 100 }));
+    await l.release(b.reservation);
+    expect(await l.reserved('global:claude')).toBe(0);
+    expect(await l.admit(budget, 's3', 1)).toMatchObject({ verdict: 'admitted', used: 500 });
+    await l.settle(null, ev({ inputTokens: 500, outputTokens: 0 }));
+    // Exhausted regardless of what is held; a budget on another provider is untouched.
+    expect(await l.admit(budget, 's3', 1)).toMatchObject({ verdict: 'exhausted', used: 1000 });
+    const codex = { scope: 'global:codex', filter: { provider: 'codex' as const }, limit: 1000 };
+    expect((await l.admit(codex, 's4', 1)).verdict).toBe('admitted');
+    await l.close();
+  });
+
+  it('sums usage per launch and keeps enforcement actions per launch', async () => {
+    const l = new SqliteLedger(db);
+    await l.recordUsage(ev({ at: '2026-11-21T10:00:00.000Z' }));
+    await l.recordUsage(ev({ at: '2026-11-21T10:05:00.000Z' }));
+    await l.recordUsage(ev({ slug: 's2', identity: 's2-1', at: '2026-11-21T10:01:00.000Z' }));
+    const launches = await l.byLaunch({});
+    expect(launches.map((x) => [x.identity, x.events, x.tokens, x.last])).toEqual([
+      ['s1-20261121-100000', 2, 220, '2026-11-21T10:05:00.000Z'],
+      ['s2-1', 1, 110, '2026-11-21T10:01:00.000Z'],
+    ]);
     const action = {
-      at: 'now',
+      at: '2026-11-21T10:06:00.000Z',
       slug: 's1',
+      identity: 's1-20261121-100000',
       action: 'cutoff',
-      scope: 'claude:global',
+      scope: 'global:claude',
       used: 1001,
       limit: 1000,
       reason: 'budget exhausted',
     } as const;
     await l.recordAction(action);
-    expect(await l.actions('s1')).toEqual([action]);
+    await l.recordAction({ ...action, identity: 's1-later', at: '2026-11-22T00:00:00.000Z' });
+    expect(await l.actions({ identity: 's1-20261121-100000' })).toEqual([action]);
+    expect(await l.actions({ slug: 's1' })).toHaveLength(2);
+    expect(await l.actions({ slug: 's1', since: '2026-11-21T12:00:00.000Z' })).toHaveLength(1);
     await l.close();
   });
 

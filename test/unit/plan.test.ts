@@ -199,6 +199,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
       tokens: 3_000_000,
       scope: 'parent-bottle',
       from: 'base',
+      period: 'day',
     });
     expect(plan.git).toEqual({ name: 'Bottle Bot', email: 'bot@example.com' });
   });
@@ -292,35 +293,65 @@ describe('budget precedence', () => {
       bottle: 'child',
       flag: '2k',
       settings: 'budget:\n  claude: 9',
-      want: { provider: 'claude', tokens: 2000, scope: 'launch', from: '--budget' },
+      want: {
+        provider: 'claude',
+        tokens: 2000,
+        scope: 'launch',
+        from: '--budget',
+        period: 'launch',
+      },
     },
     {
       name: 'agent beats bottle',
       agentBudget: 50,
       bottle: 'child',
-      want: { provider: 'claude', tokens: 50, scope: 'agent', from: 'a' },
+      want: { provider: 'claude', tokens: 50, scope: 'agent', from: 'a', period: 'day' },
     },
     {
       name: 'bottle beats parent',
       bottle: 'child',
-      want: { provider: 'claude', tokens: 200, scope: 'bottle', from: 'child' },
+      want: { provider: 'claude', tokens: 200, scope: 'bottle', from: 'child', period: 'day' },
     },
     {
       name: 'parent bottle when the bottle has none',
       bottle: 'bare',
-      want: { provider: 'claude', tokens: 300, scope: 'parent-bottle', from: 'parent' },
+      want: {
+        provider: 'claude',
+        tokens: 300,
+        scope: 'parent-bottle',
+        from: 'parent',
+        period: 'day',
+      },
     },
     {
       name: 'global settings last',
       bottle: 'none',
       settings: 'budget:\n  claude: 9\n  codex: 1',
-      want: { provider: 'claude', tokens: 9, scope: 'global', from: 'BOT_HOME/settings.yml' },
+      want: {
+        provider: 'claude',
+        tokens: 9,
+        scope: 'global',
+        from: 'BOT_HOME/settings.yml',
+        period: 'day',
+      },
+    },
+    {
+      name: 'global settings with their counting period',
+      bottle: 'none',
+      settings: 'budget:\n  claude: 9\nperiod: month',
+      want: {
+        provider: 'claude',
+        tokens: 9,
+        scope: 'global',
+        from: 'BOT_HOME/settings.yml',
+        period: 'month',
+      },
     },
     {
       name: 'no budget anywhere',
       bottle: 'none',
       settings: 'budget:\n  codex: 1',
-      want: { provider: 'claude', tokens: null, scope: 'none', from: null },
+      want: { provider: 'claude', tokens: null, scope: 'none', from: null, period: 'day' },
     },
   ];
   it.each(cases)('$name', async (c) => {

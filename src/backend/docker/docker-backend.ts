@@ -18,6 +18,7 @@ import {
 } from '../backend.js';
 import { docker, DOCKER_BIN, firstLine } from './cli.js';
 import { SIDECAR_MAIN, SIDECAR_RUN_DIR } from './egress-image.js';
+import { CONTROLLER_SOCKET_NAME, SIDECAR_CONTROLLER_DIR } from '../../egress/link-protocol.js';
 import { engineFacts } from './health.js';
 
 /** The proxy port inside the sidecar, and the name the agent reaches it by. */
@@ -140,6 +141,18 @@ export class DockerBackend implements Backend {
       'creating the egress network',
     );
 
+    // The sidecar runs as the controller's user, so it may open the controller's socket.
+    const sidecarUid = spec.controller?.uid ?? 65534;
+    const sidecarGid = spec.controller?.gid ?? 65534;
+    const controllerArgs =
+      spec.controller === undefined
+        ? []
+        : [
+            '--mount',
+            `type=bind,source=${spec.controller.dir},target=${SIDECAR_CONTROLLER_DIR},readonly`,
+            '--env',
+            `BOT_BOTTLE_CONTROLLER_SOCKET=${SIDECAR_CONTROLLER_DIR}/${CONTROLLER_SOCKET_NAME}`,
+          ];
     progress('starting the egress proxy');
     await must(
       [
@@ -154,13 +167,14 @@ export class DockerBackend implements Backend {
         'host.docker.internal:host-gateway',
         // Policy, secrets and the control socket live in memory only.
         '--tmpfs',
-        `${SIDECAR_RUN_DIR}:rw,noexec,nosuid,nodev,size=4m,uid=65534,gid=65534,mode=0700`,
+        `${SIDECAR_RUN_DIR}:rw,noexec,nosuid,nodev,size=4m,uid=${sidecarUid},gid=${sidecarGid},mode=0700`,
+        ...controllerArgs,
         '--log-opt',
         'max-size=10m',
         '--log-opt',
         'max-file=5',
         '--user',
-        '65534:65534',
+        `${sidecarUid}:${sidecarGid}`,
         '--read-only',
         '--cap-drop',
         'ALL',

@@ -1,0 +1,285 @@
+import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { EnvironmentError } from '../errors.js';
+import {
+  CONTROLLER_SOCKET_NAME,
+  lineReader,
+  sidecarMessageSchema,
+  type ControllerMessage,
+  type SidecarMessage,
+} from '../egress/link-protocol.js';
+import type { CutoffPolicy } from '../manifest/schema.js';
+import type { EnforcementAction, LedgerStore, UsageEvent } from '../ledger/types.js';
+import { botBottleHome } from '../paths.js';
+import type { BottlePlan } from '../plan/schema.js';
+import { bottleNames, budgetWindow, describeBudget } from './budget.js';
+import { operatorCutoff } from './enforcement.js';
+
+/**
+ * The controller's end of the link to its bottle's egress sidecar: a unix
+ * socket in ~/.bot-bottle/run/<slug>/, bind-mounted into the sidecar only.
+ * It admits metered calls against the effective budget (reserving before
+ * they leave), writes their usage to the ledger, and fires the bottle's
+ * cutoff policy the first time the budget is found used up.
+ */
+
+/** The uid/gid the sidecar runs as: the invoking user's own, or nobody when that is root. */
+export function sidecarIds(): { uid: number; gid: number } {
+  const uid = process.getuid?.() ?? 65534;
+  const gid = process.getgid?.() ?? 65534;
+  return uid === 0 ? { uid: 65534, gid: 65534 } : { uid, gid };
+}
+
+export function controllerDir(env: NodeJS.ProcessEnv, slug: string): string {
+  return join(botBottleHome(env), 'run', slug);
+}
+
+/** sockaddr_un holds 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+
+export interface Crossing {
+  policy: CutoffPolicy;
+  action: EnforcementAction;
+}
+
+export interface ControlServer {
+  dir: string;
+  socketPath: string;
+  /** Start the periodic budget check (the agent is running now). */
+  armed(): void;
+  /** Resolves when no enforcement is in progress. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ControlServerOptions {
+  env: NodeJS.ProcessEnv;
+  ledger: LedgerStore;
+  plan: BottlePlan;
+  identity: string;
+  startedAt: string;
+  /** Carries out freeze or kill (cutoff needs nothing beyond refusing admissions). */
+  enforce: (c: Crossing) => Promise<void>;
+  log: (line: string) => void;
+  /** How often an idle bottle checks a shared budget; tests shorten it. */
+  pollMs?: number;
+}
+
+export async function startControlServer(o: ControlServerOptions): Promise<ControlServer> {
+  const { plan, ledger, identity } = o;
+  const slug = plan.slug;
+  const dir = controllerDir(o.env, slug);
+  const socketPath = join(dir, CONTROLLER_SOCKET_NAME);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+    throw new EnvironmentError(
+      `the controller socket path ${socketPath} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket allows`,
+      'set BOT_BOTTLE_HOME to a shorter directory',
+    );
+  }
+  // The directory becomes a docker --mount value, which is comma-separated.
+  if (/[,"'\n\r]/.test(dir)) {
+    throw new EnvironmentError(
+      `the controller directory ${JSON.stringify(dir)} contains a comma, quote or newline, which docker mounts cannot carry`,
+      'set BOT_BOTTLE_HOME to a plainer directory',
+    );
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Slugs are unique among running bottles: a socket here is a crashed controller's.
+  rmSync(socketPath, { force: true });
+  const ids = sidecarIds();
+  const bottles = bottleNames(plan);
+  const launch = { identity, startedAt: new Date(o.startedAt).toISOString() };
+
+  let fired = false;
+  let enforcing: Promise<void> = Promise.resolve();
+  const fire = (used: number, limit: number, scope: string): void => {
+    if (fired) return;
+    fired = true;
+    const action: EnforcementAction = {
+      at: new Date().toISOString(),
+      slug,
+      identity,
+      action: plan.cutoff.policy,
+      scope,
+      used,
+      limit,
+      reason: `${describeBudget(plan)} of ${limit} tokens used up (${used} used)`,
+    };
+    o.log(`${slug}: ${action.reason}; cutoff policy '${plan.cutoff.policy}'`);
+    enforcing = ledger
+      .recordAction(action)
+      .then(() => o.enforce({ policy: plan.cutoff.policy, action }))
+      .catch((e: unknown) => {
+        o.log(
+          `${slug}: enforcing '${plan.cutoff.policy}' failed: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      });
+  };
+
+  /** Checks the budget without admitting anything (after usage, and periodically). */
+  const check = async (): Promise<void> => {
+    const w = budgetWindow(plan, launch, new Date());
+    if (w === undefined || fired) return;
+    const used = (await ledger.totals(w.filter)).tokens;
+    if (used >= w.limit) fire(used, w.limit, w.scope);
+  };
+
+  const admit = async (
+    m: Extract<SidecarMessage, { t: 'admit' }>,
+    held: Map<number, number | null>,
+  ): Promise<ControllerMessage> => {
+    const refuse = (
+      kind: 'exhausted' | 'held' | 'cutoff',
+      message: string,
+      retryAfter?: number,
+    ): ControllerMessage => ({
+      t: 'admit',
+      id: m.id,
+      ok: false,
+      kind,
+      message,
+      ...(retryAfter === undefined ? {} : { retryAfter }),
+    });
+    if (await operatorCutoff(ledger, identity, launch.startedAt)) {
+      return refuse(
+        'cutoff',
+        `an operator cut off metered API calls for bottle ${slug} (\`bot-bottle cutoff ${slug} --lift\` restores them)`,
+      );
+    }
+    const w = budgetWindow(plan, launch, new Date());
+    if (w === undefined) {
+      held.set(m.id, null);
+      return { t: 'admit', id: m.id, ok: true };
+    }
+    const r = await ledger.admit(w, slug, m.estimate);
+    if (r.verdict === 'admitted') {
+      held.set(m.id, r.reservation);
+      return { t: 'admit', id: m.id, ok: true };
+    }
+    if (r.verdict === 'held') {
+      return refuse(
+        'held',
+        `the ${describeBudget(plan)} (${w.limit} tokens, ${r.used} used) is held by calls in flight; retry shortly`,
+        2,
+      );
+    }
+    fire(r.used, w.limit, w.scope);
+    return refuse(
+      'exhausted',
+      `the ${describeBudget(plan)} of ${w.limit} tokens is used up (${r.used} used); ` +
+        `bottle ${slug} may make no more ${plan.budget.provider} API calls`,
+    );
+  };
+
+  const usage = async (
+    m: Extract<SidecarMessage, { t: 'usage' }>,
+    held: Map<number, number | null>,
+  ): Promise<void> => {
+    const reservation = m.id === null ? null : (held.get(m.id) ?? null);
+    if (m.id !== null) held.delete(m.id);
+    const event: UsageEvent = {
+      ...m.usage,
+      at: new Date().toISOString(),
+      slug,
+      identity,
+      agent: plan.agent.name,
+      provider: plan.budget.provider,
+      bottles,
+    };
+    await ledger.settle(reservation, event);
+    await check();
+  };
+
+  const serve = (sock: Socket): void => {
+    // Reservations made on this connection; released if it drops mid-call.
+    const held = new Map<number, number | null>();
+    let chain: Promise<void> = Promise.resolve();
+    const handle = async (m: SidecarMessage): Promise<void> => {
+      if (m.t === 'hello') return;
+      if (m.t === 'admit') {
+        const reply = await admit(m, held);
+        if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
+      } else if (m.t === 'usage') {
+        await usage(m, held);
+      } else {
+        const r = held.get(m.id);
+        held.delete(m.id);
+        if (r !== undefined && r !== null) await ledger.release(r);
+      }
+    };
+    sock.on(
+      'data',
+      lineReader(
+        (line) => {
+          let m: SidecarMessage;
+          try {
+            m = sidecarMessageSchema.parse(JSON.parse(line));
+          } catch {
+            o.log(`${slug}: ignored a malformed message from the egress sidecar`);
+            return;
+          }
+          // One at a time per connection: a call's usage never overtakes its admission.
+          chain = chain.then(() =>
+            handle(m).catch((e: unknown) => {
+              o.log(`${slug}: ledger error: ${e instanceof Error ? e.message : String(e)}`);
+            }),
+          );
+        },
+        () => {
+          o.log(`${slug}: the egress sidecar sent an oversized line; dropping its connection`);
+          sock.destroy();
+        },
+      ),
+    );
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      chain = chain.then(async () => {
+        for (const r of held.values()) if (r !== null) await ledger.release(r);
+        held.clear();
+      });
+    });
+  };
+
+  const open = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    open.add(sock);
+    sock.once('close', () => open.delete(sock));
+    serve(sock);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      resolve();
+    });
+  });
+  chmodSync(socketPath, 0o600);
+  if (process.getuid?.() === 0) {
+    // Root on the host: hand the socket to the unprivileged user the sidecar runs as.
+    chownSync(dir, ids.uid, ids.gid);
+    chownSync(socketPath, ids.uid, ids.gid);
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    dir,
+    socketPath,
+    armed() {
+      timer ??= setInterval(() => {
+        void check().catch(() => undefined);
+      }, o.pollMs ?? 2000);
+      timer.unref();
+    },
+    idle: () => enforcing,
+    async close() {
+      if (timer !== undefined) clearInterval(timer);
+      for (const s of open) s.destroy();
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import type { Backend } from '../backend/backend.js';
+import { EnvironmentError } from '../errors.js';
+import type { EnforcementAction, LedgerStore } from '../ledger/types.js';
+import { withLedger } from '../ledger/open.js';
+import { teardownBottle } from './egress-archive.js';
+import { loadSaved, removeSavedState, saveBottle } from './state.js';
+
+/**
+ * What can be done to a running bottle, by its controller when a budget is
+ * used up or by an operator (CLI, dashboard): cut off its metered calls,
+ * freeze it (save, then remove; resumable), kill it (remove, nothing kept).
+ * Each is recorded in the ledger's enforcement log.
+ */
+
+/** Whether an operator's cutoff is in force for a launch (the latest cutoff/restore wins). */
+export async function operatorCutoff(
+  ledger: LedgerStore,
+  identity: string,
+  since: string,
+): Promise<boolean> {
+  const rows = await ledger.actions({ identity, since });
+  const last = rows
+    .filter((a) => a.scope === 'operator' && (a.action === 'cutoff' || a.action === 'restore'))
+    .at(-1);
+  return last?.action === 'cutoff';
+}
+
+export async function freezeBottle(
+  backend: Backend,
+  env: NodeJS.ProcessEnv,
+  slug: string,
+  identity: string,
+  progress: (line: string) => void,
+): Promise<string> {
+  const saved = loadSaved(env, identity);
+  if (saved === undefined) {
+    throw new EnvironmentError(
+      `bottle ${slug} has no launch record (${identity}); it cannot be resumed`,
+      '`bot-bottle stop` ends it instead',
+    );
+  }
+  const image = await backend.freeze(slug, identity);
+  // Recorded before the teardown, so the controller reports a freeze, not a removal.
+  saveBottle(env, { ...saved, image, reason: 'frozen', savedAt: new Date().toISOString() });
+  await teardownBottle(backend, env, slug, identity, progress);
+  return image;
+}
+
+export async function killBottle(
+  backend: Backend,
+  env: NodeJS.ProcessEnv,
+  slug: string,
+  identity: string,
+  progress: (line: string) => void,
+): Promise<void> {
+  await teardownBottle(backend, env, slug, identity, progress);
+  removeSavedState(env, identity);
+}
+
+export function operatorAction(
+  a: Pick<EnforcementAction, 'slug' | 'identity' | 'action'>,
+  reason: string,
+): EnforcementAction {
+  return { ...a, at: new Date().toISOString(), scope: 'operator', used: 0, limit: null, reason };
+}
+
+/** Records an operator's action on a launch in the host's ledger. */
+export function recordOperator(
+  env: NodeJS.ProcessEnv,
+  slug: string,
+  identity: string,
+  action: EnforcementAction['action'],
+  reason: string,
+): Promise<void> {
+  return withLedger(env, (l) => l.recordAction(operatorAction({ slug, identity, action }, reason)));
+}

@@ -1,0 +1,166 @@
+import { createConnection, type Socket } from 'node:net';
+import type { Admit, Refusal, Ticket } from './admission.js';
+import {
+  controllerMessageSchema,
+  lineReader,
+  type ControllerMessage,
+  type SidecarMessage,
+} from './link-protocol.js';
+import type { Usage } from './meter.js';
+
+/**
+ * The sidecar's end of the controller link: one connection to the
+ * controller's unix socket, reconnected in the background. While it is down
+ * every admission is refused at once (metered calls fail closed); usage read
+ * meanwhile is queued and sent when the link is back.
+ */
+
+export interface ControllerLink {
+  admit: Admit;
+  connected(): boolean;
+  close(): void;
+}
+
+const ADMIT_TIMEOUT_MS = 10_000;
+const QUEUE_LIMIT = 10_000;
+
+export function connectController(opts: {
+  socketPath: string;
+  slug: string;
+  onEvent?: (kind: 'connected' | 'disconnected' | 'bad-message', detail: string) => void;
+  retryMs?: number;
+}): ControllerLink {
+  let sock: Socket | undefined;
+  let up = false;
+  let closed = false;
+  let nextId = 1;
+  const pending = new Map<number, (m: ControllerMessage | undefined) => void>();
+  const queued: SidecarMessage[] = [];
+  const retryMs = opts.retryMs ?? 500;
+
+  const send = (m: SidecarMessage): boolean => {
+    if (!up || sock === undefined) return false;
+    sock.write(`${JSON.stringify(m)}\n`);
+    return true;
+  };
+  const sendOrQueue = (m: SidecarMessage): void => {
+    if (send(m)) return;
+    // A reservation dies with the connection that made it; only usage is worth keeping.
+    if (m.t === 'usage' && queued.length < QUEUE_LIMIT) queued.push(m);
+  };
+
+  const dropPending = (): void => {
+    for (const resolve of pending.values()) resolve(undefined);
+    pending.clear();
+  };
+
+  const connect = (): void => {
+    if (closed) return;
+    const s = createConnection(opts.socketPath);
+    sock = s;
+    s.on('connect', () => {
+      up = true;
+      send({ t: 'hello', slug: opts.slug });
+      for (const m of queued.splice(0)) send(m);
+      opts.onEvent?.('connected', opts.socketPath);
+    });
+    s.on(
+      'data',
+      lineReader(
+        (line) => {
+          let parsed: ControllerMessage;
+          try {
+            parsed = controllerMessageSchema.parse(JSON.parse(line));
+          } catch {
+            opts.onEvent?.('bad-message', line.slice(0, 200));
+            return;
+          }
+          const resolve = pending.get(parsed.id);
+          pending.delete(parsed.id);
+          resolve?.(parsed);
+        },
+        () => {
+          opts.onEvent?.('bad-message', 'line too long');
+          s.destroy();
+        },
+      ),
+    );
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      const was = up;
+      up = false;
+      sock = undefined;
+      dropPending();
+      if (was) opts.onEvent?.('disconnected', opts.socketPath);
+      if (!closed) setTimeout(connect, retryMs).unref();
+    });
+  };
+  connect();
+
+  const unavailable: Refusal = {
+    kind: 'unavailable',
+    message:
+      "the bottle's controller (the bot-bottle process that launched it) is not reachable, " +
+      'so metered API calls are refused until it is back',
+  };
+
+  const admit: Admit = (req) => {
+    if (!up) return Promise.resolve({ ok: false, refusal: unavailable });
+    const id = nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        resolve({ ok: false, refusal: unavailable });
+      }, ADMIT_TIMEOUT_MS);
+      pending.set(id, (m) => {
+        clearTimeout(timer);
+        if (m === undefined) {
+          resolve({ ok: false, refusal: unavailable });
+        } else if (m.ok) {
+          let settled = false;
+          const ticket: Ticket = {
+            usage(u: Usage) {
+              if (settled) {
+                // A second usage on one call (never expected): count it, hold nothing.
+                sendOrQueue({ t: 'usage', id: null, usage: u });
+                return;
+              }
+              settled = true;
+              sendOrQueue({ t: 'usage', id, usage: u });
+            },
+            done() {
+              if (settled) return;
+              settled = true;
+              send({ t: 'release', id });
+            },
+          };
+          resolve({ ok: true, ticket });
+        } else {
+          resolve({
+            ok: false,
+            refusal: {
+              kind: m.kind,
+              message: m.message,
+              ...(m.retryAfter === undefined ? {} : { retryAfter: m.retryAfter }),
+            },
+          });
+        }
+      });
+      if (!send({ t: 'admit', id, api: req.api, host: req.host, estimate: req.estimate })) {
+        pending.delete(id);
+        clearTimeout(timer);
+        resolve({ ok: false, refusal: unavailable });
+      }
+    });
+  };
+
+  return {
+    admit,
+    connected: () => up,
+    close() {
+      closed = true;
+      sock?.destroy();
+      dropPending();
+    },
+  };
+}

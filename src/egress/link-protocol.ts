@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+/**
+ * The line protocol between an egress sidecar and its bottle's controller,
+ * over the unix socket the controller listens on (bind-mounted into the
+ * sidecar). One JSON object per line. The sidecar asks; the controller
+ * answers admissions by id. Both sides validate what they read.
+ */
+
+const nonNegative = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const apiName = z.enum(['anthropic-messages', 'openai-responses', 'openai-chat']);
+
+export const linkUsageSchema = z.object({
+  api: apiName,
+  model: z.string().max(200).nullable(),
+  requestId: z.string().max(200).nullable(),
+  inputTokens: nonNegative,
+  outputTokens: nonNegative,
+  cacheCreationTokens: nonNegative,
+  cacheReadTokens: nonNegative,
+  estimated: z.boolean(),
+});
+
+export const sidecarMessageSchema = z.discriminatedUnion('t', [
+  z.object({
+    t: z.literal('hello'),
+    slug: z.string().max(100),
+  }),
+  z.object({
+    t: z.literal('admit'),
+    id,
+    api: apiName,
+    host: z.string().max(300),
+    estimate: nonNegative,
+  }),
+  z.object({ t: z.literal('usage'), id: id.nullable(), usage: linkUsageSchema }),
+  z.object({ t: z.literal('release'), id }),
+]);
+export type SidecarMessage = z.infer<typeof sidecarMessageSchema>;
+
+// A plain union: both replies share `t: 'admit'` and differ in `ok`.
+export const controllerMessageSchema = z.union([
+  z.object({ t: z.literal('admit'), id, ok: z.literal(true) }),
+  z.object({
+    t: z.literal('admit'),
+    id,
+    ok: z.literal(false),
+    kind: z.enum(['exhausted', 'held', 'cutoff', 'unavailable']),
+    message: z.string().max(2000),
+    retryAfter: z.number().int().min(0).max(3600).optional(),
+  }),
+]);
+export type ControllerMessage = z.infer<typeof controllerMessageSchema>;
+
+/** Where the controller's socket directory appears inside the sidecar. */
+export const SIDECAR_CONTROLLER_DIR = '/run/bot-bottle-controller';
+export const CONTROLLER_SOCKET_NAME = 'controller.sock';
+
+/** Splits a byte stream into lines; a line longer than `max` is an error. */
+export function lineReader(
+  onLine: (line: string) => void,
+  onTooLong: () => void,
+  max = 64 * 1024,
+): (chunk: Buffer) => void {
+  let buf = '';
+  return (chunk) => {
+    buf += chunk.toString('utf8');
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim() !== '') onLine(line);
+      nl = buf.indexOf('\n');
+    }
+    if (buf.length > max) {
+      buf = '';
+      onTooLong();
+    }
+  };
+}
