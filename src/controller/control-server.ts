@@ -120,7 +120,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
   /** Checks the budget without admitting anything (after usage, and periodically). */
   const check = async (): Promise<void> => {
     const w = budgetWindow(plan, launch, new Date());
-    if (w === undefined || fired) return;
+    if (w === undefined || fired || closed) return;
     const used = (await ledger.totals(w.filter)).tokens;
     if (used >= w.limit) fire(used, w.limit, w.scope);
   };
@@ -191,7 +191,8 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     await check();
   };
 
-  const serve = (sock: Socket): void => {
+  /** Serves one sidecar connection; resolves when it is closed and its work is done. */
+  const serve = (sock: Socket): Promise<void> => {
     // Reservations made on this connection; released if it drops mid-call.
     const held = new Map<number, number | null>();
     let chain: Promise<void> = Promise.resolve();
@@ -233,19 +234,22 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       ),
     );
     sock.on('error', () => undefined);
-    sock.on('close', () => {
-      chain = chain.then(async () => {
-        for (const r of held.values()) if (r !== null) await ledger.release(r);
-        held.clear();
+    return new Promise<void>((resolve) => {
+      sock.on('close', () => {
+        chain = chain.then(async () => {
+          for (const r of held.values()) if (r !== null) await ledger.release(r);
+          held.clear();
+        });
+        void chain.finally(resolve);
       });
     });
   };
 
-  const open = new Set<Socket>();
+  const open = new Map<Socket, Promise<void>>();
   const server: Server = createServer((sock) => {
-    open.add(sock);
-    sock.once('close', () => open.delete(sock));
-    serve(sock);
+    const done = serve(sock);
+    open.set(sock, done);
+    void done.then(() => open.delete(sock));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -261,6 +265,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
   }
 
   let timer: NodeJS.Timeout | undefined;
+  let closed = false;
   return {
     dir,
     socketPath,
@@ -272,8 +277,11 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     },
     idle: () => enforcing,
     async close() {
+      closed = true;
       if (timer !== undefined) clearInterval(timer);
-      for (const s of open) s.destroy();
+      const draining = [...open.values()];
+      for (const s of open.keys()) s.destroy();
+      await Promise.all([...draining, enforcing]);
       await new Promise<void>((resolve) => {
         server.close(() => {
           resolve();

@@ -30,10 +30,19 @@ const ev = (over: Partial<UsageEvent> = {}): UsageEvent => ({
 function runWriter(
   db: string,
   n: number,
-  batch: number,
+  batch: number | 'admit',
   tag: string,
+  limit?: number,
 ): Promise<{ code: number | null; child: ReturnType<typeof spawn> }> {
-  const child = spawn(process.execPath, [WRITER, db, String(n), String(batch), tag], {
+  const args = [
+    WRITER,
+    db,
+    String(n),
+    String(batch),
+    tag,
+    ...(limit === undefined ? [] : [String(limit)]),
+  ];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve) =>
@@ -170,6 +179,21 @@ describe('SQLite ledger', () => {
       outputTokens: 80_000,
     });
     for (let i = 0; i < 8; i++) expect((await l.totals({ slug: `w-${i}` })).events).toBe(2000);
+    await l.close();
+  }, 120_000);
+
+  it('admits across 8 processes sharing one budget without overshooting by more than one call', async () => {
+    await new SqliteLedger(db).close();
+    // 8 tokens per call, a 1,000-token budget, 8 processes trying 400 calls each.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => runWriter(db, 400, 'admit', String(i), 1000)),
+    );
+    expect(results.map((r) => r.code)).toEqual(Array(8).fill(0));
+    const l = new SqliteLedger(db);
+    const used = (await l.totals({ provider: 'claude' })).tokens;
+    expect(used).toBeGreaterThanOrEqual(1000);
+    expect(used).toBeLessThanOrEqual(1000 + 8);
+    expect(await l.reserved('global:claude')).toBe(0);
     await l.close();
   }, 120_000);
 

@@ -1,0 +1,353 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { AuditEntry } from '../../src/egress/audit.js';
+import { createCa, type CaMaterial } from '../../src/egress/ca.js';
+import { emptyPolicy } from '../../src/egress/config.js';
+import { connectController, type ControllerLink } from '../../src/egress/controller-link.js';
+import { createEgressProxy, type ProxyState } from '../../src/egress/proxy.js';
+import { buildState } from '../../src/egress/state.js';
+import {
+  startControlServer,
+  type ControlServer,
+  type Crossing,
+} from '../../src/controller/control-server.js';
+import { recordOperator } from '../../src/controller/enforcement.js';
+import { SqliteLedger } from '../../src/ledger/sqlite.js';
+import type { BottlePlan } from '../../src/plan/schema.js';
+import { FAKE_CA_PATH } from '../fixtures/fake-llm.js';
+import { httpsVia, tlsThrough } from '../helpers/via-proxy.js';
+
+const TLS = `${import.meta.dirname}/../fixtures/tls/`;
+const HOST = 'api.fake-llm.test';
+
+/** Only the plan fields the controller reads. */
+function plan(over: { tokens: number | null; scope?: BottlePlan['budget']['scope'] }): BottlePlan {
+  return {
+    slug: 'demo',
+    agent: { name: 'reviewer', provider: 'claude' },
+    bottles: [{ name: 'child', chain: [{ name: 'base' }, { name: 'child' }] }],
+    budget: {
+      provider: 'claude',
+      tokens: over.tokens,
+      scope: over.scope ?? 'global',
+      from: 'settings.yml',
+      period: 'day',
+    },
+    cutoff: { policy: 'freeze', source: 'settings', from: null },
+  } as unknown as BottlePlan;
+}
+
+/**
+ * The whole egress control plane without docker: the intercepting proxy on
+ * real sockets, its link to a controller over a real unix socket, and the
+ * controller writing a real SQLite ledger. The origin reports 12 input and 7
+ * output tokens per call, as the fake upstream does.
+ */
+describe('egress control plane', () => {
+  let home: string;
+  let ca: CaMaterial;
+  let origin: ReturnType<typeof createHttpsServer>;
+  let originPort = 0;
+  let proxy: Server;
+  let proxyPort = 0;
+  let state: ProxyState;
+  let ledger: SqliteLedger;
+  let control: ControlServer | undefined;
+  let link: ControllerLink | undefined;
+  let admit: ControllerLink['admit'] | undefined;
+  const crossings: Crossing[] = [];
+  const log: AuditEntry[] = [];
+  const upstreamCalls: string[] = [];
+
+  const sse = (res: import('node:http').ServerResponse): void => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(
+      'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":12,"output_tokens":1}}}\n\n',
+    );
+    res.end(
+      'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":7}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n',
+    );
+  };
+
+  beforeAll(async () => {
+    ca = await createCa('demo');
+    origin = createHttpsServer(
+      { cert: readFileSync(`${TLS}upstream.crt`), key: readFileSync(`${TLS}upstream.key`) },
+      (req, res) => {
+        req.resume();
+        req.on('end', () => {
+          upstreamCalls.push(`${req.method ?? ''} ${req.url ?? ''}`);
+          if (req.url === '/v1/messages') {
+            sse(res);
+          } else if (req.url === '/v1/messages?slow=1') {
+            setTimeout(() => {
+              sse(res);
+            }, 400);
+          } else if (req.url === '/v1/chat/completions') {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end('{"id":"c1","model":"m","usage":{"prompt_tokens":12,"completion_tokens":7}}');
+          } else {
+            res.writeHead(200, { 'content-type': 'text/plain' });
+            res.end('plain');
+          }
+        });
+      },
+    );
+    const wss = new WebSocketServer({ server: origin });
+    wss.on('connection', (ws) => {
+      ws.on('message', (m: Buffer) => {
+        upstreamCalls.push(`ws ${m.toString()}`);
+        ws.send(
+          JSON.stringify({
+            type: 'response.completed',
+            response: { id: 'r1', model: 'm', usage: { input_tokens: 12, output_tokens: 7 } },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+    originPort = (origin.address() as AddressInfo).port;
+    state = buildState(
+      {
+        ...emptyPolicy('demo'),
+        allow: [HOST],
+        hosts: { [HOST]: `127.0.0.1:${originPort}` },
+      },
+      {
+        caCertPem: ca.certPem,
+        caKeyPem: ca.keyPem,
+        upstreamCaPem: readFileSync(FAKE_CA_PATH, 'utf8'),
+        values: {},
+      },
+      undefined,
+    );
+    proxy = createEgressProxy({
+      state: () => state,
+      log: (e) => log.push(e),
+      admit: (r) => (admit === undefined ? Promise.reject(new Error('no link')) : admit(r)),
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    proxyPort = (proxy.address() as AddressInfo).port;
+  });
+  afterAll(() => {
+    proxy.closeAllConnections();
+    proxy.close();
+    origin.closeAllConnections();
+    origin.close();
+    state.upstream.close();
+  });
+
+  const start = async (p: BottlePlan): Promise<void> => {
+    control = await startControlServer({
+      env: { BOT_BOTTLE_HOME: home },
+      ledger,
+      plan: p,
+      identity: 'demo-20261121-100000',
+      startedAt: new Date(Date.now() - 1000).toISOString(),
+      enforce: (c) => {
+        crossings.push(c);
+        return Promise.resolve();
+      },
+      log: () => undefined,
+      pollMs: 50,
+    });
+  };
+  const linkUp = async (): Promise<void> => {
+    if (control === undefined) throw new Error('no controller');
+    link = connectController({ socketPath: control.socketPath, slug: 'demo', retryMs: 20 });
+    admit = link.admit;
+    const deadline = Date.now() + 3000;
+    while (!link.connected() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  };
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
+  const call = (path = '/v1/messages', body = '{"model":"m"}') =>
+    httpsVia(proxyPort, `https://${HOST}${path}`, ca.certPem, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+
+  beforeEach(() => {
+    home = mkdtempSync(join(tmpdir(), 'bb-cp-'));
+    ledger = new SqliteLedger(join(home, 'bot-bottle.db'));
+    crossings.length = 0;
+    log.length = 0;
+    upstreamCalls.length = 0;
+  });
+  afterEach(async () => {
+    link?.close();
+    link = undefined;
+    admit = undefined;
+    await control?.close();
+    control = undefined;
+    await ledger.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('meters admitted calls into the ledger, then refuses in the API shape once the budget is used up', async () => {
+    await start(plan({ tokens: 25 }));
+    await linkUp();
+    expect((await call()).status).toBe(200);
+    await settle();
+    expect((await call()).status).toBe(200);
+    await settle();
+    // 38 of 25 used: the next call never reaches the API.
+    const refused = await call();
+    expect(refused.status).toBe(429);
+    expect(refused.headers['x-should-retry']).toBe('false');
+    const body = JSON.parse(refused.body) as {
+      type: string;
+      error: { type: string; message: string };
+    };
+    expect(body.type).toBe('error');
+    expect(body.error.type).toBe('rate_limit_error');
+    expect(body.error.message).toMatch(
+      /global claude budget \(per day\) of 25 tokens is used up \(38 used\)/,
+    );
+    expect(upstreamCalls.filter((c) => c.startsWith('POST'))).toHaveLength(2);
+    const totals = await ledger.totals({ slug: 'demo' });
+    expect(totals).toMatchObject({ events: 2, inputTokens: 24, outputTokens: 14, tokens: 38 });
+    // Attributed to the launch, its agent, provider and every bottle of the chain.
+    expect(
+      (await ledger.totals({ bottle: 'base', agent: 'reviewer', provider: 'claude' })).events,
+    ).toBe(2);
+    // The policy fired once, and the audit row says why.
+    expect(crossings.map((c) => c.policy)).toEqual(['freeze']);
+    const actions = await ledger.actions({ identity: 'demo-20261121-100000' });
+    expect(actions).toHaveLength(1);
+    expect(actions[0]).toMatchObject({
+      action: 'freeze',
+      scope: 'global:claude',
+      used: 38,
+      limit: 25,
+    });
+    // A restarted CLI (a new tunnel, a new connection) is refused the same way.
+    expect((await call()).status).toBe(429);
+    expect(log.filter((l) => l.rule === 'budget-exhausted')).toHaveLength(2);
+    // Calls that are not metered still pass.
+    expect((await call('/v1/messages/count_tokens')).status).toBe(200);
+  });
+
+  it('answers an exhausted OpenAI call with insufficient_quota', async () => {
+    await start(plan({ tokens: 5 }));
+    await linkUp();
+    expect((await call('/v1/chat/completions')).status).toBe(200);
+    await settle();
+    const r = await call('/v1/chat/completions');
+    expect(r.status).toBe(429);
+    expect(JSON.parse(r.body)).toMatchObject({
+      error: { code: 'insufficient_quota', type: 'insufficient_quota' },
+    });
+  });
+
+  it('holds a concurrent call while reservations fill the budget, and asks it to retry', async () => {
+    // One call of ~1,000 estimated tokens in flight fills a 500-token budget for now.
+    await start(plan({ tokens: 500 }));
+    await linkUp();
+    const slow = call('/v1/messages?slow=1', JSON.stringify({ pad: 'x'.repeat(4000) }));
+    await new Promise((r) => setTimeout(r, 150));
+    const held = await call();
+    expect(held.status).toBe(429);
+    expect(held.headers['x-should-retry']).toBe('true');
+    expect(held.headers['retry-after']).toBe('2');
+    expect((await slow).status).toBe(200);
+    await settle();
+    // The reservation went with the usage: 19 of 500 used, room again.
+    expect(await ledger.reserved('global:claude')).toBe(0);
+    expect((await call()).status).toBe(200);
+  });
+
+  it('fails closed while the controller is unreachable and recovers when it is back', async () => {
+    await start(plan({ tokens: null, scope: 'none' }));
+    await linkUp();
+    expect((await call()).status).toBe(200);
+    await control?.close();
+    control = undefined;
+    await settle();
+    const r = await call();
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body)).toMatchObject({ error: { type: 'api_error' } });
+    expect(r.body).toContain('controller');
+    expect(upstreamCalls.filter((c) => c.startsWith('POST'))).toHaveLength(1);
+    // Unmetered traffic is not the controller's business.
+    expect((await call('/other')).status).toBe(200);
+    await start(plan({ tokens: null, scope: 'none' }));
+    const deadline = Date.now() + 3000;
+    while (link?.connected() !== true && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 10));
+    expect((await call()).status).toBe(200);
+  });
+
+  it('honours an operator cutoff of this launch until it is lifted', async () => {
+    await start(plan({ tokens: null, scope: 'none' }));
+    await linkUp();
+    const env = { BOT_BOTTLE_HOME: home };
+    await recordOperator(env, 'demo', 'demo-20261121-100000', 'cutoff', 'test');
+    const r = await call();
+    expect(r.status).toBe(429);
+    expect(r.headers['x-bot-bottle-refusal']).toBe('cutoff');
+    expect(r.body).toContain('bot-bottle cutoff demo --lift');
+    // Another launch's cutoff is not this one's.
+    await recordOperator(env, 'demo', 'demo-20261121-100000', 'restore', 'test');
+    await recordOperator(env, 'demo', 'demo-older', 'cutoff', 'test');
+    expect((await call()).status).toBe(200);
+  });
+
+  it('admits each call on a Responses WebSocket and answers a refused one on the socket', async () => {
+    await start(plan({ tokens: 20 }));
+    await linkUp();
+    const sock = await tlsThrough(proxyPort, HOST, 443, ca.certPem);
+    const ws = new WebSocket(`wss://${HOST}/v1/responses`, { createConnection: () => sock });
+    const got: string[] = [];
+    ws.on('message', (m: Buffer) => got.push(m.toString()));
+    await new Promise((r) => ws.once('open', r));
+    const create = JSON.stringify({ type: 'response.create', model: 'm' });
+    ws.send(create);
+    await new Promise((r) => setTimeout(r, 200));
+    ws.send(create);
+    await new Promise((r) => setTimeout(r, 200));
+    // 38 of 20: the third call is answered by the proxy, never sent.
+    ws.send(create);
+    await new Promise((r) => setTimeout(r, 200));
+    ws.close();
+    expect(upstreamCalls.filter((c) => c.startsWith('ws'))).toHaveLength(2);
+    expect(got).toHaveLength(3);
+    expect(JSON.parse(got[2] ?? '{}')).toMatchObject({
+      type: 'error',
+      status: 429,
+      error: { code: 'insufficient_quota' },
+    });
+    expect((await ledger.totals({ slug: 'demo' })).tokens).toBe(38);
+  });
+
+  it('ignores malformed messages on the controller socket and drops an oversized line', async () => {
+    await start(plan({ tokens: null, scope: 'none' }));
+    const path = control?.socketPath ?? '';
+    const talk = (payload: string): Promise<string> =>
+      new Promise((resolve) => {
+        const c = connect(path);
+        let out = '';
+        c.on('data', (d: Buffer) => (out += d.toString()));
+        c.on('close', () => {
+          resolve(out);
+        });
+        c.on('error', () => {
+          resolve(out);
+        });
+        c.write(payload);
+        setTimeout(() => c.end(), 200);
+      });
+    expect(await talk('not json\n{"t":"usage","id":1,"usage":{"inputTokens":-5}}\n')).toBe('');
+    expect(await talk('x'.repeat(70 * 1024))).toBe('');
+    // Still serving.
+    const reply = await talk('{"t":"admit","id":7,"api":"openai-chat","host":"h","estimate":3}\n');
+    expect(JSON.parse(reply)).toEqual({ t: 'admit', id: 7, ok: true });
+    expect((await ledger.totals({})).events).toBe(0);
+  });
+});
