@@ -7,6 +7,9 @@ import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
 import { processIo, reportError } from './output.js';
 import { runFreeze } from './freeze.js';
+import { runCutoff, runKill } from './cutoff.js';
+import { runDashboard } from './dashboard.js';
+import { runUsage } from './usage.js';
 import { runEgressChange, runEgressLog, runEgressRoute, runEgressShow } from './egress.js';
 import { runPrune } from './prune.js';
 import { runPs } from './ps.js';
@@ -249,6 +252,59 @@ Examples:
     .option('--json', 'print the identity and image as JSON')
     .action(async (slug: string, opts: { json?: boolean }) => {
       throw new ActionExit(await runFreeze(ctx, slug, opts));
+    });
+
+  program
+    .command('usage')
+    .description("token usage per launch from the ledger, against each running bottle's budget")
+    .option('--since <when>', 'only usage since then: 2026-11-21, 2026-11-21T09:00Z, 30m, 24h, 7d')
+    .option('--json', 'print launches, budgets and per-provider totals as JSON')
+    .addHelpText(
+      'after',
+      `
+Usage is read from the API responses by each bottle's egress proxy and kept in
+~/.bot-bottle/bot-bottle.db. BUDGET shows the effective budget of a running
+bottle: used/limit over what it counts (a shared budget counts other bottles too).`,
+    )
+    .action(async (opts: { json?: boolean; since?: string }) => {
+      throw new ActionExit(await runUsage(ctx, opts));
+    });
+
+  program
+    .command('dashboard')
+    .description(
+      'live view of every running bottle: usage against budget, rate, last action; keys act on one',
+    )
+    .addHelpText(
+      'after',
+      `
+Keys: up/down (or j/k) select, c cut off metered calls (again: lift), f freeze,
+s stop, x kill, q quit. Freeze, stop and kill ask to confirm with y.
+Needs a terminal; for scripts use \`bot-bottle usage --json\`.`,
+    )
+    .action(async () => {
+      throw new ActionExit(await runDashboard(ctx));
+    });
+
+  program
+    .command('cutoff')
+    .description(
+      "refuse a running bottle's metered API calls (it keeps running); --lift allows them again",
+    )
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .option('--lift', 'allow metered calls again (within the budget)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (slug: string, opts: { json?: boolean; lift?: boolean }) => {
+      throw new ActionExit(await runCutoff(ctx, slug, opts));
+    });
+
+  program
+    .command('kill')
+    .description('remove a running bottle at once, saving nothing (stop or freeze keep its work)')
+    .argument('<slug>', 'the bottle (see bot-bottle ps)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (slug: string, opts: { json?: boolean }) => {
+      throw new ActionExit(await runKill(ctx, slug, opts));
     });
 
   program

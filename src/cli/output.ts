@@ -47,3 +47,16 @@ export function reportError(io: Io, e: unknown, json: boolean): number {
     });
   return ExitCode.internal;
 }
+
+/** Left-aligned columns, two spaces apart (the first row is the header). */
+export function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

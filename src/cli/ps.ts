@@ -1,20 +1,8 @@
 import { listSaved } from '../controller/state.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
-import { printJson } from './output.js';
+import { printJson, table } from './output.js';
 import { services } from './services.js';
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
 
 export async function runPs(
   ctx: CliContext,

@@ -1,16 +1,10 @@
-import { teardownBottle } from '../controller/egress-archive.js';
-import { STOP_AGENT_ARGV } from '../controller/session.js';
-import { EnvironmentError } from '../errors.js';
+import { stopBottle } from '../controller/enforcement.js';
 import type { CliContext } from './context.js';
 import { controllerAlive, findActive } from './find.js';
 import { printJson } from './output.js';
 import { services } from './services.js';
 
-/**
- * End a bottle's agent gracefully: its controller then brings the work
- * home, saves the bottle and tears it down, as after a normal exit. A
- * bottle whose controller is gone is torn down directly.
- */
+/** `bot-bottle stop`: end the agent gracefully (work comes home, the bottle is saved). */
 export async function runStop(
   ctx: CliContext,
   slug: string,
@@ -18,27 +12,13 @@ export async function runStop(
 ): Promise<number> {
   const backend = services(ctx).backend('docker');
   const bottle = await findActive(backend, slug);
-  const timeoutMs = Number(opts.timeout ?? '60') * 1000;
-  let how: 'agent-stopped' | 'torn-down';
-  if (controllerAlive(bottle) && bottle.state === 'running') {
-    await backend.exec(slug, STOP_AGENT_ARGV, { stdout: 'pipe', stderr: 'pipe' });
-    const deadline = Date.now() + timeoutMs;
-    while (await backend.exists(slug)) {
-      if (Date.now() > deadline) {
-        throw new EnvironmentError(
-          `bottle ${slug} is still up ${timeoutMs / 1000} s after its agent was told to stop`,
-          `\`bot-bottle prune\` or \`docker rm -f bot-bottle-${slug}\` removes it without saving`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    how = 'agent-stopped';
-  } else {
-    await teardownBottle(backend, ctx.env, slug, bottle.identity, (l) => {
+  const how = await stopBottle(backend, ctx.env, bottle, {
+    controllerAlive: controllerAlive(bottle),
+    timeoutMs: Number(opts.timeout ?? '60') * 1000,
+    progress: (l) => {
       ctx.io.err(l);
-    });
-    how = 'torn-down';
-  }
+    },
+  });
   if (opts.json === true) printJson(ctx.io, { slug, outcome: how });
   else
     ctx.io.out(

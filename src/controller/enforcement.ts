@@ -1,7 +1,8 @@
-import type { Backend } from '../backend/backend.js';
+import type { ActiveBottle, Backend } from '../backend/backend.js';
 import { EnvironmentError } from '../errors.js';
 import type { EnforcementAction, LedgerStore } from '../ledger/types.js';
 import { withLedger } from '../ledger/open.js';
+import { STOP_AGENT_ARGV } from './agent-process.js';
 import { teardownBottle } from './egress-archive.js';
 import { loadSaved, removeSavedState, saveBottle } from './state.js';
 
@@ -73,4 +74,34 @@ export function recordOperator(
   reason: string,
 ): Promise<void> {
   return withLedger(env, (l) => l.recordAction(operatorAction({ slug, identity, action }, reason)));
+}
+
+/**
+ * End a bottle's agent gracefully: its controller then brings the work
+ * home, saves the bottle and tears it down, as after a normal exit. A
+ * bottle whose controller is gone is torn down directly.
+ */
+export async function stopBottle(
+  backend: Backend,
+  env: NodeJS.ProcessEnv,
+  bottle: ActiveBottle,
+  o: { controllerAlive: boolean; timeoutMs: number; progress: (line: string) => void },
+): Promise<'agent-stopped' | 'torn-down'> {
+  const { slug } = bottle;
+  if (!o.controllerAlive || bottle.state !== 'running') {
+    await teardownBottle(backend, env, slug, bottle.identity, o.progress);
+    return 'torn-down';
+  }
+  await backend.exec(slug, STOP_AGENT_ARGV, { stdout: 'pipe', stderr: 'pipe' });
+  const deadline = Date.now() + o.timeoutMs;
+  while (await backend.exists(slug)) {
+    if (Date.now() > deadline) {
+      throw new EnvironmentError(
+        `bottle ${slug} is still up ${o.timeoutMs / 1000} s after its agent was told to stop`,
+        `\`bot-bottle prune\` or \`docker rm -f bot-bottle-${slug}\` removes it without saving`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return 'agent-stopped';
 }

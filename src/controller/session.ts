@@ -20,6 +20,7 @@ import { configurePayload, readCaPems } from './egress.js';
 import { teardownBottle } from './egress-archive.js';
 import { createCa } from '../egress/ca.js';
 import { bringWorkHome, type WorkHomeResult } from './work-home.js';
+import { wrapAgentArgv } from './agent-process.js';
 import { sidecarIds, startControlServer, type ControlServer } from './control-server.js';
 import { freezeBottle, killBottle } from './enforcement.js';
 import { openLedger } from '../ledger/open.js';
@@ -75,19 +76,6 @@ export interface LaunchRecord {
   timings: Record<string, number>;
   output?: string;
 }
-
-const AGENT_PID_FILE = '/tmp/bot-bottle-agent.pid';
-
-/**
- * The agent's argv, recording its pid so `bot-bottle stop` can end it
- * gracefully. The user-supplied parts stay positional parameters of a fixed
- * script; nothing is spliced into the shell text.
- */
-export function wrapAgentArgv(argv: readonly string[]): string[] {
-  return ['sh', '-c', `echo $$ > ${AGENT_PID_FILE}; exec "$@"`, 'bot-bottle-agent', ...argv];
-}
-
-export const STOP_AGENT_ARGV = ['sh', '-c', `kill -TERM "$(cat ${AGENT_PID_FILE})"`];
 
 async function hostRepo(workspace: string): Promise<{ repo: string | null; base: string | null }> {
   const repo = gitToplevel(workspace);

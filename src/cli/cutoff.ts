@@ -1,0 +1,54 @@
+import { killBottle, recordOperator } from '../controller/enforcement.js';
+import type { CliContext } from './context.js';
+import { findActive } from './find.js';
+import { printJson } from './output.js';
+import { services } from './services.js';
+
+/**
+ * `bot-bottle cutoff <slug> [--lift]`: refuse (or allow again) a running
+ * bottle's metered API calls. The bottle keeps running; its controller
+ * reads the decision from the ledger at the next call.
+ */
+export async function runCutoff(
+  ctx: CliContext,
+  slug: string,
+  opts: { json?: boolean; lift?: boolean },
+): Promise<number> {
+  const backend = services(ctx).backend('docker');
+  const bottle = await findActive(backend, slug);
+  const lift = opts.lift === true;
+  await recordOperator(
+    ctx.env,
+    slug,
+    bottle.identity,
+    lift ? 'restore' : 'cutoff',
+    lift ? 'metered calls allowed again by an operator' : 'metered calls cut off by an operator',
+  );
+  if (opts.json === true) {
+    printJson(ctx.io, { slug, identity: bottle.identity, cutOff: !lift });
+  } else {
+    ctx.io.out(
+      lift
+        ? `${slug} may make metered API calls again (within its budget)`
+        : `cut off the metered API calls of ${slug}; it keeps running (lift with: bot-bottle cutoff ${slug} --lift)`,
+    );
+  }
+  return 0;
+}
+
+/** `bot-bottle kill <slug>`: remove a running bottle at once, keeping nothing. */
+export async function runKill(
+  ctx: CliContext,
+  slug: string,
+  opts: { json?: boolean },
+): Promise<number> {
+  const backend = services(ctx).backend('docker');
+  const bottle = await findActive(backend, slug);
+  await recordOperator(ctx.env, slug, bottle.identity, 'kill', 'killed by an operator');
+  await killBottle(backend, ctx.env, slug, bottle.identity, (l) => {
+    ctx.io.err(l);
+  });
+  if (opts.json === true) printJson(ctx.io, { slug, identity: bottle.identity, outcome: 'killed' });
+  else ctx.io.out(`killed ${slug}: its containers and networks are gone and nothing was saved`);
+  return 0;
+}

@@ -1,0 +1,160 @@
+import type { ActiveBottle } from '../backend/backend.js';
+import type { EnforcementAction, LaunchUsage, LedgerStore, UsageTotals } from '../ledger/types.js';
+import { budgetWindow, describeBudget } from './budget.js';
+import { operatorCutoff } from './enforcement.js';
+import { loadSaved } from './state.js';
+
+/**
+ * Usage against budgets for every launch on the host, read from the ledger
+ * and the engine: what `bot-bottle usage` prints and the dashboard shows.
+ * It reads only; actions go through the enforcement module.
+ */
+
+export interface BudgetStatus {
+  limit: number;
+  /** Usage the budget counts (shared budgets include other bottles). */
+  used: number;
+  scope: string;
+  describe: string;
+}
+
+export interface LaunchRow extends UsageTotals {
+  slug: string;
+  identity: string;
+  agent: string;
+  provider: string;
+  /** running / orphaned (controller gone) / ended / frozen / gone. */
+  state: string;
+  running: boolean;
+  startedAt: string | null;
+  last: string | null;
+  /** Tokens per minute over the last five minutes. */
+  rate: number;
+  budget: BudgetStatus | null;
+  cutOff: boolean;
+  lastAction: EnforcementAction | null;
+}
+
+export interface FleetView {
+  at: string;
+  since: string | null;
+  launches: LaunchRow[];
+  providers: Record<string, UsageTotals>;
+}
+
+const RATE_WINDOW_MS = 5 * 60 * 1000;
+
+const zero = (): UsageTotals => ({
+  events: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  cacheCreationTokens: 0,
+  cacheReadTokens: 0,
+  tokens: 0,
+});
+
+export async function fleetView(o: {
+  ledger: LedgerStore;
+  env: NodeJS.ProcessEnv;
+  active: readonly ActiveBottle[];
+  alive: (a: ActiveBottle) => boolean;
+  since?: string;
+  now?: Date;
+}): Promise<FleetView> {
+  const now = o.now ?? new Date();
+  const since = o.since;
+  const used = await o.ledger.byLaunch(since === undefined ? {} : { since });
+  const byIdentity = new Map<string, LaunchUsage>(used.map((u) => [u.identity, u]));
+  const rows: LaunchRow[] = [];
+  const seen = new Set<string>();
+
+  const describe = async (
+    identity: string,
+    base: Pick<LaunchRow, 'slug' | 'agent' | 'provider' | 'state' | 'running' | 'startedAt'>,
+  ): Promise<LaunchRow> => {
+    const u = byIdentity.get(identity);
+    const saved = loadSaved(o.env, identity);
+    let budget: BudgetStatus | null = null;
+    if (base.running && saved !== undefined) {
+      const w = budgetWindow(saved.plan, { identity, startedAt: saved.startedAt }, now);
+      if (w !== undefined) {
+        budget = {
+          limit: w.limit,
+          used: (await o.ledger.totals(w.filter)).tokens,
+          scope: w.scope,
+          describe: describeBudget(saved.plan),
+        };
+      }
+    }
+    const recent = await o.ledger.totals({
+      identity,
+      since: new Date(now.getTime() - RATE_WINDOW_MS).toISOString(),
+    });
+    const actions = await o.ledger.actions({ identity });
+    const launchStart = base.startedAt ?? saved?.startedAt ?? u?.first ?? now.toISOString();
+    return {
+      ...base,
+      identity,
+      ...(u ?? zero()),
+      last: u?.last ?? null,
+      rate: Math.round(recent.tokens / (RATE_WINDOW_MS / 60_000)),
+      budget,
+      cutOff: base.running && (await operatorCutoff(o.ledger, identity, launchStart)),
+      lastAction: actions.at(-1) ?? null,
+    };
+  };
+
+  for (const a of o.active) {
+    seen.add(a.identity);
+    rows.push(
+      await describe(a.identity, {
+        slug: a.slug,
+        agent: a.agent,
+        provider: a.provider,
+        state: a.state === 'running' && !o.alive(a) ? 'orphaned' : a.state,
+        running: true,
+        startedAt: a.startedAt,
+      }),
+    );
+  }
+  for (const u of used) {
+    if (seen.has(u.identity)) continue;
+    const saved = loadSaved(o.env, u.identity);
+    rows.push(
+      await describe(u.identity, {
+        slug: u.slug,
+        agent: u.agent,
+        provider: u.provider,
+        state: saved === undefined ? 'gone' : saved.reason === 'running' ? 'ended' : saved.reason,
+        running: false,
+        startedAt: saved?.startedAt ?? null,
+      }),
+    );
+  }
+
+  const providers: Record<string, UsageTotals> = {};
+  for (const u of used) {
+    const t = (providers[u.provider] ??= zero());
+    t.events += u.events;
+    t.inputTokens += u.inputTokens;
+    t.outputTokens += u.outputTokens;
+    t.cacheCreationTokens += u.cacheCreationTokens;
+    t.cacheReadTokens += u.cacheReadTokens;
+    t.tokens += u.tokens;
+  }
+  return { at: now.toISOString(), since: since ?? null, launches: rows, providers };
+}
+
+/** `--since`: an ISO time, or a span back from now such as 30m, 24h, 7d. */
+export function parseSince(raw: string, now = new Date()): string | undefined {
+  const span = /^(\d+)([mhdw])$/.exec(raw.trim());
+  if (span !== null) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[
+      span[2] as 'm' | 'h' | 'd' | 'w'
+    ];
+    return new Date(now.getTime() - Number(span[1]) * unit).toISOString();
+  }
+  if (!/^\d{4}-\d{2}-\d{2}/.test(raw)) return undefined;
+  const t = new Date(raw);
+  return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
+}

@@ -1,0 +1,177 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { render } from 'ink-testing-library';
+import { createElement } from 'react';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ActiveBottle } from '../../src/backend/backend.js';
+import { recordOperator } from '../../src/controller/enforcement.js';
+import { fleetView, parseSince, type LaunchRow } from '../../src/controller/fleet.js';
+import { saveBottle } from '../../src/controller/state.js';
+import { SqliteLedger } from '../../src/ledger/sqlite.js';
+import type { UsageEvent } from '../../src/ledger/types.js';
+import type { BottlePlan } from '../../src/plan/schema.js';
+import { bar, Dashboard, type DashboardAction } from '../../src/tui/dashboard.js';
+
+const NOW = new Date();
+
+function savedPlan(slug: string, tokens: number): BottlePlan {
+  return {
+    slug,
+    agent: { name: 'claude', provider: 'claude' },
+    bottles: [{ name: 'fake', chain: [{ name: 'fake' }] }],
+    budget: { provider: 'claude', tokens, scope: 'global', from: 'settings.yml', period: 'day' },
+    cutoff: { policy: 'cutoff', source: 'default', from: null },
+  } as unknown as BottlePlan;
+}
+
+const active = (slug: string, identity: string): ActiveBottle => ({
+  slug,
+  label: slug,
+  agent: 'claude',
+  provider: 'claude',
+  bottles: ['fake'],
+  identity,
+  startedAt: new Date(NOW.getTime() - 60_000).toISOString(),
+  state: 'running',
+  controllerPid: undefined,
+  controllerHost: undefined,
+});
+
+const event = (slug: string, identity: string, input: number, output: number): UsageEvent => ({
+  at: new Date(NOW.getTime() - 30_000).toISOString(),
+  slug,
+  identity,
+  agent: 'claude',
+  provider: 'claude',
+  bottles: ['fake'],
+  api: 'anthropic-messages',
+  model: 'm',
+  requestId: null,
+  inputTokens: input,
+  outputTokens: output,
+  cacheCreationTokens: 0,
+  cacheReadTokens: 0,
+  estimated: false,
+});
+
+const tick = (ms = 80): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The dashboard over a real ledger file and real launch records; only the
+ * engine's list of running bottles is given (no containers here).
+ */
+describe('usage view and dashboard', () => {
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  let ledger: SqliteLedger;
+  const bottles = [
+    active('alpha', 'alpha-20261121-100000'),
+    active('beta', 'beta-20261121-100000'),
+  ];
+
+  beforeEach(async () => {
+    home = mkdtempSync(join(tmpdir(), 'bb-dash-'));
+    env = { BOT_BOTTLE_HOME: home };
+    ledger = new SqliteLedger(join(home, 'bot-bottle.db'));
+    for (const b of bottles) {
+      saveBottle(env, {
+        identity: b.identity,
+        slug: b.slug,
+        label: b.slug,
+        agent: 'claude',
+        provider: 'claude',
+        bottles: ['fake'],
+        color: null,
+        image: 'img',
+        reason: 'running',
+        savedAt: b.startedAt,
+        startedAt: b.startedAt,
+        repo: null,
+        baseCommit: null,
+        branch: null,
+        exitCode: null,
+        plan: savedPlan(b.slug, 100),
+      });
+    }
+    await ledger.recordUsage(event('alpha', 'alpha-20261121-100000', 24, 14));
+    await ledger.recordUsage(event('beta', 'beta-20261121-100000', 12, 7));
+    await ledger.recordUsage(event('old', 'old-20261120-100000', 1000, 1));
+  });
+  afterEach(async () => {
+    await ledger.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  const load = () => fleetView({ ledger, env, active: bottles, alive: () => true, now: NOW });
+
+  it('counts each launch and the shared budget it draws on', async () => {
+    const v = await load();
+    const alpha = v.launches.find((l) => l.slug === 'alpha');
+    expect(alpha).toMatchObject({ events: 1, tokens: 38, running: true, rate: 8 });
+    // A global budget counts every bottle's usage today (the older launch was 30 s ago too).
+    expect(alpha?.budget).toMatchObject({ limit: 100, used: 1058, scope: 'global:claude' });
+    expect(v.launches.find((l) => l.slug === 'old')).toMatchObject({
+      running: false,
+      state: 'gone',
+    });
+    expect(v.providers.claude).toMatchObject({ events: 3, tokens: 1058 });
+    await recordOperator(env, 'beta', 'beta-20261121-100000', 'cutoff', 't');
+    expect((await load()).launches.find((l) => l.slug === 'beta')?.cutOff).toBe(true);
+  });
+
+  it('renders usage against budget and acts on the selected bottle', async () => {
+    const acts: [DashboardAction, string][] = [];
+    const act = (a: DashboardAction, r: LaunchRow): Promise<string> => {
+      acts.push([a, r.slug]);
+      return Promise.resolve(`did ${a} on ${r.slug}`);
+    };
+    const ui = render(createElement(Dashboard, { load, act, intervalMs: 50 }));
+    await tick(200);
+    const frame = ui.lastFrame() ?? '';
+    expect(frame).toContain('2 running');
+    expect(frame).toContain('alpha');
+    expect(frame).toContain('beta');
+    expect(frame).not.toContain('old-');
+    expect(frame).toContain('1058/100');
+    expect(frame).toContain('38 own');
+    expect(frame).toContain('█'.repeat(24));
+    expect(frame).toContain('8/min');
+    ui.stdin.write('c');
+    await tick();
+    expect(acts).toEqual([['cutoff', 'alpha']]);
+    expect(ui.lastFrame()).toContain('did cutoff on alpha');
+    ui.stdin.write('j');
+    await tick();
+    ui.stdin.write('x');
+    await tick();
+    expect(ui.lastFrame()).toContain('kill beta: remove it now, saving nothing? y/n');
+    ui.stdin.write('n');
+    await tick();
+    expect(acts).toHaveLength(1);
+    ui.stdin.write('x');
+    await tick();
+    ui.stdin.write('y');
+    await tick();
+    expect(acts).toEqual([
+      ['cutoff', 'alpha'],
+      ['kill', 'beta'],
+    ]);
+    ui.unmount();
+  });
+
+  it('draws the bar by how much of the budget is used', () => {
+    expect(bar(0, 100, 10)).toEqual({ text: '░'.repeat(10), color: 'green' });
+    expect(bar(80, 100, 10)).toEqual({ text: `${'█'.repeat(8)}${'░'.repeat(2)}`, color: 'yellow' });
+    expect(bar(500, 100, 10)).toEqual({ text: '█'.repeat(10), color: 'red' });
+  });
+
+  it('reads --since as a time or a span back from now', () => {
+    const at = new Date('2026-11-21T12:00:00.000Z');
+    expect(parseSince('24h', at)).toBe('2026-11-20T12:00:00.000Z');
+    expect(parseSince('30m', at)).toBe('2026-11-21T11:30:00.000Z');
+    expect(parseSince('2026-11-01', at)).toBe('2026-11-01T00:00:00.000Z');
+    expect(parseSince('yesterday', at)).toBeUndefined();
+    expect(parseSince('2026-13-45', at)).toBeUndefined();
+  });
+});
