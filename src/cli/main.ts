@@ -313,9 +313,16 @@ Needs a terminal; for scripts use \`bot-bottle usage --json\`.`,
     .argument('<identity>', 'a saved bottle (see bot-bottle ps --all)')
     .option('--headless', 'run without a terminal; needs --prompt')
     .option('--prompt <text>', 'the task for a --headless run')
+    .option(
+      '--budget <tokens>',
+      'token budget for this launch only (e.g. after a budget froze it): 2000000, 500k, 2m',
+    )
     .option('--json', 'print the launch record as JSON')
     .action(
-      async (identity: string, opts: { headless?: boolean; prompt?: string; json?: boolean }) => {
+      async (
+        identity: string,
+        opts: { headless?: boolean; prompt?: string; json?: boolean; budget?: string },
+      ) => {
         throw new ActionExit(await runResume(ctx, identity, opts));
       },
     );

@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { loadConfig } from '../manifest/load.js';
 import type { CliContext } from './context.js';
 import { services } from './services.js';
-import { launchAndReport, makePlan, uniquifyLabel } from './start.js';
+import { launchAndReport, makePlan, parseBudget, uniquifyLabel } from './start.js';
 
 /**
  * Bring a saved bottle back: its image holds the workspace and the CLI's
@@ -14,7 +14,7 @@ import { launchAndReport, makePlan, uniquifyLabel } from './start.js';
 export async function runResume(
   ctx: CliContext,
   identity: string,
-  opts: { headless?: boolean; prompt?: string; json?: boolean },
+  opts: { headless?: boolean; prompt?: string; json?: boolean; budget?: string },
 ): Promise<number> {
   const svc = services(ctx);
   const saved = loadSaved(ctx.env, identity);
@@ -48,6 +48,7 @@ export async function runResume(
       bottles: saved.bottles,
       label: uniquifyLabel(saved.label, active),
       color: saved.color ?? undefined,
+      budget: parseBudget(opts.budget),
     },
     literals,
   );

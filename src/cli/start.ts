@@ -41,7 +41,7 @@ export function uniquifyLabel(label: string, activeSlugs: ReadonlySet<string>): 
   return `${label}-${n}`;
 }
 
-function parseBudget(raw: string | undefined): number | undefined {
+export function parseBudget(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const budget = parseTokenCount(raw);
   if (budget === undefined) {

@@ -100,7 +100,7 @@ export async function runUsage(
   ctx.io.out('');
   for (const [provider, t] of Object.entries(view.providers)) {
     ctx.io.out(
-      `${provider}: ${tokens(t.tokens)} tokens (${tokens(t.inputTokens)} in, ${tokens(t.outputTokens)} out) in ${t.events} calls${since === undefined ? '' : ` since ${since}`}`,
+      `${provider}: ${tokens(t.tokens)} tokens (${tokens(t.inputTokens)} in, ${tokens(t.outputTokens)} out) in ${t.events} ${t.events === 1 ? 'call' : 'calls'}${since === undefined ? '' : ` since ${since}`}`,
     );
   }
   return 0;

@@ -46,8 +46,10 @@ export interface Crossing {
 export interface ControlServer {
   dir: string;
   socketPath: string;
-  /** Start the periodic budget check (the agent is running now). */
+  /** The agent runs now: carry out policies and check shared budgets periodically. */
   armed(): void;
+  /** The agent has ended: record crossings from now on, but carry nothing out. */
+  disarmed(): void;
   /** Resolves when no enforcement is in progress. */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -92,6 +94,8 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
   const launch = { identity, startedAt: new Date(o.startedAt).toISOString() };
 
   let fired = false;
+  /** Between `armed()` and `disarmed()`: the agent runs, policies are carried out. */
+  let live = false;
   let enforcing: Promise<void> = Promise.resolve();
   const fire = (used: number, limit: number, scope: string): void => {
     if (fired) return;
@@ -106,10 +110,14 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       limit,
       reason: `${describeBudget(plan)} of ${limit} tokens used up (${used} used)`,
     };
+    // After the agent has ended the session saves and removes the bottle
+    // itself; a freeze or kill then would race it. The row still records it.
+    const act = live;
+    if (!act) action.reason += ' (after the agent ended: nothing left to stop)';
     o.log(`${slug}: ${action.reason}; cutoff policy '${plan.cutoff.policy}'`);
     enforcing = ledger
       .recordAction(action)
-      .then(() => o.enforce({ policy: plan.cutoff.policy, action }))
+      .then(() => (act ? o.enforce({ policy: plan.cutoff.policy, action }) : undefined))
       .catch((e: unknown) => {
         o.log(
           `${slug}: enforcing '${plan.cutoff.policy}' failed: ${e instanceof Error ? e.message : String(e)}`,
@@ -270,10 +278,14 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     dir,
     socketPath,
     armed() {
+      live = true;
       timer ??= setInterval(() => {
         void check().catch(() => undefined);
       }, o.pollMs ?? 2000);
       timer.unref();
+    },
+    disarmed() {
+      live = false;
     },
     idle: () => enforcing,
     async close() {

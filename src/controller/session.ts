@@ -273,7 +273,8 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       workdir: GUEST_WORKSPACE,
       onStdout: (c) => out.push(c),
     });
-    // A policy firing as the agent ends (freeze, kill) finishes before anything else.
+    // A policy fired while the agent ran (freeze, kill) finishes before anything else.
+    control.disarmed();
     await control.idle();
     checkpoint();
     lap('agent');

@@ -81,6 +81,24 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
         expect(usage.length).toBe(calls);
         for (const u of usage)
           expect(u).toMatchObject({ inputTokens: 12, outputTokens: 7, estimated: false });
+        // The controller wrote the same calls to the ledger.
+        const ledger = await runBin(fx, ['usage', '--json']);
+        expect(ledger.code, ledger.stderr).toBe(0);
+        const row = (
+          JSON.parse(ledger.stdout) as {
+            launches: {
+              identity: string;
+              events: number;
+              inputTokens: number;
+              outputTokens: number;
+            }[];
+          }
+        ).launches.find((l) => l.identity === record.identity);
+        expect(row).toMatchObject({
+          events: calls,
+          inputTokens: 12 * calls,
+          outputTokens: 7 * calls,
+        });
         expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
       } finally {
         fx.cleanup();

@@ -157,6 +157,7 @@ describe('egress control plane', () => {
       log: () => undefined,
       pollMs: 50,
     });
+    control.armed();
   };
   const linkUp = async (): Promise<void> => {
     if (control === undefined) throw new Error('no controller');

@@ -1,0 +1,289 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { SqliteLedger } from '../../src/ledger/sqlite.js';
+import type { EnforcementAction } from '../../src/ledger/types.js';
+import { bottleRepo, leftovers, runBin, useFakeUpstream } from '../helpers/bottle-repo.js';
+import { describeDocker } from '../helpers/docker.js';
+import { md } from '../helpers/fixture.js';
+import type { Fixture } from '../helpers/fixture.js';
+import { inAgentAsync, viaProxyScript } from '../helpers/in-agent.js';
+
+/** Every call the fake answers reports 12 input and 7 output tokens. */
+const PER_CALL = 19;
+
+interface Record {
+  outcome: string;
+  slug: string;
+  identity: string;
+  output: string;
+  resumeCommand: string | null;
+}
+
+async function actionsOf(fx: Fixture, identity: string): Promise<EnforcementAction[]> {
+  const l = new SqliteLedger(join(fx.home, 'bot-bottle.db'));
+  try {
+    return await l.actions({ identity });
+  } finally {
+    await l.close();
+  }
+}
+
+interface UsageJson {
+  launches: {
+    identity: string;
+    events: number;
+    inputTokens: number;
+    outputTokens: number;
+    running: boolean;
+    state: string;
+    cutOff: boolean;
+  }[];
+  providers: Record<string, { events: number; tokens: number }>;
+}
+
+async function usageOf(fx: Fixture): Promise<UsageJson> {
+  const r = await runBin(fx, ['usage', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as UsageJson;
+}
+
+/**
+ * Budgets with the real Claude Code CLI in real bottles. The prompt
+ * `RUN: echo hi` makes the fake answer with a tool call, so the agent makes
+ * a second call after the first one's usage crossed a 10-token budget.
+ */
+describeDocker('budgets, cutoff policies and the ledger', () => {
+  const upstream = useFakeUpstream();
+  const metered = (from: number): number =>
+    upstream()
+      .requests.slice(from)
+      .filter((q) => q.method === 'POST' && q.path.split('?')[0] === '/v1/messages').length;
+
+  it('cutoff: the call after the crossing is refused in the API shape; the ledger and the audit row say so', async () => {
+    const fx = bottleRepo(upstream().port);
+    const before = upstream().requests.length;
+    try {
+      const r = await runBin(fx, [
+        'start',
+        'claude',
+        '--headless',
+        '--prompt',
+        'RUN: echo hi',
+        '--label',
+        'budget-cut',
+        '--budget',
+        '10',
+        '--json',
+      ]);
+      const rec = JSON.parse(r.stdout) as Record;
+      // Claude Code shows the refusal as an API error and stops (no retries: x-should-retry).
+      expect(rec.output).toContain('429');
+      expect(rec.output).toContain('launch budget (--budget) of 10 tokens is used up (19 used)');
+      expect(rec.outcome).toBe('ended');
+      expect(metered(before)).toBe(1);
+      const usage = await usageOf(fx);
+      expect(usage.launches.find((l) => l.identity === rec.identity)).toMatchObject({
+        events: 1,
+        inputTokens: 12,
+        outputTokens: 7,
+      });
+      expect(await actionsOf(fx, rec.identity)).toEqual([
+        expect.objectContaining({
+          action: 'cutoff',
+          scope: `launch:${rec.identity}`,
+          used: PER_CALL,
+          limit: 10,
+        }),
+      ]);
+      const log = await runBin(fx, ['egress', 'log', rec.identity, '--json']);
+      expect(log.stdout).toContain('"rule":"budget-exhausted"');
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('freeze: the bottle is saved and removed when its budget is used up, and resumes with a new budget', async () => {
+    const fx = bottleRepo(upstream().port, {
+      repo: {
+        '.bot-bottle/bottles/frugal.md': md('extends: fake\ncutoff: freeze'),
+        '.bot-bottle/agents/frugal.md': md('provider: claude\nbottle: frugal', 'You are terse.\n'),
+      },
+    });
+    try {
+      const r = await runBin(fx, [
+        'start',
+        'frugal',
+        '--headless',
+        '--prompt',
+        'RUN: echo hi',
+        '--label',
+        'budget-freeze',
+        '--budget',
+        '10',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const rec = JSON.parse(r.stdout) as Record;
+      expect(rec.outcome).toBe('frozen');
+      expect(rec.resumeCommand).toBe(`bot-bottle resume ${rec.identity}`);
+      expect(leftovers(rec.slug)).toBe('');
+      expect(await actionsOf(fx, rec.identity)).toEqual([
+        expect.objectContaining({ action: 'freeze', used: PER_CALL, limit: 10 }),
+      ]);
+      const ps = await runBin(fx, ['ps', '--all', '--json']);
+      expect(ps.stdout).toContain('"state": "frozen"');
+      const resumed = await runBin(fx, [
+        'resume',
+        rec.identity,
+        '--headless',
+        '--prompt',
+        'say hi',
+        '--budget',
+        '1m',
+        '--json',
+      ]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const again = JSON.parse(resumed.stdout) as Record;
+      expect(again.outcome).toBe('ended');
+      expect(again.output).toContain('hello from the fake upstream');
+      expect((await runBin(fx, ['rm', rec.identity])).code).toBe(0);
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('kill: the bottle is removed and nothing is kept', async () => {
+    const fx = bottleRepo(upstream().port, {
+      repo: {
+        '.bot-bottle/bottles/strict.md': md('extends: fake\ncutoff: kill'),
+        '.bot-bottle/agents/strict.md': md('provider: claude\nbottle: strict', 'You are terse.\n'),
+      },
+    });
+    try {
+      const r = await runBin(fx, [
+        'start',
+        'strict',
+        '--headless',
+        '--prompt',
+        'RUN: echo hi',
+        '--label',
+        'budget-kill',
+        '--budget',
+        '10',
+        '--json',
+      ]);
+      const rec = JSON.parse(r.stdout) as Record;
+      expect(rec.outcome).toBe('removed');
+      expect(rec.resumeCommand).toBeNull();
+      expect(leftovers(rec.slug)).toBe('');
+      expect(await actionsOf(fx, rec.identity)).toEqual([
+        expect.objectContaining({ action: 'kill', used: PER_CALL, limit: 10 }),
+      ]);
+      const ps = await runBin(fx, ['ps', '--all', '--json']);
+      expect(ps.stdout).not.toContain(rec.identity);
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('a global budget shared by two running bottles cuts both', async () => {
+    const fx = bottleRepo(upstream().port);
+    writeFileSync(join(fx.home, 'settings.yml'), 'budget:\n  claude: 10\n');
+    const before = upstream().requests.length;
+    try {
+      const runs = await Promise.all(
+        ['shared-a', 'shared-b'].map((label) =>
+          runBin(fx, [
+            'start',
+            'claude',
+            '--headless',
+            '--prompt',
+            'RUN: echo hi',
+            '--label',
+            label,
+            '--json',
+          ]),
+        ),
+      );
+      const recs = runs.map((r) => JSON.parse(r.stdout) as Record);
+      for (const rec of recs) {
+        expect(rec.output).toContain('global claude budget (per day) of 10 tokens is used up');
+        expect(await actionsOf(fx, rec.identity)).toEqual([
+          expect.objectContaining({ action: 'cutoff', scope: 'global:claude', limit: 10 }),
+        ]);
+      }
+      // Admission is serialised through the ledger: one call got through, for both bottles.
+      const calls = metered(before);
+      expect(calls).toBe(1);
+      const usage = await usageOf(fx);
+      expect(usage.providers.claude).toMatchObject({ events: calls, tokens: calls * PER_CALL });
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('fails closed when the controller is gone: metered calls are refused, others pass', async () => {
+    const fx = bottleRepo(upstream().port);
+    const before = upstream().requests.length;
+    let pid = 0;
+    try {
+      const run = runBin(
+        fx,
+        ['start', 'claude', '--headless', '--prompt', 'HOLD', '--label', 'orphan'],
+        {
+          onSpawn: (p) => (pid = p),
+        },
+      );
+      await upstream().waitFor(
+        (q) => upstream().requests.indexOf(q) >= before && q.path.startsWith('/v1/messages'),
+        180_000,
+      );
+      const call = (path: string): Promise<string> =>
+        inAgentAsync('orphan', [
+          'node',
+          '-e',
+          viaProxyScript(
+            'api.anthropic.com',
+            `'POST ${path} HTTP/1.1\\r\\nHost: api.anthropic.com\\r\\nContent-Type: application/json\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\n{}'`,
+          ),
+        ]);
+      // While the controller runs, a metered call goes through.
+      expect(await call('/v1/messages')).toMatch(/^HTTP\/1\.1 200/);
+      // From a second terminal: usage of the running bottle, an operator cutoff and its lift.
+      const running = (await usageOf(fx)).launches.find((l) => l.identity.startsWith('orphan-'));
+      expect(running).toMatchObject({ running: true, state: 'running', events: 1 });
+      const cut = await runBin(fx, ['cutoff', 'orphan']);
+      expect(cut.stdout).toContain('cut off the metered API calls of orphan');
+      const refusedByOperator = await call('/v1/messages');
+      expect(refusedByOperator).toMatch(/^HTTP\/1\.1 429/);
+      expect(refusedByOperator).toContain('an operator cut off metered API calls');
+      expect(
+        (await usageOf(fx)).launches.find((l) => l.identity.startsWith('orphan-')),
+      ).toMatchObject({
+        cutOff: true,
+      });
+      expect((await runBin(fx, ['cutoff', 'orphan', '--lift'])).code).toBe(0);
+      expect(await call('/v1/messages')).toMatch(/^HTTP\/1\.1 200/);
+      process.kill(pid, 'SIGKILL');
+      await run;
+      await new Promise((r) => setTimeout(r, 1000));
+      const refused = await call('/v1/messages');
+      expect(refused).toMatch(/^HTTP\/1\.1 503/);
+      expect(refused).toContain('"type":"api_error"');
+      expect(refused).toContain("the bottle's controller");
+      expect(metered(before)).toBe(3);
+      // Not metered, so not the controller's business: count_tokens still reaches the API.
+      expect(await call('/v1/messages/count_tokens')).not.toMatch(/^HTTP\/1\.1 503/);
+      expect(upstream().requests.some((q) => q.path.startsWith('/v1/messages/count_tokens'))).toBe(
+        true,
+      );
+      expect(metered(before)).toBe(3);
+      const ps = await runBin(fx, ['ps', '--json']);
+      expect(ps.stdout).toContain('"state": "orphaned"');
+    } finally {
+      await runBin(fx, ['prune']);
+      fx.cleanup();
+    }
+  });
+});

@@ -1,0 +1,32 @@
+import { execFile } from 'node:child_process';
+
+/** Runs a command in a bottle's agent container without blocking the event loop (an in-process fake upstream must answer meanwhile). */
+export function inAgentAsync(slug: string, argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'docker',
+      ['exec', `bot-bottle-${slug}`, ...argv],
+      { encoding: 'utf8', timeout: 120_000 },
+      (e, out) => {
+        if (e !== null) reject(new Error(e.message));
+        else resolve(out);
+      },
+    );
+  });
+}
+
+/**
+ * A Node script for the agent container: CONNECT `host` through the egress
+ * proxy, TLS, write the request (`request`: a JS expression; `input` holds
+ * stdin), print the whole response.
+ */
+export function viaProxyScript(host: string, request: string): string {
+  return `
+    const net = require('node:net'), tls = require('node:tls');
+    const input = require('node:fs').readFileSync(0, 'utf8').trim();
+    const s = net.connect(3128, 'egress', () => s.write('CONNECT ${host}:443 HTTP/1.1\\r\\nHost: ${host}:443\\r\\n\\r\\n'));
+    s.once('data', () => {
+      const t = tls.connect({ socket: s, servername: '${host}' }, () => t.write(${request}));
+      let got = ''; t.on('data', (d) => (got += d)); t.on('end', () => console.log(got));
+    });`;
+}
