@@ -12,7 +12,7 @@ import { inAgentAsync, viaProxyScript } from '../helpers/in-agent.js';
 /** Every call the fake answers reports 12 input and 7 output tokens. */
 const PER_CALL = 19;
 
-interface Record {
+interface LaunchRec {
   outcome: string;
   slug: string;
   identity: string;
@@ -76,7 +76,7 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
         '10',
         '--json',
       ]);
-      const rec = JSON.parse(r.stdout) as Record;
+      const rec = JSON.parse(r.stdout) as LaunchRec;
       // Claude Code shows the refusal as an API error and stops (no retries: x-should-retry).
       expect(rec.output).toContain('429');
       expect(rec.output).toContain('launch budget (--budget) of 10 tokens is used up (19 used)');
@@ -124,7 +124,7 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
         '--json',
       ]);
       expect(r.code, r.stderr).toBe(0);
-      const rec = JSON.parse(r.stdout) as Record;
+      const rec = JSON.parse(r.stdout) as LaunchRec;
       expect(rec.outcome).toBe('frozen');
       expect(rec.resumeCommand).toBe(`bot-bottle resume ${rec.identity}`);
       expect(leftovers(rec.slug)).toBe('');
@@ -144,7 +144,7 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
         '--json',
       ]);
       expect(resumed.code, resumed.stderr).toBe(0);
-      const again = JSON.parse(resumed.stdout) as Record;
+      const again = JSON.parse(resumed.stdout) as LaunchRec;
       expect(again.outcome).toBe('ended');
       expect(again.output).toContain('hello from the fake upstream');
       expect((await runBin(fx, ['rm', rec.identity])).code).toBe(0);
@@ -173,7 +173,7 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
         '10',
         '--json',
       ]);
-      const rec = JSON.parse(r.stdout) as Record;
+      const rec = JSON.parse(r.stdout) as LaunchRec;
       expect(rec.outcome).toBe('removed');
       expect(rec.resumeCommand).toBeNull();
       expect(leftovers(rec.slug)).toBe('');
@@ -206,7 +206,7 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
           ]),
         ),
       );
-      const recs = runs.map((r) => JSON.parse(r.stdout) as Record);
+      const recs = runs.map((r) => JSON.parse(r.stdout) as LaunchRec);
       for (const rec of recs) {
         expect(rec.output).toContain('global claude budget (per day) of 10 tokens is used up');
         expect(await actionsOf(fx, rec.identity)).toEqual([
