@@ -3,6 +3,14 @@ import { Agent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startControlServer } from '../src/controller/control-server.js';
+import type { Admit } from '../src/egress/admission.js';
+import { connectController, type ControllerLink } from '../src/egress/controller-link.js';
+import { SqliteLedger } from '../src/ledger/sqlite.js';
+import type { BottlePlan } from '../src/plan/schema.js';
 import { createCa, type CaMaterial } from '../src/egress/ca.js';
 import { emptyPolicy } from '../src/egress/config.js';
 import type { UsageRecord } from '../src/egress/proxy.js';
@@ -34,9 +42,44 @@ afterAll(() => {
   upstream.kill();
 });
 
+/** The controller side: a real control server on a unix socket writing a real SQLite ledger. */
+async function controller(): Promise<{ link: ControllerLink; close: () => Promise<void> }> {
+  const home = mkdtempSync(join(tmpdir(), 'bb-bench-'));
+  const ledger = new SqliteLedger(join(home, 'bot-bottle.db'));
+  const plan = {
+    slug: 'meter',
+    agent: { name: 'bench', provider: 'claude' },
+    bottles: [{ name: 'b', chain: [{ name: 'b' }] }],
+    budget: { provider: 'claude', tokens: 1e12, scope: 'global', from: 'bench', period: 'day' },
+    cutoff: { policy: 'cutoff', source: 'default', from: null },
+  } as unknown as BottlePlan;
+  const control = await startControlServer({
+    env: { BOT_BOTTLE_HOME: home },
+    ledger,
+    plan,
+    identity: 'meter-1',
+    startedAt: new Date().toISOString(),
+    enforce: () => Promise.resolve(),
+    log: () => undefined,
+  });
+  control.armed();
+  const link = connectController({ socketPath: control.socketPath, slug: 'meter' });
+  while (!link.connected()) await new Promise((r) => setTimeout(r, 10));
+  return {
+    link,
+    close: async () => {
+      link.close();
+      await control.close();
+      await ledger.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
 async function proxyWith(
   metering: boolean,
   seen: UsageRecord[],
+  admit?: Admit,
 ): Promise<{ port: number; close: () => void }> {
   const state = buildState(
     { ...emptyPolicy('meter'), allow: [HOST], hosts: { [HOST]: `127.0.0.1:${upstreamPort}` } },
@@ -46,6 +89,7 @@ async function proxyWith(
     state: () => state,
     log: () => undefined,
     ...(metering ? { usage: (u: UsageRecord) => seen.push(u) } : {}),
+    ...(admit === undefined ? {} : { admit }),
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   return {
@@ -103,34 +147,52 @@ function call(agent: Agent, path: string): Promise<{ mbps: number; firstByte: nu
 
 it('meters without slowing the stream', async () => {
   const seen: UsageRecord[] = [];
+  const ctl = await controller();
   const off = await proxyWith(false, []);
   const on = await proxyWith(true, seen);
+  const gated = await proxyWith(true, [], ctl.link.admit);
   const runs = Number(process.env.BENCH_RUNS ?? 5);
   const median = (xs: number[]): number =>
     [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-  const tput = { off: [] as number[], on: [] as number[] };
+  const modes = { off, on, gated };
+  const tput: Record<keyof typeof modes, number[]> = { off: [], on: [], gated: [] };
+  // The order rotates each round, so no mode always runs first (warm caches, GC).
+  const order = (i: number): (keyof typeof modes)[] => {
+    const all = ['off', 'on', 'gated'] as const;
+    return [...all.slice(i % 3), ...all.slice(0, i % 3)];
+  };
   for (let i = 0; i < runs; i++) {
-    tput.off.push((await stream(off.port, '/v1/messages')).mbps);
-    tput.on.push((await stream(on.port, '/v1/messages')).mbps);
+    for (const k of order(i)) tput[k].push((await stream(modes[k].port, '/v1/messages')).mbps);
   }
   expect(seen.length).toBe(runs);
   expect(seen[0]).toMatchObject({ inputTokens: 10, outputTokens: 12345, estimated: false });
   // First byte of a short metered call on a kept-alive tunnel (no handshake in the number).
-  const fb = { off: [] as number[], on: [] as number[] };
-  const offT = await tunnel(off.port);
-  const onT = await tunnel(on.port);
+  const fb: Record<keyof typeof modes, number[]> = { off: [], on: [], gated: [] };
+  const tunnels = {
+    off: await tunnel(off.port),
+    on: await tunnel(on.port),
+    gated: await tunnel(gated.port),
+  };
   for (let i = 0; i < 200; i++) {
-    fb.off.push((await call(offT, '/v1/messages?short=1')).firstByte);
-    fb.on.push((await call(onT, '/v1/messages?short=1')).firstByte);
+    for (const k of order(i))
+      fb[k].push((await call(tunnels[k], '/v1/messages?short=1')).firstByte);
   }
   off.close();
   on.close();
-  const tOff = median(tput.off);
-  const tOn = median(tput.on);
-  const fOff = median(fb.off);
-  const fOn = median(fb.on);
+  gated.close();
+  await ctl.close();
+  const t = { off: median(tput.off), on: median(tput.on), gated: median(tput.gated) };
+  const f = { off: median(fb.off), on: median(fb.on), gated: median(fb.gated) };
+  const slower = (x: number): string => `${((100 * (x - t.off)) / t.off).toFixed(1)}%`;
+  const later = (x: number): string => {
+    const d = x - f.off;
+    return `${d >= 0 ? '+' : '-'}${Math.abs(d).toFixed(2)} ms (${((100 * d) / f.off).toFixed(1)}%)`;
+  };
   process.stdout.write(
-    `\nmetering, ~50 MB Anthropic SSE stream (median of ${runs}): off ${tOff.toFixed(0)} MB/s, on ${tOn.toFixed(0)} MB/s -> ${((100 * (tOff - tOn)) / tOff).toFixed(1)}% slower (target < 5%)\n` +
-      `first byte of a short stream (median of 200): off ${fOff.toFixed(2)} ms, on ${fOn.toFixed(2)} ms -> ${((100 * (fOn - fOff)) / fOff).toFixed(1)}% (target < 5%)\n`,
+    `\nmetering, ~50 MB Anthropic SSE stream (median of ${runs}): off ${t.off.toFixed(0)} MB/s, ` +
+      `metered ${t.on.toFixed(0)} MB/s -> ${slower(t.on)} (target: within 5%), ` +
+      `metered + admitted by the controller ${t.gated.toFixed(0)} MB/s -> ${slower(t.gated)}\n` +
+      `first byte of a short stream (median of 200): off ${f.off.toFixed(2)} ms, metered ${f.on.toFixed(2)} ms -> ${later(f.on)} (target: within 5%), ` +
+      `metered + admitted ${f.gated.toFixed(2)} ms -> ${later(f.gated)}\n`,
   );
 });

@@ -54,12 +54,29 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
     `,
   },
   {
-    // Actions name the launch they belong to: a slug is reused by later bottles.
+    // Actions name the launch they belong to (a slug is reused by later
+    // bottles); hourly totals make budget sums cheap.
     version: 3,
     sql: `
       ALTER TABLE enforcement_actions ADD COLUMN identity TEXT NOT NULL DEFAULT '';
       CREATE INDEX actions_by_identity ON enforcement_actions (identity, id);
       CREATE INDEX usage_by_identity ON usage_events (identity, at);
+      -- Admission sums a budget's tokens on every metered call: from hourly
+      -- totals per launch, so the cost does not grow with the day's calls.
+      CREATE TABLE usage_hourly (
+        hour TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        bottles TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        PRIMARY KEY (hour, identity, agent, provider, bottles)
+      );
+      CREATE INDEX hourly_by_provider ON usage_hourly (provider, hour);
+      INSERT INTO usage_hourly (hour, identity, agent, provider, bottles, tokens)
+        SELECT substr(at, 1, 13) || ':00:00.000Z', identity, agent, provider, bottles,
+               sum(input_tokens + output_tokens)
+        FROM usage_events GROUP BY 1, identity, agent, provider, bottles;
     `,
   },
 ];

@@ -23,6 +23,9 @@ interface RawTotals {
   cr: number;
 }
 
+/** An ISO time on the hour: hourly totals answer sums from it exactly. */
+const HOUR_START = /^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/;
+
 function totalsOf(r: RawTotals): UsageTotals {
   return {
     events: r.events,
@@ -130,11 +133,48 @@ export class SqliteLedger implements LedgerStore {
         e.cacheReadTokens,
         e.estimated ? 1 : 0,
       );
+    this.db
+      .prepare(
+        `INSERT INTO usage_hourly (hour, identity, agent, provider, bottles, tokens) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (hour, identity, agent, provider, bottles) DO UPDATE SET tokens = tokens + excluded.tokens`,
+      )
+      .run(
+        `${e.at.slice(0, 13)}:00:00.000Z`,
+        e.identity,
+        e.agent,
+        e.provider,
+        ` ${e.bottles.join(' ')} `,
+        e.inputTokens + e.outputTokens,
+      );
   }
 
   recordUsage(e: UsageEvent): Promise<void> {
-    this.insertUsage(e);
+    this.db.transaction(() => {
+      this.insertUsage(e);
+    })();
     return Promise.resolve();
+  }
+
+  /**
+   * Tokens a budget counts. Budgets over calendar periods (hour-aligned
+   * `since`, no launch filter) read the hourly totals; anything finer reads
+   * the events themselves. Both give the same number.
+   */
+  private budgetTokens(f: UsageFilter): number {
+    const { since: from, ...rest } = f;
+    if (
+      f.identity === undefined &&
+      f.slug === undefined &&
+      (from === undefined || HOUR_START.test(from))
+    ) {
+      const { where, args } = whereClause(rest);
+      const since = from === undefined ? '' : `${where === '' ? 'WHERE' : ' AND'} hour >= ?`;
+      const row = this.db
+        .prepare(`SELECT coalesce(sum(tokens), 0) AS t FROM usage_hourly ${where}${since}`)
+        .get(...args, ...(from === undefined ? [] : [from])) as { t: number };
+      return row.t;
+    }
+    return this.sumUsage(f).tokens;
   }
 
   private sumUsage(f: UsageFilter): UsageTotals {
@@ -197,7 +237,7 @@ export class SqliteLedger implements LedgerStore {
     // cannot both see room for one more request.
     const run = this.db.transaction((): Admission => {
       const now = Date.now();
-      const used = this.sumUsage(budget.filter).tokens;
+      const used = this.budgetTokens(budget.filter);
       const reserved = this.openReserved(budget.scope, now);
       if (used >= budget.limit) return { verdict: 'exhausted', used, reserved };
       if (used + reserved >= budget.limit) return { verdict: 'held', used, reserved };

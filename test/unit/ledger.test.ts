@@ -138,6 +138,33 @@ describe('SQLite ledger', () => {
     await l.close();
   });
 
+  it('counts a calendar budget from hourly totals exactly as from the events', async () => {
+    const l = new SqliteLedger(db);
+    const hours = [
+      '2026-11-20T23:59:59.999Z',
+      '2026-11-21T00:00:00.000Z',
+      '2026-11-21T09:30:00.000Z',
+    ];
+    for (const [i, at] of hours.entries()) {
+      await l.recordUsage(ev({ at, agent: i === 2 ? 'rev' : 'claude' }));
+      await l.recordUsage(ev({ at, provider: 'codex' }));
+    }
+    const day = '2026-11-21T00:00:00.000Z';
+    for (const filter of [
+      { provider: 'claude' as const, since: day },
+      { provider: 'claude' as const },
+      { provider: 'claude' as const, agent: 'rev', since: day },
+      { provider: 'claude' as const, bottle: 'git_hub%', since: day },
+    ]) {
+      const exact = (await l.totals(filter)).tokens;
+      const budget = { scope: 's', filter, limit: exact };
+      // Exhausted exactly at the total: the rollup and the events agree.
+      expect(await l.admit(budget, 's', 0)).toMatchObject({ verdict: 'exhausted', used: exact });
+    }
+    expect((await l.totals({ provider: 'claude', since: day })).tokens).toBe(220);
+    await l.close();
+  });
+
   it('sums usage per launch and keeps enforcement actions per launch', async () => {
     const l = new SqliteLedger(db);
     await l.recordUsage(ev({ at: '2026-11-21T10:00:00.000Z' }));
