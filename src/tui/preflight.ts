@@ -111,7 +111,8 @@ export function renderPreflight(plan: BottlePlan): string {
     ...rows('budget', [
       b.tokens === null
         ? `none for ${b.provider} (usage is still metered)`
-        : `${formatTokens(b.tokens)} tokens for ${b.provider} (${b.scope}${b.from ? ` ${b.from}` : ''})`,
+        : `${formatTokens(b.tokens)} tokens for ${b.provider} (${b.scope}${b.from ? ` ${b.from}` : ''}; ` +
+          `counts ${b.period === 'launch' ? 'this launch' : b.period === 'all' ? 'all time' : `this UTC ${b.period}`})`,
     ]),
   );
   out.push(

@@ -453,6 +453,11 @@ const cases: Case[] = [
     expect: ['settings.yml', "field 'budget.claude'", 'expected a number'],
   },
   {
+    name: 'settings budget period not a calendar period',
+    home: { 'settings.yml': 'period: hourly' },
+    expect: ['settings.yml', "field 'period'", 'expected one of day, week, month, all', '"hourly"'],
+  },
+  {
     name: 'settings file in the repository',
     repo: { ...base, '.bot-bottle/settings.yml': 'cutoff: kill' },
     expect: ['.bot-bottle/settings.yml', 'move this file to ~/.bot-bottle/settings.yml'],
