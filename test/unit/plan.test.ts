@@ -267,7 +267,9 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
     expect(r.stdout).toContain("FROM_CMD <- cmd:printf '%s' hello");
     expect(r.stdout).toContain('LITERAL <- literal (value hidden)');
     expect(r.stdout).toContain('ASK <- asked at launch');
-    expect(r.stdout).toContain('3,000,000 tokens for claude (parent-bottle base; counts this UTC day)');
+    expect(r.stdout).toContain(
+      '3,000,000 tokens for claude (parent-bottle base; counts this UTC day)',
+    );
     expect(r.stdout).toContain('dev  (extends base)');
   });
 });
