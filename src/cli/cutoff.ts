@@ -1,8 +1,27 @@
-import { killBottle, recordOperator } from '../controller/enforcement.js';
+import type { ActiveBottle } from '../backend/backend.js';
+import { operatorAct, type OperatorAction } from '../controller/enforcement.js';
 import type { CliContext } from './context.js';
-import { findActive } from './find.js';
+import { controllerAlive, findActive } from './find.js';
 import { printJson } from './output.js';
 import { services } from './services.js';
+
+async function act(
+  ctx: CliContext,
+  slug: string,
+  action: OperatorAction,
+  via: string,
+): Promise<ActiveBottle> {
+  const backend = services(ctx).backend('docker');
+  const bottle = await findActive(backend, slug);
+  await operatorAct(backend, ctx.env, bottle, action, {
+    via,
+    controllerAlive: controllerAlive(bottle),
+    progress: (l) => {
+      ctx.io.err(l);
+    },
+  });
+  return bottle;
+}
 
 /**
  * `bot-bottle cutoff <slug> [--lift]`: refuse (or allow again) a running
@@ -14,16 +33,8 @@ export async function runCutoff(
   slug: string,
   opts: { json?: boolean; lift?: boolean },
 ): Promise<number> {
-  const backend = services(ctx).backend('docker');
-  const bottle = await findActive(backend, slug);
   const lift = opts.lift === true;
-  await recordOperator(
-    ctx.env,
-    slug,
-    bottle.identity,
-    lift ? 'restore' : 'cutoff',
-    lift ? 'metered calls allowed again by an operator' : 'metered calls cut off by an operator',
-  );
+  const bottle = await act(ctx, slug, lift ? 'lift' : 'cutoff', '`bot-bottle cutoff`');
   if (opts.json === true) {
     printJson(ctx.io, { slug, identity: bottle.identity, cutOff: !lift });
   } else {
@@ -42,12 +53,7 @@ export async function runKill(
   slug: string,
   opts: { json?: boolean },
 ): Promise<number> {
-  const backend = services(ctx).backend('docker');
-  const bottle = await findActive(backend, slug);
-  await recordOperator(ctx.env, slug, bottle.identity, 'kill', 'killed by an operator');
-  await killBottle(backend, ctx.env, slug, bottle.identity, (l) => {
-    ctx.io.err(l);
-  });
+  const bottle = await act(ctx, slug, 'kill', '`bot-bottle kill`');
   if (opts.json === true) printJson(ctx.io, { slug, identity: bottle.identity, outcome: 'killed' });
   else ctx.io.out(`killed ${slug}: its containers and networks are gone and nothing was saved`);
   return 0;

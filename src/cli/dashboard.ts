@@ -1,6 +1,6 @@
 import { render } from 'ink';
 import { createElement } from 'react';
-import { freezeBottle, killBottle, recordOperator, stopBottle } from '../controller/enforcement.js';
+import { operatorAct } from '../controller/enforcement.js';
 import type { LaunchRow } from '../controller/fleet.js';
 import { UsageError } from '../errors.js';
 import { Dashboard, type DashboardAction } from '../tui/dashboard.js';
@@ -9,7 +9,7 @@ import { controllerAlive, findActive } from './find.js';
 import { services } from './services.js';
 import { readFleet } from './usage.js';
 
-/** Carries out a dashboard key on a bottle, with the same primitives as the CLI commands. */
+/** Carries out a dashboard key on a bottle, as the CLI commands do. */
 export async function dashboardAct(
   ctx: CliContext,
   action: DashboardAction,
@@ -17,59 +17,25 @@ export async function dashboardAct(
 ): Promise<string> {
   const backend = services(ctx).backend('docker');
   const bottle = await findActive(backend, row.slug);
-  // Teardown progress would tear through the live view; the status line says the outcome.
-  const quiet = (): void => undefined;
+  const done = await operatorAct(backend, ctx.env, bottle, action, {
+    via: 'the dashboard',
+    controllerAlive: controllerAlive(bottle),
+    // Teardown progress would tear through the live view; the status line says the outcome.
+    progress: () => undefined,
+  });
   switch (action) {
     case 'cutoff':
-      await recordOperator(
-        ctx.env,
-        row.slug,
-        bottle.identity,
-        'cutoff',
-        'cut off from the dashboard',
-      );
       return `cut off the metered calls of ${row.slug} (c again lifts it)`;
     case 'lift':
-      await recordOperator(
-        ctx.env,
-        row.slug,
-        bottle.identity,
-        'restore',
-        'lifted from the dashboard',
-      );
       return `${row.slug} may make metered calls again`;
-    case 'freeze': {
-      const image = await freezeBottle(backend, ctx.env, row.slug, bottle.identity, quiet);
-      await recordOperator(
-        ctx.env,
-        row.slug,
-        bottle.identity,
-        'freeze',
-        'frozen from the dashboard',
-      );
-      return `froze ${row.slug} as ${bottle.identity} (${image}); bot-bottle resume ${bottle.identity}`;
-    }
+    case 'freeze':
+      return `froze ${row.slug} as ${bottle.identity} (${done.image ?? ''}); bot-bottle resume ${bottle.identity}`;
     case 'kill':
-      await recordOperator(ctx.env, row.slug, bottle.identity, 'kill', 'killed from the dashboard');
-      await killBottle(backend, ctx.env, row.slug, bottle.identity, quiet);
       return `killed ${row.slug}`;
-    case 'stop': {
-      await recordOperator(
-        ctx.env,
-        row.slug,
-        bottle.identity,
-        'stop',
-        'stopped from the dashboard',
-      );
-      const how = await stopBottle(backend, ctx.env, bottle, {
-        controllerAlive: controllerAlive(bottle),
-        timeoutMs: 60_000,
-        progress: quiet,
-      });
-      return how === 'agent-stopped'
+    case 'stop':
+      return done.stopped === 'agent-stopped'
         ? `stopped ${row.slug}; its work came home`
         : `${row.slug} had no controller; removed it`;
-    }
   }
 }
 

@@ -1,6 +1,6 @@
-import { freezeBottle, recordOperator } from '../controller/enforcement.js';
+import { operatorAct } from '../controller/enforcement.js';
 import type { CliContext } from './context.js';
-import { findActive } from './find.js';
+import { controllerAlive, findActive } from './find.js';
 import { printJson } from './output.js';
 import { services } from './services.js';
 
@@ -12,14 +12,17 @@ export async function runFreeze(
 ): Promise<number> {
   const backend = services(ctx).backend('docker');
   const bottle = await findActive(backend, slug);
-  const image = await freezeBottle(backend, ctx.env, slug, bottle.identity, (l) => {
-    ctx.io.err(l);
+  const { image } = await operatorAct(backend, ctx.env, bottle, 'freeze', {
+    via: '`bot-bottle freeze`',
+    controllerAlive: controllerAlive(bottle),
+    progress: (l) => {
+      ctx.io.err(l);
+    },
   });
-  await recordOperator(ctx.env, slug, bottle.identity, 'freeze', 'frozen by `bot-bottle freeze`');
   if (opts.json === true) printJson(ctx.io, { slug, identity: bottle.identity, image });
   else
     ctx.io.out(
-      `froze ${slug} as ${bottle.identity} (image ${image}); continue with: bot-bottle resume ${bottle.identity}`,
+      `froze ${slug} as ${bottle.identity} (image ${image ?? ''}); continue with: bot-bottle resume ${bottle.identity}`,
     );
   return 0;
 }

@@ -4,20 +4,14 @@ import { UsageError } from '../errors.js';
 import { withLedger } from '../ledger/open.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
+import { formatTokens, shortTokens } from '../util/tokens.js';
 import { printJson, table } from './output.js';
 import { services } from './services.js';
-
-/** 1234 -> "1,234"; 2500000 -> "2.5M" when short. */
-export function tokens(n: number, short = false): string {
-  if (!short || n < 10_000) return n.toLocaleString('en-US');
-  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 100_000 ? 1 : 0)}k`;
-  return `${(n / 1_000_000).toFixed(n < 10_000_000 ? 2 : 1)}M`;
-}
 
 export function budgetText(r: LaunchRow): string {
   if (r.budget === null) return r.running ? 'none' : '-';
   const pct = r.budget.limit === 0 ? 100 : Math.floor((100 * r.budget.used) / r.budget.limit);
-  return `${tokens(r.budget.used, true)}/${tokens(r.budget.limit, true)} (${pct}%) ${r.budget.describe}`;
+  return `${shortTokens(r.budget.used)}/${shortTokens(r.budget.limit)} (${pct}%) ${r.budget.describe}`;
 }
 
 export function stateText(r: LaunchRow): string {
@@ -88,11 +82,11 @@ export async function runUsage(
         r.agent,
         stateText(r),
         String(r.events),
-        tokens(r.inputTokens),
-        tokens(r.outputTokens),
-        `${tokens(r.cacheReadTokens, true)}/${tokens(r.cacheCreationTokens, true)}`,
-        tokens(r.tokens),
-        r.running ? tokens(r.rate) : '-',
+        formatTokens(r.inputTokens),
+        formatTokens(r.outputTokens),
+        `${shortTokens(r.cacheReadTokens)}/${shortTokens(r.cacheCreationTokens)}`,
+        formatTokens(r.tokens),
+        r.running ? formatTokens(r.rate) : '-',
         budgetText(r),
       ]),
     ]),
@@ -100,7 +94,7 @@ export async function runUsage(
   ctx.io.out('');
   for (const [provider, t] of Object.entries(view.providers)) {
     ctx.io.out(
-      `${provider}: ${tokens(t.tokens)} tokens (${tokens(t.inputTokens)} in, ${tokens(t.outputTokens)} out) in ${t.events} ${t.events === 1 ? 'call' : 'calls'}${since === undefined ? '' : ` since ${since}`}`,
+      `${provider}: ${formatTokens(t.tokens)} tokens (${formatTokens(t.inputTokens)} in, ${formatTokens(t.outputTokens)} out) in ${t.events} ${t.events === 1 ? 'call' : 'calls'}${since === undefined ? '' : ` since ${since}`}`,
     );
   }
   return 0;

@@ -129,7 +129,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
   const check = async (): Promise<void> => {
     const w = budgetWindow(plan, launch, new Date());
     if (w === undefined || fired || closed) return;
-    const used = (await ledger.totals(w.filter)).tokens;
+    const used = await ledger.used(w.filter);
     if (used >= w.limit) fire(used, w.limit, w.scope);
   };
 

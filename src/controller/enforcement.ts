@@ -19,9 +19,18 @@ export async function operatorCutoff(
   identity: string,
   since: string,
 ): Promise<boolean> {
-  const rows = await ledger.actions({ identity, since });
-  const last = rows
-    .filter((a) => a.scope === 'operator' && (a.action === 'cutoff' || a.action === 'restore'))
+  return cutOffBy(await ledger.actions({ identity, since }));
+}
+
+/** The same decision over a launch's actions already read (oldest first). */
+export function cutOffBy(actions: readonly EnforcementAction[], since = ''): boolean {
+  const last = actions
+    .filter(
+      (a) =>
+        a.at >= since &&
+        a.scope === 'operator' &&
+        (a.action === 'cutoff' || a.action === 'restore'),
+    )
     .at(-1);
   return last?.action === 'cutoff';
 }
@@ -104,4 +113,67 @@ export async function stopBottle(
     await new Promise((r) => setTimeout(r, 250));
   }
   return 'agent-stopped';
+}
+
+export type OperatorAction = 'cutoff' | 'lift' | 'freeze' | 'kill' | 'stop';
+
+const OPERATOR_VERB: Record<OperatorAction, string> = {
+  cutoff: 'metered calls cut off',
+  lift: 'metered calls allowed again',
+  freeze: 'frozen',
+  kill: 'killed',
+  stop: 'stopped',
+};
+
+/**
+ * An operator's action on a running bottle (the CLI commands and the
+ * dashboard keys), carried out and recorded in the enforcement log.
+ */
+export async function operatorAct(
+  backend: Backend,
+  env: NodeJS.ProcessEnv,
+  bottle: ActiveBottle,
+  action: OperatorAction,
+  o: {
+    via: string;
+    controllerAlive: boolean;
+    progress: (line: string) => void;
+    timeoutMs?: number;
+  },
+): Promise<{ image?: string; stopped?: 'agent-stopped' | 'torn-down' }> {
+  const { slug, identity } = bottle;
+  const record = (): Promise<void> =>
+    recordOperator(
+      env,
+      slug,
+      identity,
+      action === 'lift' ? 'restore' : action,
+      `${OPERATOR_VERB[action]} by ${o.via}`,
+    );
+  switch (action) {
+    case 'cutoff':
+    case 'lift':
+      await record();
+      return {};
+    case 'freeze': {
+      // Recorded once the image exists: a failed freeze changed nothing.
+      const image = await freezeBottle(backend, env, slug, identity, o.progress);
+      await record();
+      return { image };
+    }
+    case 'kill':
+      // Recorded first: the removal is what the row is for, even if it fails half way.
+      await record();
+      await killBottle(backend, env, slug, identity, o.progress);
+      return {};
+    case 'stop':
+      await record();
+      return {
+        stopped: await stopBottle(backend, env, bottle, {
+          controllerAlive: o.controllerAlive,
+          timeoutMs: o.timeoutMs ?? 60_000,
+          progress: o.progress,
+        }),
+      };
+  }
 }

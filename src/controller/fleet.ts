@@ -1,7 +1,7 @@
 import type { ActiveBottle } from '../backend/backend.js';
 import type { EnforcementAction, LaunchUsage, LedgerStore, UsageTotals } from '../ledger/types.js';
 import { budgetWindow, describeBudget } from './budget.js';
-import { operatorCutoff } from './enforcement.js';
+import { cutOffBy } from './enforcement.js';
 import { loadSaved } from './state.js';
 
 /**
@@ -80,7 +80,7 @@ export async function fleetView(o: {
       if (w !== undefined) {
         budget = {
           limit: w.limit,
-          used: (await o.ledger.totals(w.filter)).tokens,
+          used: await o.ledger.used(w.filter),
           scope: w.scope,
           describe: describeBudget(saved.plan),
         };
@@ -99,7 +99,7 @@ export async function fleetView(o: {
       last: u?.last ?? null,
       rate: Math.round(recent.tokens / (RATE_WINDOW_MS / 60_000)),
       budget,
-      cutOff: base.running && (await operatorCutoff(o.ledger, identity, launchStart)),
+      cutOff: base.running && cutOffBy(actions, launchStart),
       lastAction: actions.at(-1) ?? null,
     };
   };

@@ -161,8 +161,13 @@ export function relayWebSocket(o: RelayOptions): void {
       const relay = (buf: Buffer, isBinary: boolean): void => {
         const admit = o.admit;
         const api = o.api;
+        // Not an admitted API: nothing is ever waited for, so nothing to keep in order.
+        if (admit === undefined || api === undefined) {
+          upstream.send(buf, { binary: isBinary });
+          return;
+        }
         const text = isBinary ? '' : buf.toString('utf8');
-        if (admit === undefined || api === undefined || !STARTS_CALL.test(text)) {
+        if (!STARTS_CALL.test(text)) {
           queue = queue.then(() => {
             if (upstream.readyState === WebSocket.OPEN) upstream.send(buf, { binary: isBinary });
           });

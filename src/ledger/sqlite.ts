@@ -193,6 +193,10 @@ export class SqliteLedger implements LedgerStore {
     return Promise.resolve(this.sumUsage(f));
   }
 
+  used(f: UsageFilter): Promise<number> {
+    return Promise.resolve(this.budgetTokens(f));
+  }
+
   byLaunch(f: UsageFilter): Promise<LaunchUsage[]> {
     const { where, args } = whereClause(f);
     const rows = this.db
@@ -202,23 +206,11 @@ export class SqliteLedger implements LedgerStore {
                 sum(cache_creation_tokens) AS cc, sum(cache_read_tokens) AS cr
          FROM usage_events ${where} GROUP BY identity, slug, agent, provider ORDER BY last DESC`,
       )
-      .all(...args) as ({
-      slug: string;
-      identity: string;
-      agent: string;
-      provider: string;
-      first: string;
-      last: string;
-    } & RawTotals)[];
+      .all(...args) as (Omit<LaunchUsage, keyof UsageTotals> & RawTotals)[];
     return Promise.resolve(
-      rows.map((r) => ({
-        slug: r.slug,
-        identity: r.identity,
-        agent: r.agent,
-        provider: r.provider,
-        first: r.first,
-        last: r.last,
-        ...totalsOf(r),
+      rows.map(({ events, i, o, cc, cr, ...launch }) => ({
+        ...launch,
+        ...totalsOf({ events, i, o, cc, cr }),
       })),
     );
   }

@@ -85,6 +85,8 @@ export const RESERVATION_TTL_MS = 30 * 60 * 1000;
 export interface LedgerStore {
   recordUsage(e: UsageEvent): Promise<void>;
   totals(filter: UsageFilter): Promise<UsageTotals>;
+  /** Tokens (input + output) a budget counts: the cheap sum admission uses. */
+  used(filter: UsageFilter): Promise<number>;
   /** Totals per launch, most recent activity first. */
   byLaunch(filter: UsageFilter): Promise<LaunchUsage[]>;
   /**

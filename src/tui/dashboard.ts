@@ -7,7 +7,9 @@ import {
   useState,
   type ReactElement,
 } from 'react';
+import type { OperatorAction } from '../controller/enforcement.js';
 import type { FleetView, LaunchRow } from '../controller/fleet.js';
+import { shortTokens } from '../util/tokens.js';
 
 /**
  * The live host view: every running bottle with its usage against its
@@ -16,7 +18,7 @@ import type { FleetView, LaunchRow } from '../controller/fleet.js';
  * only: loading and acting are passed in.
  */
 
-export type DashboardAction = 'cutoff' | 'lift' | 'freeze' | 'kill' | 'stop';
+export type DashboardAction = OperatorAction;
 
 export interface DashboardProps {
   load: () => Promise<FleetView>;
@@ -35,13 +37,6 @@ export function bar(used: number, limit: number, width = BAR): { text: string; c
     color: ratio >= 1 ? 'red' : ratio >= 0.75 ? 'yellow' : 'green',
   };
 }
-
-const short = (n: number): string =>
-  n < 10_000
-    ? String(n)
-    : n < 1_000_000
-      ? `${(n / 1000).toFixed(1)}k`
-      : `${(n / 1_000_000).toFixed(2)}M`;
 
 const CONFIRM: Partial<Record<DashboardAction, string>> = {
   kill: 'remove it now, saving nothing',
@@ -74,10 +69,10 @@ function Row(props: { row: LaunchRow; selected: boolean }): ReactElement {
           Box,
           { width: BAR + 18, gap: 1 },
           h(Text, { color: b.color }, b.text),
-          h(Text, null, `${short(r.budget?.used ?? 0)}/${short(r.budget?.limit ?? 0)}`),
+          h(Text, null, `${shortTokens(r.budget?.used ?? 0)}/${shortTokens(r.budget?.limit ?? 0)}`),
         ),
-    h(Box, { width: 12 }, h(Text, null, `${short(r.tokens)} own`)),
-    h(Box, { width: 10 }, h(Text, null, `${short(r.rate)}/min`)),
+    h(Box, { width: 12 }, h(Text, null, `${shortTokens(r.tokens)} own`)),
+    h(Box, { width: 10 }, h(Text, null, `${shortTokens(r.rate)}/min`)),
     h(Text, { dimColor: true, wrap: 'truncate' }, last),
   );
 }
@@ -172,7 +167,7 @@ export function Dashboard(props: DashboardProps): ReactElement {
   });
 
   const totals = Object.entries(view?.providers ?? {})
-    .map(([p, t]) => `${p} ${short(t.tokens)}`)
+    .map(([p, t]) => `${p} ${shortTokens(t.tokens)}`)
     .join(' · ');
   return h(
     Box,

@@ -10,3 +10,10 @@ export function parseTokenCount(text: string): number | undefined {
 export function formatTokens(n: number): string {
   return n.toLocaleString('en-US');
 }
+
+/** A token count for a narrow column: 1058, 12.3k, 2.50M. */
+export function shortTokens(n: number): string {
+  if (n < 10_000) return String(n);
+  if (n < 1_000_000) return `${(n / 1000).toFixed(1)}k`;
+  return `${(n / 1_000_000).toFixed(2)}M`;
+}

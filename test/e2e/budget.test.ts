@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import type { EnforcementAction } from '../../src/ledger/types.js';
-import { bottleRepo, leftovers, runBin, useFakeUpstream } from '../helpers/bottle-repo.js';
+import {
+  bottleRepo,
+  leftovers,
+  runBin,
+  useFakeUpstream,
+  type BinRun,
+} from '../helpers/bottle-repo.js';
 import { describeDocker } from '../helpers/docker.js';
 import { md } from '../helpers/fixture.js';
 import type { Fixture } from '../helpers/fixture.js';
@@ -48,6 +54,35 @@ async function usageOf(fx: Fixture): Promise<UsageJson> {
   return JSON.parse(r.stdout) as UsageJson;
 }
 
+/** A repository whose agent `name` uses a bottle with cutoff policy `policy` over the fake. */
+function policyRepo(port: number, name: string, policy: string): Fixture {
+  return bottleRepo(port, {
+    repo: {
+      [`.bot-bottle/bottles/${name}.md`]: md(`extends: fake\ncutoff: ${policy}`),
+      [`.bot-bottle/agents/${name}.md`]: md(
+        `provider: claude\nbottle: ${name}`,
+        'You are terse.\n',
+      ),
+    },
+  });
+}
+
+/** A headless run whose first call (19 tokens) uses up a 10-token launch budget. */
+function overBudget(fx: Fixture, agent: string, label: string): Promise<BinRun> {
+  return runBin(fx, [
+    'start',
+    agent,
+    '--headless',
+    '--prompt',
+    'RUN: echo hi',
+    '--label',
+    label,
+    '--budget',
+    '10',
+    '--json',
+  ]);
+}
+
 /**
  * Budgets with the real Claude Code CLI in real bottles. The prompt
  * `RUN: echo hi` makes the fake answer with a tool call, so the agent makes
@@ -64,18 +99,7 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
     const fx = bottleRepo(upstream().port);
     const before = upstream().requests.length;
     try {
-      const r = await runBin(fx, [
-        'start',
-        'claude',
-        '--headless',
-        '--prompt',
-        'RUN: echo hi',
-        '--label',
-        'budget-cut',
-        '--budget',
-        '10',
-        '--json',
-      ]);
+      const r = await overBudget(fx, 'claude', 'budget-cut');
       const rec = JSON.parse(r.stdout) as LaunchRec;
       // Claude Code shows the refusal as an API error and stops (no retries: x-should-retry).
       expect(rec.output).toContain('429');
@@ -104,25 +128,9 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
   });
 
   it('freeze: the bottle is saved and removed when its budget is used up, and resumes with a new budget', async () => {
-    const fx = bottleRepo(upstream().port, {
-      repo: {
-        '.bot-bottle/bottles/frugal.md': md('extends: fake\ncutoff: freeze'),
-        '.bot-bottle/agents/frugal.md': md('provider: claude\nbottle: frugal', 'You are terse.\n'),
-      },
-    });
+    const fx = policyRepo(upstream().port, 'frugal', 'freeze');
     try {
-      const r = await runBin(fx, [
-        'start',
-        'frugal',
-        '--headless',
-        '--prompt',
-        'RUN: echo hi',
-        '--label',
-        'budget-freeze',
-        '--budget',
-        '10',
-        '--json',
-      ]);
+      const r = await overBudget(fx, 'frugal', 'budget-freeze');
       expect(r.code, r.stderr).toBe(0);
       const rec = JSON.parse(r.stdout) as LaunchRec;
       expect(rec.outcome).toBe('frozen');
@@ -154,25 +162,9 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
   });
 
   it('kill: the bottle is removed and nothing is kept', async () => {
-    const fx = bottleRepo(upstream().port, {
-      repo: {
-        '.bot-bottle/bottles/strict.md': md('extends: fake\ncutoff: kill'),
-        '.bot-bottle/agents/strict.md': md('provider: claude\nbottle: strict', 'You are terse.\n'),
-      },
-    });
+    const fx = policyRepo(upstream().port, 'strict', 'kill');
     try {
-      const r = await runBin(fx, [
-        'start',
-        'strict',
-        '--headless',
-        '--prompt',
-        'RUN: echo hi',
-        '--label',
-        'budget-kill',
-        '--budget',
-        '10',
-        '--json',
-      ]);
+      const r = await overBudget(fx, 'strict', 'budget-kill');
       const rec = JSON.parse(r.stdout) as LaunchRec;
       expect(rec.outcome).toBe('removed');
       expect(rec.resumeCommand).toBeNull();
