@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { EnvironmentError } from '../errors.js';
 import {
   CONTROLLER_SOCKET_NAME,
-  lineReader,
+  messageReader,
   sidecarMessageSchema,
   type ControllerMessage,
   type SidecarMessage,
@@ -219,15 +219,8 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     };
     sock.on(
       'data',
-      lineReader(
-        (line) => {
-          let m: SidecarMessage;
-          try {
-            m = sidecarMessageSchema.parse(JSON.parse(line));
-          } catch {
-            o.log(`${slug}: ignored a malformed message from the egress sidecar`);
-            return;
-          }
+      messageReader(sidecarMessageSchema, {
+        message: (m) => {
           // One at a time per connection: a call's usage never overtakes its admission.
           chain = chain.then(() =>
             handle(m).catch((e: unknown) => {
@@ -235,11 +228,14 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
             }),
           );
         },
-        () => {
+        bad: () => {
+          o.log(`${slug}: ignored a malformed message from the egress sidecar`);
+        },
+        tooLong: () => {
           o.log(`${slug}: the egress sidecar sent an oversized line; dropping its connection`);
           sock.destroy();
         },
-      ),
+      }),
     );
     sock.on('error', () => undefined);
     return new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@ import { createConnection, type Socket } from 'node:net';
 import type { Admit, Refusal, Ticket } from './admission.js';
 import {
   controllerMessageSchema,
-  lineReader,
+  messageReader,
   type ControllerMessage,
   type SidecarMessage,
 } from './link-protocol.js';
@@ -66,24 +66,20 @@ export function connectController(opts: {
     });
     s.on(
       'data',
-      lineReader(
-        (line) => {
-          let parsed: ControllerMessage;
-          try {
-            parsed = controllerMessageSchema.parse(JSON.parse(line));
-          } catch {
-            opts.onEvent?.('bad-message', line.slice(0, 200));
-            return;
-          }
-          const resolve = pending.get(parsed.id);
-          pending.delete(parsed.id);
-          resolve?.(parsed);
+      messageReader(controllerMessageSchema, {
+        message: (m) => {
+          const resolve = pending.get(m.id);
+          pending.delete(m.id);
+          resolve?.(m);
         },
-        () => {
+        bad: (line) => {
+          opts.onEvent?.('bad-message', line.slice(0, 200));
+        },
+        tooLong: () => {
           opts.onEvent?.('bad-message', 'line too long');
           s.destroy();
         },
-      ),
+      }),
     );
     s.on('error', () => undefined);
     s.on('close', () => {

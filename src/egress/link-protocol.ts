@@ -57,8 +57,29 @@ export type ControllerMessage = z.infer<typeof controllerMessageSchema>;
 export const SIDECAR_CONTROLLER_DIR = '/run/bot-bottle-controller';
 export const CONTROLLER_SOCKET_NAME = 'controller.sock';
 
+/**
+ * Reads one side's messages from a byte stream: each line parsed and
+ * validated; a bad line is reported and skipped, an oversized one reported
+ * (the caller drops the connection).
+ */
+export function messageReader<T>(
+  schema: z.ZodType<T>,
+  on: { message: (m: T) => void; bad: (line: string) => void; tooLong: () => void },
+): (chunk: Buffer) => void {
+  return lineReader((line) => {
+    let m: T;
+    try {
+      m = schema.parse(JSON.parse(line));
+    } catch {
+      on.bad(line);
+      return;
+    }
+    on.message(m);
+  }, on.tooLong);
+}
+
 /** Splits a byte stream into lines; a line longer than `max` is an error. */
-export function lineReader(
+function lineReader(
   onLine: (line: string) => void,
   onTooLong: () => void,
   max = 64 * 1024,
