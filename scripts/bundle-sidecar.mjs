@@ -1,18 +1,23 @@
-// Bundles the egress sidecar (dist/egress/main.js and its dependencies) into
-// one ESM file, so its image needs Node and this file only.
+// Bundles each sidecar (the egress proxy, the supervise MCP server) with its
+// dependencies into one ESM file, so the sidecar image needs Node and these files only.
 import { build } from 'esbuild';
 
-await build({
-  entryPoints: ['dist/egress/main.js'],
-  outfile: 'dist/sidecar/egress.mjs',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  legalComments: 'none',
-  logLevel: 'warning',
-  // Some bundled CommonJS calls require() for Node built-ins.
-  banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-  },
-});
+const bundles = { egress: 'dist/egress/main.js', supervise: 'dist/supervise/main.js' };
+for (const [name, entry] of Object.entries(bundles)) await bundle(name, entry);
+
+async function bundle(name, entry) {
+  await build({
+    entryPoints: [entry],
+    outfile: `dist/sidecar/${name}.mjs`,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    legalComments: 'none',
+    logLevel: 'warning',
+    // Some bundled CommonJS calls require() for Node built-ins.
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+  });
+}
