@@ -20,7 +20,7 @@ export const LABEL = {
   controllerHost: 'dev.bot-bottle.controller-host',
 } as const;
 
-export type Role = 'agent' | 'egress' | 'network' | 'saved-image';
+export type Role = 'agent' | 'egress' | 'supervise' | 'network' | 'saved-image';
 
 /** Everything the backend needs to create one bottle; no secret values. */
 export interface LaunchSpec {
@@ -44,6 +44,12 @@ export interface LaunchSpec {
    * sidecar only; with it, metered calls need the controller's admission.
    */
   controller?: { dir: string; uid: number; gid: number };
+  /**
+   * The supervise sidecar (MCP on the internal network): its queue directory
+   * on the host (read-write for the sidecar) and the host directory shown
+   * read-only at /etc/bot-bottle/current-config in the agent and the sidecar.
+   */
+  supervise?: { queueDir: string; configDir: string; timeoutMs: number };
 }
 
 export interface ExecOptions {

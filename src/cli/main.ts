@@ -13,10 +13,24 @@ import { runUsage } from './usage.js';
 import { runEgressChange, runEgressLog, runEgressRoute, runEgressShow } from './egress.js';
 import { runPrune } from './prune.js';
 import { runPs } from './ps.js';
-import { runResume } from './resume.js';
+import { runResume, type ResumeOptions } from './resume.js';
 import { runRm } from './rm.js';
 import { runStart, type StartOptions } from './start.js';
 import { runStop } from './stop.js';
+import {
+  runConfigEdit,
+  runSuperviseAnswer,
+  runSuperviseList,
+  type AnswerOptions,
+} from './supervise.js';
+
+interface EditOptions {
+  file?: string;
+  notes?: string;
+  value: string[];
+  saveToBottleFile?: boolean;
+  json?: boolean;
+}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -103,6 +117,11 @@ Start here:
     )
     .option('--prompt <text>', 'the task for a --headless run (one argument to the agent CLI)')
     .option('-y, --yes', 'skip the launch confirmation of an interactive start')
+    .option(
+      '--supervise',
+      'run the supervise sidecar: MCP tools the agent uses to ask for access (default: on unless --headless; never for pi)',
+    )
+    .option('--no-supervise', 'run without the supervise sidecar')
     .option('--dry-run', 'resolve and print the plan; create nothing (also BOT_BOTTLE_DRY_RUN=1)')
     .option(
       '--json',
@@ -155,6 +174,68 @@ Examples:
     .option('--json', 'print the raw JSON lines')
     .action(async (slug: string, opts: { follow?: boolean; json?: boolean }) => {
       throw new ActionExit(await runEgressLog(ctx, slug, opts));
+    });
+
+  const supervise = program
+    .command('supervise')
+    .description(
+      'the access requests agents made through the supervise tools: review and approve, modify or reject',
+    )
+    .option('--json', 'print the pending proposals (with diffs) as JSON instead of opening the TUI')
+    .addHelpText(
+      'after',
+      `
+An agent in a supervised bottle asks for access with the MCP tools
+egress-block (hosts), cred-proxy-block (credential routes: hosts and header
+names; you choose the values) and capability-block (Dockerfile lines). Its
+call waits for your answer. On a terminal this opens a queue of every
+running bottle's proposals, oldest first, each with its diff against the
+config in force: a approve, m modify (opens $EDITOR), r reject (with notes).
+
+An approval takes effect before the agent hears of it: egress and route
+changes apply live (open connections kept) and are kept by resume;
+capability lines are built into the image now (freeze, rebuild, resume) or
+at the bottle's next resume. Every decision is appended to
+~/.bot-bottle/audit/<slug>.jsonl.
+
+Examples:
+  bot-bottle supervise
+  bot-bottle supervise --json
+  bot-bottle supervise answer <id> approve --notes 'ok for this task'
+  bot-bottle supervise answer <id> approve --value 'api.github.com authorization=cmd:gh auth token'
+  bot-bottle supervise answer <id> modify --file ./egress.yaml --save-to-bottle-file
+  bot-bottle supervise answer <id> approve --rebuild now
+  bot-bottle supervise answer <id> reject --notes 'use the internal mirror instead'`,
+    )
+    .action(async (opts: { json?: boolean }) => {
+      throw new ActionExit(await runSuperviseList(ctx, opts));
+    });
+  supervise
+    .command('answer')
+    .description('answer one proposal (ids from bot-bottle supervise --json)')
+    .argument('<id>', 'the proposal id')
+    .argument('<decision>', 'approve, modify or reject')
+    .option('--notes <text>', 'returned to the agent with the answer, and kept in the audit log')
+    .option(
+      '--file <path>',
+      'modify: the file to apply instead of the proposal (without it: $EDITOR)',
+    )
+    .option(
+      '--value <host header=source>',
+      "routes: where a new header's value comes from, e.g. 'api.github.com authorization=env:GH_TOKEN' (env:, file:, cmd:, ?); repeatable",
+      collect,
+      [],
+    )
+    .option('--save-to-bottle-file', "egress/routes: also write the change into the bottle's file")
+    .option(
+      '--rebuild <when>',
+      'capability: now (freeze, rebuild, resume; workspace and session kept) or next-launch',
+      'next-launch',
+    )
+    .option('--force', 'approve a proposal made against a config that has changed since')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (id: string, decision: string, opts: AnswerOptions) => {
+      throw new ActionExit(await runSuperviseAnswer(ctx, id, decision, opts));
     });
 
   const egress = program
@@ -229,6 +310,42 @@ Examples:
         throw new ActionExit(await runEgressRoute(ctx, slug, host, header, value, opts));
       },
     );
+  const editOptions = (c: Command): Command =>
+    c
+      .argument('<slug>', 'the bottle (see bot-bottle ps)')
+      .option('--file <path>', 'the new file (without it: $EDITOR on the current one)')
+      .option('--notes <text>', 'why, for the audit log')
+      .option(
+        '--value <host header=source>',
+        "a new route header's value source, e.g. 'api.github.com authorization=env:GH_TOKEN'; repeatable",
+        collect,
+        [],
+      )
+      .option('--save-to-bottle-file', "also write the change into the bottle's file")
+      .option('--json', 'print the outcome as JSON');
+  editOptions(
+    egress
+      .command('edit')
+      .description(
+        "edit a running bottle's egress rules (egress.yaml) with the same checks and audit as an approved proposal",
+      ),
+  ).action(async (slug: string, opts: EditOptions) => {
+    throw new ActionExit(await runConfigEdit(ctx, 'egress', slug, opts));
+  });
+  const routes = program
+    .command('routes')
+    .description(
+      "a running bottle's credential routes (hosts and header names; values stay on the host)",
+    );
+  editOptions(
+    routes
+      .command('edit')
+      .description(
+        "edit a running bottle's credential routes (routes.yaml) with the same checks and audit as an approved proposal",
+      ),
+  ).action(async (slug: string, opts: EditOptions) => {
+    throw new ActionExit(await runConfigEdit(ctx, 'routes', slug, opts));
+  });
   for (const action of ['allow', 'deny'] as const) {
     egress
       .command(action)
@@ -318,14 +435,11 @@ Needs a terminal; for scripts use \`bot-bottle usage --json\`.`,
       'token budget for this launch only (e.g. after a budget froze it): 2000000, 500k, 2m',
     )
     .option('--json', 'print the launch record as JSON')
-    .action(
-      async (
-        identity: string,
-        opts: { headless?: boolean; prompt?: string; json?: boolean; budget?: string },
-      ) => {
-        throw new ActionExit(await runResume(ctx, identity, opts));
-      },
-    );
+    .option('--supervise', 'run the supervise sidecar (default: on unless --headless)')
+    .option('--no-supervise', 'run without the supervise sidecar')
+    .action(async (identity: string, opts: ResumeOptions) => {
+      throw new ActionExit(await runResume(ctx, identity, opts));
+    });
 
   program
     .command('rm')

@@ -3,7 +3,8 @@ import { UsageError } from '../errors.js';
 import { loadConfig } from '../manifest/load.js';
 import type { CliContext } from './context.js';
 import { services } from './services.js';
-import { launchAndReport, makePlan, parseBudget, uniquifyLabel } from './start.js';
+import { launchAndReport, makePlan, parseBudget, superviseChoice, uniquifyLabel } from './start.js';
+import { rebuildPending } from '../supervise/rebuild.js';
 
 /**
  * Bring a saved bottle back: its image holds the workspace and the CLI's
@@ -11,10 +12,18 @@ import { launchAndReport, makePlan, parseBudget, uniquifyLabel } from './start.j
  * current configuration applies (allowlist, env), so access changes made
  * while it was saved take effect.
  */
+export interface ResumeOptions {
+  headless?: boolean;
+  prompt?: string;
+  json?: boolean;
+  budget?: string;
+  supervise?: boolean;
+}
+
 export async function runResume(
   ctx: CliContext,
   identity: string,
-  opts: { headless?: boolean; prompt?: string; json?: boolean; budget?: string },
+  opts: ResumeOptions,
 ): Promise<number> {
   const svc = services(ctx);
   const saved = loadSaved(ctx.env, identity);
@@ -58,6 +67,9 @@ export async function runResume(
     agentPrompt: '',
     headlessPrompt: headless ? opts.prompt : undefined,
     json: opts.json === true,
-    resume: saved,
+    resume: await rebuildPending(ctx.env, saved, (l) => {
+      ctx.io.err(`bot-bottle: ${l}`);
+    }),
+    supervise: superviseChoice(plan.agent.provider, headless, opts.supervise),
   });
 }

@@ -12,6 +12,7 @@ import { gitToplevel } from '../util/exec.js';
 import { parseTokenCount } from '../util/tokens.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
+import { continuePrompt, rebuildIfRequested } from '../supervise/rebuild.js';
 import { services, type Services } from './services.js';
 
 export interface StartOptions {
@@ -25,6 +26,7 @@ export interface StartOptions {
   headless?: boolean;
   prompt?: string;
   yes?: boolean;
+  supervise?: boolean;
 }
 
 const HEADLESS_EXAMPLE = `bot-bottle start <agent> --headless --prompt 'Do the thing'`;
@@ -193,7 +195,30 @@ export async function runStart(
     headlessPrompt: headless ? opts.prompt : undefined,
     json: opts.json === true,
     resume: undefined,
+    supervise: superviseChoice(plan.agent.provider, headless, opts.supervise),
   });
+}
+
+/**
+ * Whether the supervise sidecar runs: on for interactive runs, off for
+ * headless ones unless asked (nobody may be there to answer), and never for
+ * pi, which has no MCP client to reach it.
+ */
+export function superviseChoice(
+  provider: BottlePlan['agent']['provider'],
+  headless: boolean,
+  asked: boolean | undefined,
+): boolean {
+  if (provider === 'pi') {
+    if (asked === true) {
+      throw new UsageError(
+        '--supervise: pi has no MCP client, so its agent could not reach the supervise tools',
+        'grant access from the host instead: bot-bottle egress allow|route <slug> ...',
+      );
+    }
+    return false;
+  }
+  return asked ?? !headless;
 }
 
 export async function launchAndReport(
@@ -206,6 +231,7 @@ export async function launchAndReport(
     headlessPrompt: string | undefined;
     json: boolean;
     resume: SavedBottle | undefined;
+    supervise: boolean;
   },
 ): Promise<number> {
   const say = (line: string): void => {
@@ -213,19 +239,32 @@ export async function launchAndReport(
   };
   for (const w of req.plan.warnings) say(`warning: ${w}`);
   const headless = req.headlessPrompt !== undefined;
-  const record = await svc.runSession({
-    plan: req.plan,
-    backend: svc.backend(req.plan.backend),
-    env: ctx.env,
-    literals: req.literals,
-    agentPrompt: req.agentPrompt,
-    headlessPrompt: req.headlessPrompt,
-    tty: !headless && svc.interactive,
-    captureOutput: req.json,
-    resume: req.resume,
-    ask: svc.interactive ? (q) => svc.ui.secret(q) : undefined,
-    progress: say,
-  });
+  const backend = svc.backend(req.plan.backend);
+  const session = (resume: SavedBottle | undefined, headlessPrompt: string | undefined) =>
+    svc.runSession({
+      plan: req.plan,
+      backend,
+      env: ctx.env,
+      literals: req.literals,
+      agentPrompt: req.agentPrompt,
+      headlessPrompt,
+      tty: !headless && svc.interactive,
+      captureOutput: req.json,
+      resume,
+      ask: svc.interactive ? (q) => svc.ui.secret(q) : undefined,
+      progress: say,
+      supervise: req.supervise,
+    });
+  let record = await session(req.resume, req.headlessPrompt);
+  // An approved capability change with "rebuild now" froze the bottle: rebuild it and carry on.
+  for (;;) {
+    const rebuilt =
+      record.outcome === 'frozen'
+        ? await rebuildIfRequested(ctx.env, record.identity, say)
+        : undefined;
+    if (rebuilt === undefined) break;
+    record = await session(rebuilt, headless ? continuePrompt(rebuilt.lines) : undefined);
+  }
   if (req.json) printJson(ctx.io, record);
   reportEnd(say, record);
   return record.outcome === 'frozen' ? ExitCode.ok : record.exitCode;

@@ -1,3 +1,4 @@
+import { parseDuration } from '../util/duration.js';
 import type { ActiveBottle } from '../backend/backend.js';
 import type { EnforcementAction, LaunchUsage, LedgerStore, UsageTotals } from '../ledger/types.js';
 import { budgetWindow, describeBudget } from './budget.js';
@@ -147,13 +148,8 @@ export async function fleetView(o: {
 
 /** `--since`: an ISO time, or a span back from now such as 30m, 24h, 7d. */
 export function parseSince(raw: string, now = new Date()): string | undefined {
-  const span = /^(\d+)([mhdw])$/.exec(raw.trim());
-  if (span !== null) {
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[
-      span[2] as 'm' | 'h' | 'd' | 'w'
-    ];
-    return new Date(now.getTime() - Number(span[1]) * unit).toISOString();
-  }
+  const span = parseDuration(raw);
+  if (span !== undefined) return new Date(now.getTime() - span).toISOString();
   if (!/^\d{4}-\d{2}-\d{2}/.test(raw)) return undefined;
   const t = new Date(raw);
   return Number.isNaN(t.getTime()) ? undefined : t.toISOString();

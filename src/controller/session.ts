@@ -24,6 +24,13 @@ import { wrapAgentArgv } from './agent-process.js';
 import { sidecarIds, startControlServer, type ControlServer } from './control-server.js';
 import { freezeBottle, killBottle } from './enforcement.js';
 import { openLedger } from '../ledger/open.js';
+import { applyChanges, loadChanges } from '../supervise/changes.js';
+import {
+  mcpRegistration,
+  prepareSuperviseDirs,
+  superviseTimeoutMs,
+  writeCurrentConfig,
+} from '../supervise/host.js';
 
 /**
  * The launch core shared by `start` and `resume`. The process running it is
@@ -52,6 +59,8 @@ export interface SessionRequest {
   resume: SavedBottle | undefined;
   ask: SecretAsker | undefined;
   progress: (line: string) => void;
+  /** Run the supervise sidecar (MCP tools for asking the operator for access). */
+  supervise: boolean;
 }
 
 export interface LaunchRecord {
@@ -84,8 +93,36 @@ async function hostRepo(workspace: string): Promise<{ repo: string | null; base:
   return { repo, base: head.code === 0 ? head.stdout.trim() : null };
 }
 
+/**
+ * Register (or, without a supervise sidecar, unregister) the MCP server in
+ * the agent CLI's own config; a resumed bottle may hold an old entry.
+ */
+async function registerSupervise(
+  backend: Backend,
+  slug: string,
+  provider: BottlePlan['agent']['provider'],
+  on: boolean,
+): Promise<void> {
+  const reg = mcpRegistration(provider);
+  if (reg === undefined) return;
+  const quiet = { user: GUEST_USER, stdout: 'pipe', stderr: 'pipe' } as const;
+  await backend.exec(slug, reg.remove, quiet);
+  if (!on) return;
+  const errs: Buffer[] = [];
+  const r = await backend.exec(slug, reg.add, { ...quiet, onStderr: (c) => errs.push(c) });
+  if (r.code !== 0) {
+    throw new EnvironmentError(
+      `registering the supervise MCP server with ${provider} failed (exit ${r.code})`,
+      Buffer.concat(errs).toString('utf8').trim().slice(0, 500),
+    );
+  }
+}
+
 export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
-  const { plan, backend, progress } = req;
+  const { backend, progress } = req;
+  // A resumed bottle starts with the access changes approved while it ran.
+  const changes = req.resume === undefined ? undefined : loadChanges(req.env, req.resume.identity);
+  const plan = changes === undefined ? req.plan : applyChanges(req.plan, changes);
   const timings: Record<string, number> = {};
   let mark = Date.now();
   const lap = (name: string): void => {
@@ -109,6 +146,8 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   const routeValues = await resolveRoutes(plan, req.literals, req.env, req.ask);
   // A fresh CA per launch (resume included); its key goes to the sidecar's tmpfs only.
   const ca = await createCa(slug);
+  const payload = configurePayload(plan, ca, routeValues);
+  const superviseTimeout = req.supervise ? superviseTimeoutMs(req.env) : undefined;
   lap('prepare');
 
   const onBuild = (line: string): void => {
@@ -139,7 +178,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   lap('images');
 
   const proxyUrl = `http://${EGRESS_ALIAS}:${EGRESS_PORT}`;
-  const guest = providerGuestSetup(plan, proxyUrl);
+  const guest = providerGuestSetup(plan, proxyUrl, superviseTimeout);
   const spec: LaunchSpec = {
     slug,
     label: plan.label,
@@ -211,15 +250,30 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
         }
       },
     });
-    await backend.launch({ ...spec, controller: { dir: control.dir, ...sidecarIds() } }, progress);
+    let supervise: LaunchSpec['supervise'];
+    if (superviseTimeout !== undefined) {
+      const dirs = prepareSuperviseDirs(req.env, slug, sidecarIds());
+      writeCurrentConfig(req.env, slug, {
+        policy: payload.policy,
+        image: {
+          lines: [...plan.image.dockerfile, ...(changes?.imageLines ?? [])],
+          apt: plan.image.apt,
+        },
+      });
+      supervise = { ...dirs, timeoutMs: superviseTimeout };
+    }
+    await backend.launch(
+      {
+        ...spec,
+        controller: { dir: control.dir, ...sidecarIds() },
+        ...(supervise === undefined ? {} : { supervise }),
+      },
+      progress,
+    );
     checkpoint();
     // Independent: the proxy gets its policy and secrets while the agent learns the CA.
     const [reply] = await Promise.all([
-      backend.egressControl(
-        slug,
-        'configure',
-        JSON.stringify(configurePayload(plan, ca, routeValues)),
-      ),
+      backend.egressControl(slug, 'configure', JSON.stringify(payload)),
       backend.trustCa(slug, ca.certPem),
     ]);
     if (!reply.ok) {
@@ -248,6 +302,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       await Promise.all([backend.copyIn(slug, home.stream, GUEST_HOME), home.done]);
       checkpoint();
     }
+    await registerSupervise(backend, slug, plan.agent.provider, supervise !== undefined);
     lap('provision');
     await backend.waitForEgress(slug, 30_000);
     checkpoint();
@@ -257,6 +312,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       headless: req.headlessPrompt === undefined ? undefined : { prompt: req.headlessPrompt },
       model: plan.agent.model ?? undefined,
       resume: req.resume !== undefined,
+      superviseTimeoutMs: superviseTimeout,
     });
     progress(
       `${PROVIDER_INFO[plan.agent.provider].title} is running in bottle ${slug}` +

@@ -7,6 +7,8 @@ export interface AgentCommandRequest {
   model?: string | undefined;
   /** Continue the most recent conversation (after `resume`). */
   resume?: boolean | undefined;
+  /** The supervise MCP server is registered: its tool calls may wait this long for the operator. */
+  superviseTimeoutMs?: number | undefined;
 }
 
 /**
@@ -26,11 +28,20 @@ export function agentCommand(provider: ProviderName, req: AgentCommandRequest): 
     }
     case 'codex': {
       const bypass = '--dangerously-bypass-approvals-and-sandbox';
+      // codex gives MCP tool calls 60 s by default; an operator may take longer.
+      const mcp =
+        req.superviseTimeoutMs === undefined
+          ? []
+          : [
+              '-c',
+              `mcp_servers.supervise.tool_timeout_sec=${Math.ceil(req.superviseTimeoutMs / 1000) + 60}`,
+            ];
       if (req.headless !== undefined) {
         // `codex exec` has its own flags; `resume --last` continues headless too.
         const resume = req.resume === true ? ['resume', '--last'] : [];
         return [
           bin,
+          ...mcp,
           'exec',
           ...resume,
           bypass,
@@ -40,8 +51,8 @@ export function agentCommand(provider: ProviderName, req: AgentCommandRequest): 
         ];
       }
       return req.resume === true
-        ? [bin, 'resume', '--last', bypass, ...model]
-        : [bin, bypass, ...model];
+        ? [bin, ...mcp, 'resume', '--last', bypass, ...model]
+        : [bin, ...mcp, bypass, ...model];
     }
     case 'pi': {
       // pi has no permission prompts to bypass.

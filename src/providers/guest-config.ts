@@ -1,5 +1,6 @@
 import type { BottlePlan } from '../plan/schema.js';
 import { GUEST_WORKSPACE, PROVIDER_INFO } from './registry.js';
+import { SUPERVISE_HOST } from '../supervise/paths.js';
 
 /**
  * Each CLI's own configuration inside the bottle: where it finds the API,
@@ -31,7 +32,13 @@ export interface GuestSetup {
 /** TOML basic strings accept JSON's escapes for everything a URL or model name holds. */
 const tomlString = (s: string): string => JSON.stringify(s);
 
-export function providerGuestSetup(plan: BottlePlan, proxyUrl: string): GuestSetup {
+export function providerGuestSetup(
+  plan: BottlePlan,
+  proxyUrl: string,
+  /** Set when the supervise sidecar runs: the MCP server is reached directly, not through the proxy. */
+  superviseTimeoutMs?: number,
+): GuestSetup {
+  const noProxy = `localhost,127.0.0.1,::1${superviseTimeoutMs === undefined ? '' : `,${SUPERVISE_HOST}`}`;
   const provider = plan.agent.provider;
   const info = PROVIDER_INFO[provider];
   const base = plan.api.baseUrl;
@@ -40,8 +47,8 @@ export function providerGuestSetup(plan: BottlePlan, proxyUrl: string): GuestSet
     HTTP_PROXY: proxyUrl,
     https_proxy: proxyUrl,
     http_proxy: proxyUrl,
-    NO_PROXY: 'localhost,127.0.0.1,::1',
-    no_proxy: 'localhost,127.0.0.1,::1',
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
     NODE_EXTRA_CA_CERTS: GUEST_CA_BUNDLE,
     SSL_CERT_FILE: GUEST_CA_BUNDLE,
     GIT_SSL_CAINFO: GUEST_CA_BUNDLE,
@@ -63,6 +70,9 @@ export function providerGuestSetup(plan: BottlePlan, proxyUrl: string): GuestSet
       env.ANTHROPIC_BASE_URL = base;
       env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC = '1';
       env.DISABLE_AUTOUPDATER = '1';
+      // Claude Code's MCP tool calls time out on their own; an operator may take a while.
+      if (superviseTimeoutMs !== undefined)
+        env.MCP_TOOL_TIMEOUT = String(superviseTimeoutMs + 60_000);
       // Without these the first interactive run stops at onboarding, the
       // folder-trust dialog and the "use this API key?" question.
       files.push({

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   constants,
+  fchownSync,
   fstatSync,
   fsyncSync,
   mkdirSync,
@@ -10,6 +11,7 @@ import {
   readSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -75,11 +77,20 @@ export function newProposal(
 const proposalName = (id: string): string => `${id}.proposal.json`;
 const responseName = (id: string): string => `${id}.response.json`;
 
-/** Whole-file write: temp file, fsync, rename; mode 0600. */
-export function atomicWrite(path: string, content: string): void {
+/**
+ * Whole-file write: temp file, fsync, rename; mode 0600. With `owner`, a
+ * root writer hands the file to that user (the queue's sidecar user, who
+ * must read the answer).
+ */
+export function atomicWrite(
+  path: string,
+  content: string,
+  owner?: { uid: number; gid: number },
+): void {
   const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
+    if (owner !== undefined && process.getuid?.() === 0) fchownSync(fd, owner.uid, owner.gid);
     writeSync(fd, content);
     fsyncSync(fd);
   } finally {
@@ -147,7 +158,7 @@ export function writeProposal(queueDir: string, p: Proposal): string {
 export function writeResponse(queueDir: string, r: Response): string {
   mkdirSync(queueDir, { recursive: true, mode: 0o700 });
   const path = join(queueDir, responseName(responseSchema.parse(r).proposalId));
-  atomicWrite(path, `${JSON.stringify(r, null, 2)}\n`);
+  atomicWrite(path, `${JSON.stringify(r, null, 2)}\n`, statSync(queueDir));
   return path;
 }
 

@@ -17,7 +17,8 @@ import {
   type TeardownReport,
 } from '../backend.js';
 import { docker, DOCKER_BIN, firstLine } from './cli.js';
-import { SIDECAR_MAIN, SIDECAR_RUN_DIR } from './egress-image.js';
+import { SIDECAR_MAIN, SIDECAR_RUN_DIR, SUPERVISE_MAIN } from './egress-image.js';
+import { CURRENT_CONFIG_DIR, SIDECAR_QUEUE_DIR, SUPERVISE_HOST } from '../../supervise/paths.js';
 import { CONTROLLER_SOCKET_NAME, SIDECAR_CONTROLLER_DIR } from '../../egress/link-protocol.js';
 import { engineFacts } from './health.js';
 
@@ -28,6 +29,7 @@ export const EGRESS_ALIAS = 'egress';
 export const names = {
   agent: (slug: string): string => `bot-bottle-${slug}`,
   egress: (slug: string): string => `bot-bottle-${slug}-egress`,
+  supervise: (slug: string): string => `bot-bottle-${slug}-supervise`,
   internalNet: (slug: string): string => `bot-bottle-${slug}-internal`,
   egressNet: (slug: string): string => `bot-bottle-${slug}-egress`,
   savedImage: (identity: string): string => `bot-bottle-saved:${identity}`,
@@ -144,6 +146,20 @@ export class DockerBackend implements Backend {
     // The sidecar runs as the controller's user, so it may open the controller's socket.
     const sidecarUid = spec.controller?.uid ?? 65534;
     const sidecarGid = spec.controller?.gid ?? 65534;
+    // Both sidecars: unprivileged, read-only, no capabilities, bounded logs.
+    const sidecarHardening = [
+      '--log-opt',
+      'max-size=10m',
+      '--log-opt',
+      'max-file=5',
+      '--user',
+      `${sidecarUid}:${sidecarGid}`,
+      '--read-only',
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+    ];
     const controllerArgs =
       spec.controller === undefined
         ? []
@@ -169,17 +185,7 @@ export class DockerBackend implements Backend {
         '--tmpfs',
         `${SIDECAR_RUN_DIR}:rw,noexec,nosuid,nodev,size=4m,uid=${sidecarUid},gid=${sidecarGid},mode=0700`,
         ...controllerArgs,
-        '--log-opt',
-        'max-size=10m',
-        '--log-opt',
-        'max-file=5',
-        '--user',
-        `${sidecarUid}:${sidecarGid}`,
-        '--read-only',
-        '--cap-drop',
-        'ALL',
-        '--security-opt',
-        'no-new-privileges',
+        ...sidecarHardening,
         spec.egressImage,
       ],
       'creating the egress sidecar',
@@ -190,7 +196,47 @@ export class DockerBackend implements Backend {
     );
     await must(['start', names.egress(spec.slug)], 'starting the egress sidecar');
 
+    if (spec.supervise !== undefined) {
+      progress('starting the supervise server (MCP at supervise:9100)');
+      await must(
+        [
+          'run',
+          '--detach',
+          '--name',
+          names.supervise(spec.slug),
+          // Only the internal network: it answers the agent and reaches nothing else.
+          '--network',
+          internal,
+          '--network-alias',
+          SUPERVISE_HOST,
+          ...labelArgs({ ...common, [LABEL.role]: 'supervise' }),
+          '--mount',
+          `type=bind,source=${spec.supervise.queueDir},target=${SIDECAR_QUEUE_DIR}`,
+          '--mount',
+          `type=bind,source=${spec.supervise.configDir},target=${CURRENT_CONFIG_DIR},readonly`,
+          '--env',
+          `BOT_BOTTLE_SLUG=${spec.slug}`,
+          '--env',
+          `BOT_BOTTLE_SUPERVISE_TIMEOUT_MS=${spec.supervise.timeoutMs}`,
+          // As the controller's user too, so the queue files it writes belong to the operator.
+          ...sidecarHardening,
+          '--entrypoint',
+          'node',
+          spec.egressImage,
+          SUPERVISE_MAIN,
+        ],
+        'starting the supervise sidecar',
+      );
+    }
+
     progress(`starting the agent container (runtime ${spec.runtime})`);
+    const configMount =
+      spec.supervise === undefined
+        ? []
+        : [
+            '--mount',
+            `type=bind,source=${spec.supervise.configDir},target=${CURRENT_CONFIG_DIR},readonly`,
+          ];
     const envNames = Object.keys(spec.agentEnv).flatMap((n) => ['--env', n]);
     const errs: Buffer[] = [];
     const r = await spawnDocker(
@@ -221,6 +267,7 @@ export class DockerBackend implements Backend {
         GUEST_USER,
         '--workdir',
         GUEST_WORKSPACE,
+        ...configMount,
         ...envNames,
         '--entrypoint',
         'sleep',

@@ -8,6 +8,8 @@ import type { ImageRecipe } from '../../providers/recipe.js';
 const SIDECAR_DIR = '/opt/bot-bottle/egress';
 /** The sidecar's program, run as `node SIDECAR_MAIN [ctl <op>]`. */
 export const SIDECAR_MAIN = `${SIDECAR_DIR}/egress.mjs`;
+/** The supervise sidecar's program (same image, its own entry point). */
+export const SUPERVISE_MAIN = `${SIDECAR_DIR}/supervise.mjs`;
 /** The sidecar's tmpfs: policy, secrets and the control socket live here only. */
 export const SIDECAR_RUN_DIR = '/run/bot-bottle';
 
@@ -23,20 +25,23 @@ function packageRoot(): string {
 }
 
 /**
- * The egress sidecar's image: the base image (it has Node) plus the compiled
- * egress proxy bundled into one file (`npm run build` makes it), run as an
- * unprivileged user. It holds no agent tooling, and the agent image holds
+ * The sidecars' image: the base image (it has Node) plus the compiled
+ * egress proxy and supervise server, each bundled into one file (`npm run
+ * build` makes them), run as an unprivileged user. It holds no agent tooling, and the agent image holds
  * none of this code.
  */
 export function egressImageRecipe(base: string): ImageRecipe {
-  const bundle = join(packageRoot(), 'dist', 'sidecar', 'egress.mjs');
-  if (!existsSync(bundle)) {
-    throw new EnvironmentError(
-      `the egress proxy is not built (${bundle} is missing)`,
-      'run `npm run build` in the bot-bottle checkout',
-    );
+  const files: Record<string, string> = {};
+  for (const name of ['egress.mjs', 'supervise.mjs']) {
+    const bundle = join(packageRoot(), 'dist', 'sidecar', name);
+    if (!existsSync(bundle)) {
+      throw new EnvironmentError(
+        `the sidecars are not built (${bundle} is missing)`,
+        'run `npm run build` in the bot-bottle checkout',
+      );
+    }
+    files[`egress/${name}`] = readFileSync(bundle, 'utf8');
   }
-  const files: Record<string, string> = { 'egress/egress.mjs': readFileSync(bundle, 'utf8') };
   const dockerfile = [
     `FROM ${base}`,
     `COPY egress/ ${SIDECAR_DIR}/`,

@@ -1,0 +1,308 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { auditEntrySchema, type AuditEntry } from '../../src/supervise/audit.js';
+import {
+  BIN,
+  bottleRepo,
+  leftovers,
+  runBin,
+  useFakeUpstream,
+  type BinRun,
+} from '../helpers/bottle-repo.js';
+import { describeDocker, dockerOut } from '../helpers/docker.js';
+import { md, type Fixture } from '../helpers/fixture.js';
+
+/**
+ * The supervise plane end to end: the real Claude Code CLI in a bottle calls
+ * the supervise MCP tools (scripted by the fake upstream), the test answers
+ * as the operator through `supervise answer`, and the agent's next step
+ * shows whether the change is in force.
+ */
+
+const DOCS = 'docs.fake-llm.test';
+
+/** Run in the agent's workspace: GET https://DOCS/hello through the egress proxy; prints one line. */
+const PROBE = `
+const net = require('node:net'), tls = require('node:tls');
+const host = '${DOCS}';
+const s = net.connect(3128, 'egress', () => s.write('CONNECT ' + host + ':443 HTTP/1.1\\r\\nHost: ' + host + ':443\\r\\n\\r\\n'));
+s.once('data', (d) => {
+  const status = String(d).split(' ')[1];
+  if (status !== '200') { console.log('STATUS ' + status + ' refused'); process.exit(0); }
+  const t = tls.connect({ socket: s, servername: host }, () => t.write('GET /hello HTTP/1.1\\r\\nHost: ' + host + '\\r\\nConnection: close\\r\\n\\r\\n'));
+  let got = ''; t.on('data', (c) => (got += c));
+  t.on('end', () => console.log('STATUS ' + got.split(' ')[1] + ' ' + (got.split('\\r\\n\\r\\n')[1] || '').trim()));
+});`;
+
+interface Pending {
+  id: string;
+  slug: string;
+  tool: string;
+  stale: boolean;
+  diff: string;
+  justification: string;
+}
+
+function supRepo(port: number): Fixture {
+  return bottleRepo(port, {
+    repo: {
+      'probe.cjs': PROBE,
+      '.bot-bottle/bottles/sup.md': md(
+        `extends: fake\negress:\n  hosts:\n    ${DOCS}: host-gateway:${port}`,
+      ),
+      '.bot-bottle/agents/sup.md': md('provider: claude\nbottle: sup', 'You are terse.\n'),
+    },
+  });
+}
+
+function start(fx: Fixture, label: string, steps: string[]): Promise<BinRun> {
+  return runBin(fx, [
+    'start',
+    'sup',
+    '--headless',
+    '--supervise',
+    '--json',
+    '--label',
+    label,
+    '--prompt',
+    steps.map((s) => `STEP: ${s}`).join('\n'),
+  ]);
+}
+
+async function pending(fx: Fixture, timeoutMs = 240_000): Promise<Pending> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await runBin(fx, ['supervise', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const p = (JSON.parse(r.stdout) as { pending: Pending[] }).pending[0];
+    if (p !== undefined) return p;
+    if (Date.now() > until) throw new Error('no proposal arrived');
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
+function audit(fx: Fixture, slug: string): AuditEntry[] {
+  return readFileSync(join(fx.home, 'audit', `${slug}.jsonl`), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => auditEntrySchema.parse(JSON.parse(l)));
+}
+
+const egressProposal = (justification: string): string =>
+  `TOOL mcp__supervise__egress-block ${JSON.stringify({
+    proposed_file: `allow:\n  - api.anthropic.com\n  - api.openai.com\n  - ${DOCS}\n`,
+    justification,
+  })}`;
+
+const egressId = (slug: string): string =>
+  dockerOut(['ps', '-q', '--no-trunc', '--filter', `name=^bot-bottle-${slug}-egress$`]).trim();
+
+describeDocker('supervise plane with Claude Code (e2e)', () => {
+  const fake = useFakeUpstream();
+
+  it('an approved egress-block takes effect live: the next request to the host passes, the proxy is not restarted, the audit log holds the diff', async () => {
+    const fx = supRepo(fake().port);
+    const run = start(fx, 'sup-approve', [
+      'RUN node probe.cjs',
+      egressProposal('read the docs'),
+      'RUN node probe.cjs',
+    ]);
+    const p = await pending(fx);
+    expect(p.tool).toBe('egress-block');
+    expect(p.slug).toBe('sup-approve');
+    expect(p.stale).toBe(false);
+    expect(p.justification).toBe('read the docs');
+    expect(p.diff).toContain(`+  - ${DOCS}`);
+    const proxyBefore = egressId('sup-approve');
+    const a = await runBin(fx, [
+      'supervise',
+      'answer',
+      p.id,
+      'approve',
+      '--notes',
+      'fine for this task',
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toContain('approved');
+    expect(egressId('sup-approve')).toBe(proxyBefore);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout) as { output: string; outcome: string };
+    expect(rec.outcome).toBe('ended');
+    // The first probe was refused by the proxy; the one after the approval reached the host.
+    expect(rec.output).toContain(`done: STATUS 200 hello from ${DOCS}`);
+    expect(
+      fake().requests.filter((q) => q.path === '/hello' && q.headers.host === DOCS),
+    ).toHaveLength(1);
+    const toolResult = JSON.stringify(fake().requests.map((q) => q.body));
+    expect(toolResult).toContain('approved');
+    expect(toolResult).toContain('fine for this task');
+    const [entry] = audit(fx, 'sup-approve');
+    expect(entry).toMatchObject({
+      action: 'approved',
+      component: 'egress',
+      proposalId: p.id,
+      notes: 'fine for this task',
+      applied: 'run',
+      stale: false,
+    });
+    expect(entry?.diff).toContain(`+  - ${DOCS}`);
+    expect(leftovers('sup-approve')).toBe('');
+  });
+
+  it('a rejected egress-block changes nothing: the request is still refused and the notes reach the agent', async () => {
+    const fx = supRepo(fake().port);
+    const before = fake().requests.filter((q) => q.path === '/hello').length;
+    const run = start(fx, 'sup-reject', [
+      'RUN echo start',
+      egressProposal('want docs'),
+      'RUN node probe.cjs',
+    ]);
+    const p = await pending(fx);
+    const a = await runBin(fx, [
+      'supervise',
+      'answer',
+      p.id,
+      'reject',
+      '--notes',
+      'use the internal mirror',
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout) as { output: string };
+    expect(rec.output).toContain('done: STATUS 403 refused');
+    expect(fake().requests.filter((q) => q.path === '/hello')).toHaveLength(before);
+    const bodies = JSON.stringify(fake().requests.map((q) => q.body));
+    expect(bodies).toContain('rejected');
+    expect(bodies).toContain('use the internal mirror');
+    expect(audit(fx, 'sup-reject')).toMatchObject([
+      { action: 'rejected', applied: 'none', notes: 'use the internal mirror' },
+    ]);
+  });
+
+  it('an approved capability-block with rebuild now ends with the tool in the resumed bottle and the workspace intact', async () => {
+    const fx = supRepo(fake().port);
+    const cap = `TOOL mcp__supervise__capability-block ${JSON.stringify({
+      proposed_file:
+        "RUN printf '#!/bin/sh\\necho newtool-ok\\n' > /usr/local/bin/newtool && chmod 755 /usr/local/bin/newtool",
+      justification: 'needs newtool',
+    })}`;
+    const run = start(fx, 'sup-cap', [
+      'RUN echo kept > note.txt',
+      cap,
+      'RUN newtool && cat note.txt',
+    ]);
+    const p = await pending(fx);
+    expect(p.tool).toBe('capability-block');
+    expect(p.diff).toContain('+RUN printf');
+    // The notes hold the fake's HOLD marker: the agent waits quietly while it is rebuilt.
+    const a = await runBin(fx, [
+      'supervise',
+      'answer',
+      p.id,
+      'approve',
+      '--rebuild',
+      'now',
+      '--notes',
+      'HOLD for the rebuild',
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('rebuilding');
+    const rec = JSON.parse(r.stdout) as {
+      output: string;
+      outcome: string;
+      branch: string;
+      identity: string;
+    };
+    expect(rec.outcome).toBe('ended');
+    // After the rebuild the same session ran the new tool and read the file written before it.
+    expect(rec.output).toContain('done: newtool-ok');
+    const last = JSON.stringify(fake().requests.at(-1)?.body);
+    expect(last).toContain('kept');
+    expect(
+      dockerOut([
+        'run',
+        '--rm',
+        '--entrypoint',
+        'newtool',
+        `bot-bottle-saved:${rec.identity}`,
+      ]).trim(),
+    ).toBe('newtool-ok');
+    expect(audit(fx, 'sup-cap')).toMatchObject([
+      { action: 'approved', component: 'capability', applied: 'rebuild-now' },
+    ]);
+  });
+
+  it('the supervise TUI, driven in a real terminal (tmux), approves one proposal and rejects the next', async () => {
+    const fx = supRepo(fake().port);
+    const second = `TOOL mcp__supervise__egress-block ${JSON.stringify({
+      proposed_file: 'allow:\n  - api.anthropic.com\n  - evil.example.com\n',
+      justification: 'second ask',
+    })}`;
+    const run = start(fx, 'sup-tui', [
+      'RUN echo start',
+      egressProposal('first ask'),
+      second,
+      'RUN node probe.cjs',
+    ]);
+    await pending(fx);
+    // The TUI runs in tmux with the fixture's environment, as an operator's terminal would.
+    const script = `${fx.home}/supervise.sh`;
+    writeFileSync(
+      script,
+      `${Object.entries(fx.env)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `export ${k}='${String(v).replace(/'/g, "'\\''")}'`)
+        .join('\n')}\ncd '${fx.repo}'\nexec '${process.execPath}' '${BIN}' supervise\n`,
+    );
+    const session = `bbtui${process.pid}`;
+    const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
+    tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', 'sh', script);
+    const screen = (): string => tmux('capture-pane', '-p', '-t', session);
+    const waitFor = async (text: string): Promise<string> => {
+      const until = Date.now() + 120_000;
+      for (;;) {
+        const s = screen();
+        if (s.includes(text)) return s;
+        if (Date.now() > until)
+          throw new Error(`the TUI never showed ${JSON.stringify(text)}:\n${s}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    try {
+      const first = await waitFor('why: first ask');
+      expect(first).toContain('1 pending');
+      expect(first).toContain(`+  - ${DOCS}`);
+      tmux('send-keys', '-t', session, 'a');
+      await waitFor("approve: also save to the bottle's file?");
+      tmux('send-keys', '-t', session, 'n');
+      await waitFor('approve: notes for the agent');
+      tmux('send-keys', '-t', session, '-l', 'ok by me');
+      tmux('send-keys', '-t', session, 'Enter');
+      const next = await waitFor('why: second ask');
+      expect(next).toContain('approved sup-tui egress (run)');
+      expect(next).toContain('+  - evil.example.com');
+      tmux('send-keys', '-t', session, 'r');
+      await waitFor('reject: notes for the agent');
+      tmux('send-keys', '-t', session, '-l', 'not that host');
+      tmux('send-keys', '-t', session, 'Enter');
+      await waitFor('rejected sup-tui egress (none)');
+      tmux('send-keys', '-t', session, 'q');
+    } finally {
+      execFileSync('tmux', ['kill-session', '-t', session], { stdio: 'ignore' });
+    }
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    // The approval is in force, the rejection changed nothing.
+    expect((JSON.parse(r.stdout) as { output: string }).output).toContain('done: STATUS 200');
+    expect(audit(fx, 'sup-tui')).toMatchObject([
+      { action: 'approved', notes: 'ok by me', applied: 'run' },
+      { action: 'rejected', notes: 'not that host', applied: 'none' },
+    ]);
+  });
+});
