@@ -168,7 +168,10 @@ export function SuperviseQueue(props: {
         if (input === 'y' || input === 'n') answer(input);
         return;
       }
+      // A fast typist or tmux can deliver text and Enter in one chunk.
+      const line = /^([^\r\n]*)[\r\n]/.exec(input);
       if (key.return) answer(pending.input);
+      else if (line !== null) answer(pending.input + (line[1] ?? ''));
       else if (key.backspace || key.delete)
         setPending({ ...pending, input: pending.input.slice(0, -1) });
       else if (input !== '' && !key.ctrl && !key.meta)
