@@ -94,20 +94,21 @@ async function hostRepo(workspace: string): Promise<{ repo: string | null; base:
 }
 
 /**
- * Register (or, without a supervise sidecar, unregister) the MCP server in
- * the agent CLI's own config; a resumed bottle may hold an old entry.
+ * Register the MCP server in the agent CLI's own config. Only a resumed
+ * bottle's home can hold an earlier entry, so only a resume removes one
+ * first (each step starts the CLI in the container: a second or so).
  */
 async function registerSupervise(
   backend: Backend,
   slug: string,
   provider: BottlePlan['agent']['provider'],
-  on: boolean,
+  opts: { on: boolean; resumed: boolean },
 ): Promise<void> {
   const reg = mcpRegistration(provider);
   if (reg === undefined) return;
   const quiet = { user: GUEST_USER, stdout: 'pipe', stderr: 'pipe' } as const;
-  await backend.exec(slug, reg.remove, quiet);
-  if (!on) return;
+  if (opts.resumed) await backend.exec(slug, reg.remove, quiet);
+  if (!opts.on) return;
   const errs: Buffer[] = [];
   const r = await backend.exec(slug, reg.add, { ...quiet, onStderr: (c) => errs.push(c) });
   if (r.code !== 0) {
@@ -302,7 +303,10 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       await Promise.all([backend.copyIn(slug, home.stream, GUEST_HOME), home.done]);
       checkpoint();
     }
-    await registerSupervise(backend, slug, plan.agent.provider, supervise !== undefined);
+    await registerSupervise(backend, slug, plan.agent.provider, {
+      on: supervise !== undefined,
+      resumed: req.resume !== undefined,
+    });
     lap('provision');
     await backend.waitForEgress(slug, 30_000);
     checkpoint();

@@ -3,8 +3,14 @@ import { freezeBottle } from '../controller/enforcement.js';
 import { loadSaved } from '../controller/state.js';
 import type { SecretAsker } from '../controller/values.js';
 import { UsageError } from '../errors.js';
-import { applyChange, type RebuildWhen, type Scope } from './apply.js';
-import { appendAudit, operatorName, type AuditAction, type Component } from './audit.js';
+import {
+  applyChange,
+  type ApplyRequest,
+  type ApplyResult,
+  type RebuildWhen,
+  type Scope,
+} from './apply.js';
+import { appendAudit, operatorName, type AuditEntry, type Component } from './audit.js';
 import { renderDiff, sha256Hex } from './diff.js';
 import { COMPONENT_FOR_TOOL, FILE_FOR_COMPONENT, validateProposal } from './files.js';
 import { readCurrentFile } from './host.js';
@@ -135,47 +141,57 @@ async function findItem(
   );
 }
 
+/** Append a decision to the audit log, stamped with the time and the operator. */
+function recordDecision(
+  env: NodeJS.ProcessEnv,
+  e: Omit<AuditEntry, 'timestamp' | 'operator'>,
+): Promise<string> {
+  return appendAudit(env, {
+    ...e,
+    timestamp: new Date().toISOString(),
+    operator: operatorName(env),
+  });
+}
+
+/** Apply with the plan the bottle was launched with (its saved record). */
+function applyWithSavedPlan(req: Omit<ApplyRequest, 'plan'>): Promise<ApplyResult> {
+  const saved = loadSaved(req.env, req.identity);
+  if (saved === undefined) {
+    throw new UsageError(`bottle ${req.slug} has no saved record (${req.identity}); cannot apply`);
+  }
+  return applyChange({ ...req, plan: saved.plan });
+}
+
 export async function answerProposal(req: AnswerRequest): Promise<AnswerResult> {
   const item = await findItem(req.env, req.backend, req.id);
   const { proposal: p } = item;
-  const status =
+  const status: AnswerResult['status'] =
     req.decision === 'approve' ? 'approved' : req.decision === 'modify' ? 'modified' : 'rejected';
+  const dir = queueDir(req.env, item.slug);
   const base = {
-    timestamp: '',
     bottleSlug: item.slug,
     identity: item.identity,
     component: item.component,
     proposalId: p.id,
-    operator: operatorName(req.env),
     justification: p.justification,
     stale: item.stale,
+    action: status,
+    notes: req.notes,
   };
+  const answered = (
+    fields: Pick<AnswerResult, 'applied' | 'diff' | 'notes' | 'auditLog'>,
+  ): AnswerResult => ({
+    id: p.id,
+    slug: item.slug,
+    component: item.component,
+    status,
+    stale: item.stale,
+    ...fields,
+  });
   if (req.decision === 'reject') {
-    const auditLog = await appendAudit(req.env, {
-      ...base,
-      timestamp: new Date().toISOString(),
-      action: 'rejected',
-      notes: req.notes,
-      diff: item.diff,
-      applied: 'none',
-    });
-    writeResponse(queueDir(req.env, item.slug), {
-      proposalId: p.id,
-      status,
-      notes: req.notes,
-      finalFile: null,
-    });
-    return {
-      id: p.id,
-      slug: item.slug,
-      component: item.component,
-      status,
-      applied: 'none',
-      stale: item.stale,
-      diff: item.diff,
-      notes: req.notes,
-      auditLog,
-    };
+    const auditLog = await recordDecision(req.env, { ...base, diff: item.diff, applied: 'none' });
+    writeResponse(dir, { proposalId: p.id, status, notes: req.notes, finalFile: null });
+    return answered({ applied: 'none', diff: item.diff, notes: req.notes, auditLog });
   }
   if (item.stale && !req.force) {
     throw new UsageError(
@@ -190,19 +206,12 @@ export async function answerProposal(req: AnswerRequest): Promise<AnswerResult> 
     final = req.finalFile;
   }
   validateProposal(p.tool, final);
-  const saved = loadSaved(req.env, item.identity);
-  if (saved === undefined) {
-    throw new UsageError(
-      `bottle ${item.slug} has no saved record (${item.identity}); cannot apply`,
-    );
-  }
-  const result = await applyChange({
+  const result = await applyWithSavedPlan({
     env: req.env,
     cwd: req.cwd,
     backend: req.backend,
     slug: item.slug,
     identity: item.identity,
-    plan: saved.plan,
     component: item.component,
     finalText: final,
     values: req.values,
@@ -212,15 +221,7 @@ export async function answerProposal(req: AnswerRequest): Promise<AnswerResult> 
   });
   const diff = renderDiff(item.current, fullText(item.component, item.current, final), item.file);
   const notes = [req.notes, ...result.notes].filter((n) => n !== '').join('; ');
-  const auditLog = await appendAudit(req.env, {
-    ...base,
-    timestamp: new Date().toISOString(),
-    action: status,
-    notes: req.notes,
-    diff,
-    applied: result.applied,
-  });
-  const dir = queueDir(req.env, item.slug);
+  const auditLog = await recordDecision(req.env, { ...base, diff, applied: result.applied });
   writeResponse(dir, { proposalId: p.id, status, notes, finalFile: final });
   if (result.freeze) {
     // Let the sidecar hand the answer to the agent before its bottle stops.
@@ -228,17 +229,7 @@ export async function answerProposal(req: AnswerRequest): Promise<AnswerResult> 
     req.progress(`freezing ${item.slug} to rebuild it`);
     await freezeBottle(req.backend, req.env, item.slug, item.identity, req.progress);
   }
-  return {
-    id: p.id,
-    slug: item.slug,
-    component: item.component,
-    status,
-    applied: result.applied,
-    stale: item.stale,
-    diff,
-    notes,
-    auditLog,
-  };
+  return answered({ applied: result.applied, diff, notes, auditLog });
 }
 
 async function waitAnswered(dir: string, id: string, ms: number): Promise<void> {
@@ -267,24 +258,14 @@ export async function operatorEdit(req: {
   const file = FILE_FOR_COMPONENT[req.component];
   const current = readCurrentFile(req.env, req.slug, file);
   validateProposal(req.component === 'egress' ? 'egress-block' : 'cred-proxy-block', req.text);
-  const saved = loadSaved(req.env, req.identity);
-  if (saved === undefined) throw new UsageError(`bottle ${req.slug} has no saved record`);
-  const result = await applyChange({
-    ...req,
-    plan: saved.plan,
-    finalText: req.text,
-    rebuild: 'next-launch',
-  });
+  const result = await applyWithSavedPlan({ ...req, finalText: req.text, rebuild: 'next-launch' });
   const diff = renderDiff(current, req.text, file);
-  const action: AuditAction = 'operator-edit';
-  const auditLog = await appendAudit(req.env, {
-    timestamp: new Date().toISOString(),
+  const auditLog = await recordDecision(req.env, {
     bottleSlug: req.slug,
     identity: req.identity,
     component: req.component,
-    action,
+    action: 'operator-edit',
     proposalId: null,
-    operator: operatorName(req.env),
     notes: req.notes,
     justification: '',
     diff,

@@ -69,12 +69,12 @@ export async function applyChange(req: ApplyRequest): Promise<ApplyResult> {
   }
 }
 
-async function afterPolicy(
+function afterPolicy(
   req: ApplyRequest,
   after: EgressPolicyConfig,
   routes: PlanRoute[] | undefined,
   before: EgressPolicyConfig,
-): Promise<ApplyResult> {
+): ApplyResult {
   writeCurrentConfig(req.env, req.slug, { policy: after });
   saveChanges(req.env, req.identity, (c) => ({
     ...c,
@@ -90,7 +90,7 @@ async function afterPolicy(
     `in force now (policy revision ${after.revision}); kept when the bottle is resumed`,
   ];
   if (req.scope === 'bottle-file') {
-    notes.push(...(await saveToBottleFile(req.plan, req.component, before, after, routes ?? [])));
+    notes.push(...saveToBottleFile(req.plan, req.component, before, after, routes ?? []));
     return { applied: 'bottle-file', notes, freeze: false };
   }
   return { applied: 'run', notes, freeze: false };

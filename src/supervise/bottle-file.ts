@@ -40,13 +40,13 @@ function list(doc: Document, path: string[]): string[] {
   return isSeq(node) ? node.items.map((i) => String((i as { value?: unknown }).value ?? i)) : [];
 }
 
-export async function saveToBottleFile(
+export function saveToBottleFile(
   plan: BottlePlan,
   component: Component,
   before: EgressPolicyConfig,
   after: EgressPolicyConfig,
   routes: PlanRoute[],
-): Promise<string[]> {
+): string[] {
   const file = bottleFile(plan);
   const text = readFileSync(file, 'utf8');
   const m = /^---[ \t]*\r?\n([\s\S]*?)^---[ \t]*\r?$/m.exec(text);
@@ -98,5 +98,5 @@ export async function saveToBottleFile(
   const yaml = doc.toString().trimEnd();
   writeFileSync(file, `---\n${yaml}\n${text.slice(m[0].length).replace(/^\r?\n?/, '---\n')}`);
   notes.push(`saved to ${file}`);
-  return Promise.resolve(notes);
+  return notes;
 }
