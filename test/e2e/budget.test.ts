@@ -199,8 +199,11 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
         ),
       );
       const recs = runs.map((r) => JSON.parse(r.stdout) as LaunchRec);
-      for (const rec of recs) {
-        expect(rec.output).toContain('global claude budget (per day) of 10 tokens is used up');
+      for (const [i, rec] of recs.entries()) {
+        // On failure, say why the launch ended (an error record has no output).
+        expect(rec.output, `${runs[i]?.stdout ?? ''}\n${runs[i]?.stderr ?? ''}`).toContain(
+          'global claude budget (per day) of 10 tokens is used up',
+        );
         expect(await actionsOf(fx, rec.identity)).toEqual([
           expect.objectContaining({ action: 'cutoff', scope: 'global:claude', limit: 10 }),
         ]);

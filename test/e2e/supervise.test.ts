@@ -251,7 +251,8 @@ describeDocker('supervise plane with Claude Code (e2e)', () => {
       'RUN node probe.cjs',
     ]);
     await pending(fx);
-    // The TUI runs in tmux with the fixture's environment, as an operator's terminal would.
+    // The TUI runs in tmux with the fixture's environment only, as an operator's terminal
+    // would: not the test runner's (with CI set, ink would print only its final frame).
     const script = `${fx.home}/supervise.sh`;
     writeFileSync(
       script,
@@ -262,7 +263,21 @@ describeDocker('supervise plane with Claude Code (e2e)', () => {
     );
     const session = `bbtui${process.pid}`;
     const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
-    tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '50', 'sh', script);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      session,
+      '-x',
+      '160',
+      '-y',
+      '50',
+      'env',
+      '-i',
+      'TERM=xterm-256color',
+      'sh',
+      script,
+    );
     const screen = (): string => tmux('capture-pane', '-p', '-t', session);
     const waitFor = async (text: string): Promise<string> => {
       const until = Date.now() + 120_000;
