@@ -1,7 +1,7 @@
 import { LeafMinter } from './ca.js';
 import type { EgressPolicyConfig, EgressSecrets } from './config.js';
 import { Scanner } from './dlp.js';
-import type { ProxyState } from './proxy.js';
+import type { ProxyState } from './types.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
 
 /**

@@ -12,7 +12,7 @@ import {
   type Admit,
   type Ticket,
 } from './admission.js';
-import type { ProxyState, Target } from './proxy.js';
+import type { ProxyState, Target } from './types.js';
 
 /**
  * WebSocket through the proxy (Codex speaks the Responses API over one).

@@ -1,0 +1,68 @@
+import {
+  estimateTokens,
+  shapedRefusal,
+  type AdmissionRequest,
+  type Refusal,
+  type Ticket,
+} from '../admission.js';
+import { meteredApi, type MeteredApi } from '../meter.js';
+import { refusal, type Refuse } from './verdict.js';
+
+/** What the transport knows when a call is about to leave. */
+export interface MeteringFacts {
+  method: string;
+  /** The path as it goes upstream. */
+  path: string;
+  host: string;
+  /** Size of the request body in bytes (declared or held). */
+  bodyBytes: number;
+  /** Someone reads usage (the usage log or the controller). */
+  measuring: boolean;
+  /** A controller admits metered calls. */
+  admitting: boolean;
+}
+
+/**
+ * Whether a call is metered, and if so whether it must be admitted first:
+ * `free` (not an LLM call, or nobody listens), `measure` (usage read, no
+ * admission), or `admit` with the question to ask the controller.
+ */
+export type MeteringVerdict =
+  | { kind: 'free' }
+  | { kind: 'measure'; api: MeteredApi }
+  | { kind: 'admit'; api: MeteredApi; request: AdmissionRequest };
+
+export function meteringVerdict(f: MeteringFacts): MeteringVerdict {
+  if (!f.measuring && !f.admitting) return { kind: 'free' };
+  const api = meteredApi(f.method, f.path);
+  if (api === undefined) return { kind: 'free' };
+  if (!f.admitting) return { kind: 'measure', api };
+  return {
+    kind: 'admit',
+    api,
+    request: { api, host: f.host, estimate: estimateTokens(f.bodyBytes) },
+  };
+}
+
+/** The controller's answer (or its failure) as a verdict; refusals in the API's own error shape. */
+export function admissionVerdict(
+  api: MeteredApi,
+  answer: { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal } | { error: unknown },
+): { kind: 'admitted'; ticket: Ticket } | Refuse {
+  if ('error' in answer) {
+    const e = answer.error;
+    return admissionVerdict(api, {
+      ok: false,
+      refusal: {
+        kind: 'unavailable',
+        message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
+      },
+    });
+  }
+  if (answer.ok) return { kind: 'admitted', ticket: answer.ticket };
+  const shaped = shapedRefusal(api, answer.refusal);
+  return {
+    ...refusal(`budget-${answer.refusal.kind}`, answer.refusal.message, shaped.status),
+    shaped,
+  };
+}

@@ -1,0 +1,344 @@
+import {
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { NO_TICKET, type Ticket } from '../admission.js';
+import { redactPath, type AuditEntry } from '../audit.js';
+import { findingsVerdict } from '../decide/findings.js';
+import { admissionVerdict, meteringVerdict } from '../decide/metering.js';
+import { requestVerdict } from '../decide/request.js';
+import { decide, isRefusal, refusal, type Flag, type Refuse } from '../decide/verdict.js';
+import type { Finding } from '../dlp.js';
+import type { MeteredApi } from '../meter.js';
+import { PrivateAddressError } from '../upstream.js';
+import type { Target } from '../types.js';
+import { readBody, streamScanner, type ReadBody } from './body.js';
+import type { ProxyContext } from './context.js';
+import { responseHeaders, upstreamHeaders } from './headers.js';
+import { refuseResponse, writeRefusal } from './refusals.js';
+
+/** One request's audit fields, filled in as it goes. */
+interface Exchange {
+  ctx: ProxyContext;
+  req: IncomingMessage;
+  res: ServerResponse;
+  t: Target;
+  method: string;
+  /** Path and query as sent upstream. */
+  path: string;
+  started: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+function log(
+  x: Exchange,
+  extra: Pick<AuditEntry, 'rule' | 'verdict' | 'status'> & Partial<AuditEntry>,
+): void {
+  x.ctx.entry(
+    x.t.scheme,
+    x.t,
+    {
+      method: x.method,
+      path: redactPath(x.path),
+      bytesUp: x.bytesUp,
+      bytesDown: x.bytesDown,
+      ...extra,
+    },
+    x.started,
+  );
+}
+
+function refuse(x: Exchange, v: Refuse): void {
+  log(x, {
+    rule: v.rule,
+    verdict: 'refused',
+    status: v.shaped?.status ?? v.status,
+    reason: v.why,
+    ...(v.findings === undefined
+      ? {}
+      : { findings: v.findings.map((f) => `${f.kind}@${f.where}`) }),
+  });
+  x.req.resume();
+  let slug = '';
+  try {
+    slug = x.ctx.state().policy.slug;
+  } catch {
+    // No policy: the refusal still goes out, without the bottle's name.
+  }
+  writeRefusal(
+    x.res,
+    v,
+    slug,
+    `${x.method} ${x.t.scheme}://${x.t.host}:${x.t.port}${redactPath(x.path)}`,
+  );
+}
+
+/**
+ * An HTTP request inside a target (an intercepted tunnel or an absolute
+ * `http://` request): the head is judged, the body read and scanned, a
+ * metered call admitted, then the request is sent and the response piped.
+ */
+export function handleRequest(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  t: Target,
+  rawTarget: string,
+): void {
+  const x: Exchange = {
+    ctx,
+    req,
+    res,
+    t,
+    method: req.method ?? 'GET',
+    path: rawTarget,
+    started: Date.now(),
+    bytesUp: 0,
+    bytesDown: 0,
+  };
+  const head = decide(
+    'request',
+    ctx.state,
+    {
+      target: t,
+      servername: ctx.servernames.get(req.socket),
+      method: x.method,
+      rawTarget,
+      headers: req.headers,
+    },
+    requestVerdict,
+  );
+  if (isRefusal(head)) {
+    refuse(x, head);
+    return;
+  }
+  x.path = head.target;
+  const findings = [...head.findings];
+  readBody(
+    req,
+    () => ctx.state().scanner,
+    (b) => {
+      if (b.kind !== 'none') findings.push(...b.findings);
+      const fv = decide('findings', ctx.state, findings, findingsVerdict);
+      if (isRefusal(fv)) {
+        refuse(x, fv);
+        return;
+      }
+      admitThenSend(x, head.rule, b, findings, fv.kind === 'flag' ? fv : undefined);
+    },
+  );
+}
+
+function admitThenSend(
+  x: Exchange,
+  rule: string,
+  b: ReadBody,
+  findings: Finding[],
+  flag: Flag | undefined,
+): void {
+  const { opts } = x.ctx;
+  const bodyBytes =
+    b.kind === 'whole'
+      ? b.body.length
+      : Number(x.req.headers['content-length'] ?? (b.kind === 'held' ? b.held.length : 0));
+  const mv = meteringVerdict({
+    method: x.method,
+    path: x.path,
+    host: x.t.host,
+    bodyBytes,
+    measuring: opts.usage !== undefined,
+    admitting: opts.admit !== undefined,
+  });
+  if (mv.kind === 'free') {
+    send(x, rule, b, findings, flag, undefined, NO_TICKET);
+    return;
+  }
+  if (mv.kind === 'measure' || opts.admit === undefined) {
+    send(x, rule, b, findings, flag, mv.api, NO_TICKET);
+    return;
+  }
+  const api = mv.api;
+  opts.admit(mv.request).then(
+    (r) => {
+      settle(x, rule, b, findings, flag, api, admissionVerdict(api, r));
+    },
+    (e: unknown) => {
+      settle(x, rule, b, findings, flag, api, admissionVerdict(api, { error: e }));
+    },
+  );
+}
+
+function settle(
+  x: Exchange,
+  rule: string,
+  b: ReadBody,
+  findings: Finding[],
+  flag: Flag | undefined,
+  api: MeteredApi,
+  av: ReturnType<typeof admissionVerdict>,
+): void {
+  if (isRefusal(av)) refuse(x, av);
+  else send(x, rule, b, findings, flag, api, av.ticket);
+}
+
+function send(
+  x: Exchange,
+  rule: string,
+  b: ReadBody,
+  findings: Finding[],
+  flag: Flag | undefined,
+  api: MeteredApi | undefined,
+  ticket: Ticket,
+): void {
+  const { ctx, req, res, t } = x;
+  const state = ctx.state();
+  const headers = upstreamHeaders(state, req, t);
+  if (b.kind === 'whole') {
+    headers['content-length'] = b.body.length;
+    delete headers['transfer-encoding'];
+  }
+  const cut = { value: false };
+  const up = httpRequest({
+    agent: state.upstream.agent(t.host, t.port, t.scheme === 'https'),
+    host: t.host,
+    port: t.port,
+    method: x.method,
+    path: x.path,
+    headers,
+    setHost: false,
+  });
+  up.on('response', (upRes) => {
+    relayResponse(x, rule, upRes, api, ticket, () => flag);
+  });
+  up.on('error', (e: Error) => {
+    ticket.done();
+    // Cut off by the streaming scan: the refusal is already logged and sent.
+    if (cut.value) return;
+    if (e instanceof PrivateAddressError) {
+      refuse(x, refusal(`private-address ${e.range}`, e.message));
+      return;
+    }
+    const code = (e as NodeJS.ErrnoException).code ?? e.message;
+    log(x, { rule, verdict: 'allowed', status: 502, reason: `upstream: ${code}` });
+    refuseResponse(
+      res,
+      502,
+      `bot-bottle egress proxy: cannot reach ${t.host}:${t.port}: ${code}\n`,
+    );
+  });
+  res.once('close', () => {
+    if (!res.writableFinished) up.destroy();
+  });
+  if (b.kind === 'whole') {
+    x.bytesUp = b.body.length;
+    up.end(b.body);
+  } else if (b.kind === 'held') {
+    streamRest(x, up, b.held, findings, cut);
+  } else {
+    up.end();
+  }
+}
+
+/** The rest of a body too large to hold: each chunk scanned before it is written; a finding cuts it. */
+function streamRest(
+  x: Exchange,
+  up: ClientRequest,
+  held: Buffer,
+  findings: Finding[],
+  cut: { value: boolean },
+): void {
+  const { ctx, req } = x;
+  x.bytesUp = held.length;
+  up.write(held);
+  const scan = streamScanner(held, () => ctx.state().scanner);
+  req.on('data', (c: Buffer) => {
+    if (cut.value) return;
+    const more = scan(c);
+    if (more.length > 0 && ctx.state().policy.mode === 'enforce') {
+      cut.value = true;
+      up.destroy();
+      findings.push(...more);
+      const v = decide('findings', ctx.state, findings, findingsVerdict);
+      const base = isRefusal(v) ? v : refusal('dlp', 'secret in the body', 403, findings);
+      refuse(x, { ...base, why: `${base.why}; the upload was cut off` });
+      return;
+    }
+    findings.push(...more);
+    x.bytesUp += c.length;
+    if (!up.write(c)) {
+      req.pause();
+      up.once('drain', () => req.resume());
+    }
+  });
+  req.on('end', () => {
+    if (!cut.value) up.end();
+  });
+  req.resume();
+}
+
+/** The upstream's answer, piped to the agent; metered answers are read after each chunk left. */
+function relayResponse(
+  x: Exchange,
+  rule: string,
+  upRes: IncomingMessage,
+  api: MeteredApi | undefined,
+  ticket: Ticket,
+  flag: () => Flag | undefined,
+): void {
+  const { ctx, res, t } = x;
+  res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.headers));
+  const meter =
+    api === undefined
+      ? undefined
+      : ctx.meterFor(
+          api,
+          t.host,
+          /text\/event-stream/i.test(upRes.headers['content-type'] ?? '') ? 'sse' : 'json',
+          upRes.headers['content-encoding'],
+          ticket,
+        );
+  if (meter === undefined)
+    res.once('close', () => {
+      ticket.done();
+    });
+  upRes.on('data', (c: Buffer) => {
+    x.bytesDown += c.length;
+  });
+  if (meter !== undefined) {
+    // Once: a stream can both end and close; its usage is read one time.
+    let ending: Promise<void> | undefined;
+    const end = (): void => {
+      ending ??= meter.end().then(() => {
+        ticket.done();
+      });
+    };
+    upRes.once('end', () => setImmediate(end));
+    upRes.once('close', () => {
+      if (!upRes.complete) setImmediate(end);
+    });
+  }
+  upRes.pipe(res);
+  // Registered after pipe's listener, so each chunk is on its way to the agent
+  // before the meter reads it.
+  if (meter !== undefined) {
+    upRes.on('data', (c: Buffer) => {
+      // After this I/O turn, so the write to the agent reaches the socket first.
+      setImmediate(() => {
+        meter.write(c);
+      });
+    });
+  }
+  res.once('close', () => {
+    const f = flag();
+    log(x, {
+      rule,
+      verdict: f === undefined ? 'allowed' : 'flagged',
+      status: upRes.statusCode ?? 0,
+      ...(f === undefined ? {} : { reason: f.why }),
+    });
+    if (!upRes.complete) upRes.destroy();
+  });
+}

@@ -1,0 +1,45 @@
+import type { Admit } from './admission.js';
+import type { AuditEntry } from './audit.js';
+import type { LeafMinter } from './ca.js';
+import type { EgressPolicyConfig } from './config.js';
+import type { Scanner } from './dlp.js';
+import type { Usage } from './meter.js';
+import type { Upstream } from './upstream.js';
+
+export interface ProxyState {
+  policy: EgressPolicyConfig;
+  scanner: Scanner;
+  minter: LeafMinter;
+  upstream: Upstream;
+  /** route host -> header name -> value (prefix included). */
+  routeValues: ReadonlyMap<string, ReadonlyMap<string, string>>;
+}
+
+export interface ProxyOptions {
+  state: () => ProxyState;
+  log: (entry: AuditEntry) => void;
+  /** Token usage read from a metered LLM response (after the agent got its bytes). */
+  usage?: (record: UsageRecord) => void;
+  /**
+   * Asks whether a metered call may leave (the controller's budget check).
+   * Absent: metered calls are only measured, never refused.
+   */
+  admit?: Admit;
+}
+
+export interface UsageRecord extends Usage {
+  at: string;
+  slug: string;
+  host: string;
+  transport: 'http' | 'websocket';
+}
+
+export interface Target {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+}
+
+export const HEALTH_PATH = '/__bot-bottle/health';
+/** Request bodies up to this size are held whole and scanned before any byte leaves. */
+export const BODY_HOLD_LIMIT = 8 * 1024 * 1024;

@@ -1,0 +1,261 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NO_TICKET } from '../../src/egress/admission.js';
+import { createCa } from '../../src/egress/ca.js';
+import { emptyPolicy, type EgressPolicyConfig } from '../../src/egress/config.js';
+import { findingsVerdict } from '../../src/egress/decide/findings.js';
+import {
+  hostHeaderVerdict,
+  hostVerdict,
+  sniVerdict,
+  splitAuthority,
+} from '../../src/egress/decide/host.js';
+import { admissionVerdict, meteringVerdict } from '../../src/egress/decide/metering.js';
+import { requestVerdict, type RequestFacts } from '../../src/egress/decide/request.js';
+import { decide, type Refuse } from '../../src/egress/decide/verdict.js';
+import { buildState } from '../../src/egress/state.js';
+import type { ProxyState } from '../../src/egress/types.js';
+
+/**
+ * The proxy's decision core on its own: every verdict it can give, from the
+ * facts the transport hands it, with no socket in sight.
+ */
+
+let state: (over?: Partial<EgressPolicyConfig>) => ProxyState;
+const REAL_KEY = 'sk-ant-api03-REAL-KEY-0123456789abcdefghijklmnopqrstuv';
+
+beforeAll(async () => {
+  const ca = await createCa('decide');
+  const secrets = {
+    caCertPem: ca.certPem,
+    caKeyPem: ca.keyPem,
+    upstreamCaPem: '',
+    values: { anthropic: REAL_KEY },
+  };
+  state = (over = {}) =>
+    buildState(
+      {
+        ...emptyPolicy('demo'),
+        allow: ['api.example.test', '*.wild.test', '10.1.2.3'],
+        deny: ['blocked.wild.test'],
+        passthrough: ['pass.wild.test'],
+        routes: [
+          { host: 'api.example.test', headers: [{ name: 'x-api-key', secret: 'anthropic' }] },
+        ],
+        hosts: { '10.1.2.3': '10.1.2.3:443' },
+        ...over,
+      },
+      secrets,
+    );
+});
+
+const refusedRule = (v: { kind: string }): string | undefined =>
+  v.kind === 'refuse' ? (v as Refuse).rule : undefined;
+
+describe('decide(): a check that cannot decide refuses', () => {
+  it('turns a thrown check into a refusal naming the check', () => {
+    const v = decide(
+      'path',
+      () => state(),
+      {},
+      () => {
+        throw new Error('boom');
+      },
+    );
+    expect(v).toMatchObject({ kind: 'refuse', status: 403, rule: 'check-failed path' });
+    expect(v.why).toContain('the path check could not decide (boom)');
+  });
+
+  it('refuses when the state cannot be read or has no policy', () => {
+    const pass = (): { kind: 'allow' } => ({ kind: 'allow' });
+    const thrown = decide(
+      'host',
+      () => {
+        throw new Error('not configured');
+      },
+      {},
+      pass,
+    );
+    expect(thrown).toMatchObject({ kind: 'refuse', status: 503, rule: 'no-policy' });
+    expect((thrown as Refuse).why).toContain('not configured');
+    expect(decide('host', () => undefined, {}, pass)).toMatchObject({ rule: 'no-policy' });
+    expect(
+      decide('host', () => ({ ...state(), policy: undefined }) as unknown as ProxyState, {}, pass),
+    ).toMatchObject({ rule: 'no-policy' });
+  });
+
+  it('passes the verdict of a check that decides', () => {
+    expect(
+      decide('host', () => state(), { host: 'api.example.test', port: 443 }, hostVerdict),
+    ).toEqual({ kind: 'allow', rule: 'allow api.example.test', passthrough: false });
+  });
+});
+
+describe('host verdicts', () => {
+  it.each([
+    ['api.example.test', 443, undefined],
+    ['x.wild.test', 443, undefined],
+    ['blocked.wild.test', 443, 'deny blocked.wild.test'],
+    ['other.example.test', 443, 'no-allow-match'],
+    ['127.0.0.1', 443, 'private-address loopback'],
+    ['169.254.169.254', 80, 'private-address linkLocal'],
+    ['10.1.2.3', 443, undefined],
+    ['bWFkZSB1cCBzZWNyZXQgZGF0YQ.wild.test', 443, 'dlp hostname-encoding'],
+  ])('%s:%d -> %s', (host, port, rule) => {
+    expect(refusedRule(hostVerdict(state(), { host, port }))).toBe(rule);
+  });
+
+  it('says which hosts are tunnelled without interception', () => {
+    expect(hostVerdict(state(), { host: 'pass.wild.test', port: 443 })).toMatchObject({
+      kind: 'allow',
+      passthrough: true,
+    });
+  });
+
+  it('splits authorities, normalising case and a trailing dot', () => {
+    expect(splitAuthority('Example.COM.:8443', 443)).toEqual({ host: 'example.com', port: 8443 });
+    expect(splitAuthority('[::1]', 443)).toEqual({ host: '::1', port: 443 });
+    expect(splitAuthority('a:b:c', 443)).toBeUndefined();
+    expect(splitAuthority('a:70000', 443)).toBeUndefined();
+  });
+
+  it('checks the TLS server name and the Host header against the connection', () => {
+    expect(sniVerdict('a.test', undefined)).toEqual({ kind: 'allow' });
+    expect(sniVerdict('a.test', 'A.test')).toEqual({ kind: 'allow' });
+    expect(sniVerdict('a.test', 'b.test')).toMatchObject({
+      rule: 'sni-mismatch',
+      why: "TLS server name 'b.test' differs from the CONNECT host",
+    });
+    const t = { scheme: 'https' as const, host: 'a.test', port: 443 };
+    expect(hostHeaderVerdict(t, 'a.test')).toEqual({ kind: 'allow' });
+    expect(hostHeaderVerdict(t, 'a.test:443')).toEqual({ kind: 'allow' });
+    expect(refusedRule(hostHeaderVerdict(t, 'a.test:8443'))).toBe('host-mismatch');
+    expect(refusedRule(hostHeaderVerdict(t, undefined))).toBe('host-mismatch');
+  });
+});
+
+describe('request verdicts', () => {
+  const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
+    target: { scheme: 'https', host: 'api.example.test', port: 443 },
+    servername: 'api.example.test',
+    method: 'GET',
+    rawTarget: '/v1/models',
+    headers: { host: 'api.example.test' },
+    ...over,
+  });
+
+  it('allows a clean request and names the rule', () => {
+    expect(requestVerdict(state(), facts())).toEqual({
+      kind: 'allow',
+      rule: 'allow api.example.test',
+      target: '/v1/models',
+      findings: [],
+    });
+  });
+
+  it('checks in order: server name, host, Host header, rules', () => {
+    expect(refusedRule(requestVerdict(state(), facts({ servername: 'x.wild.test' })))).toBe(
+      'sni-mismatch',
+    );
+    expect(
+      refusedRule(
+        requestVerdict(state({ deny: ['api.example.test'] }), facts({ headers: { host: 'x' } })),
+      ),
+    ).toBe('deny api.example.test');
+    expect(refusedRule(requestVerdict(state(), facts({ headers: { host: 'x.wild.test' } })))).toBe(
+      'host-mismatch',
+    );
+    const ruled = state({
+      rules: [{ host: 'api.example.test', methods: ['GET'], paths: ['/v1/'] }],
+    });
+    expect(requestVerdict(ruled, facts())).toMatchObject({
+      kind: 'allow',
+      rule: 'rule api.example.test GET /v1/',
+    });
+    expect(requestVerdict(ruled, facts({ method: 'POST' }))).toMatchObject({
+      kind: 'refuse',
+      why: 'POST /v1/models matches none of the method/path rules for this host',
+    });
+  });
+
+  it('reports findings in URL and headers, but not the route credential it replaces', () => {
+    const v = requestVerdict(
+      state(),
+      facts({
+        rawTarget: '/x?k=AKIAIOSFODNN7EXAMPLE',
+        headers: { host: 'api.example.test', 'x-api-key': REAL_KEY, 'x-note': REAL_KEY },
+      }),
+    );
+    expect(v.kind === 'allow' && v.findings.map((f) => `${f.kind}@${f.where}`)).toEqual([
+      'aws-access-key-id@url',
+      'bottle-secret@header x-note',
+      'anthropic-key@header x-note',
+    ]);
+  });
+});
+
+describe('findings verdicts', () => {
+  const f = [{ kind: 'aws-access-key-id', where: 'body' }];
+  it('passes nothing found, refuses in enforce, flags in audit', () => {
+    expect(findingsVerdict(state(), [])).toEqual({ kind: 'pass' });
+    expect(findingsVerdict(state(), f)).toMatchObject({
+      kind: 'refuse',
+      status: 403,
+      rule: 'dlp aws-access-key-id',
+      why: 'the request carries what looks like a secret (aws-access-key-id in body)',
+    });
+    expect(findingsVerdict(state({ mode: 'audit' }), f)).toMatchObject({
+      kind: 'flag',
+      rule: 'dlp aws-access-key-id',
+    });
+  });
+});
+
+describe('metering verdicts', () => {
+  const base = {
+    method: 'POST',
+    path: '/v1/messages',
+    host: 'api.example.test',
+    bodyBytes: 400,
+    measuring: true,
+    admitting: true,
+  };
+  it('is free when nobody listens or the call is not an LLM call', () => {
+    expect(meteringVerdict({ ...base, measuring: false, admitting: false })).toEqual({
+      kind: 'free',
+    });
+    expect(meteringVerdict({ ...base, path: '/v1/models' })).toEqual({ kind: 'free' });
+  });
+  it('measures without a controller, asks admission with an estimate with one', () => {
+    expect(meteringVerdict({ ...base, admitting: false })).toEqual({
+      kind: 'measure',
+      api: 'anthropic-messages',
+    });
+    expect(meteringVerdict(base)).toEqual({
+      kind: 'admit',
+      api: 'anthropic-messages',
+      request: { api: 'anthropic-messages', host: 'api.example.test', estimate: 100 },
+    });
+  });
+  it("turns the controller's answer into a verdict in the API's own error shape", () => {
+    expect(admissionVerdict('anthropic-messages', { ok: true, ticket: NO_TICKET })).toEqual({
+      kind: 'admitted',
+      ticket: NO_TICKET,
+    });
+    const no = admissionVerdict('anthropic-messages', {
+      ok: false,
+      refusal: { kind: 'exhausted', message: 'budget used up' },
+    });
+    expect(no).toMatchObject({ kind: 'refuse', status: 429, rule: 'budget-exhausted' });
+    expect(JSON.parse((no as Refuse).shaped?.body ?? '{}')).toMatchObject({
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'bot-bottle: budget used up' },
+    });
+    const down = admissionVerdict('openai-responses', { error: new Error('link down') });
+    expect(down).toMatchObject({
+      kind: 'refuse',
+      status: 503,
+      rule: 'budget-unavailable',
+      why: 'admission failed: link down',
+    });
+  });
+});
