@@ -17,6 +17,7 @@ import { runResume, type ResumeOptions } from './resume.js';
 import { runRm } from './rm.js';
 import { runStart, type StartOptions } from './start.js';
 import { runStop } from './stop.js';
+import { printUsageErrorJson, unknownCommand } from './usage-errors.js';
 import {
   runConfigEdit,
   runSuperviseAnswer,
@@ -487,6 +488,8 @@ export async function main(argv: readonly string[], ctx: CliContext): Promise<nu
   const json = argv.includes('--json');
   const program = buildProgram(ctx);
   try {
+    const notACommand = unknownCommand(program, argv);
+    if (notACommand !== undefined) throw notACommand;
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.ok;
   } catch (e) {
@@ -500,6 +503,7 @@ export async function main(argv: readonly string[], ctx: CliContext): Promise<nu
         return ExitCode.ok;
       }
       // commander has already printed its message; usage errors share the config exit code.
+      if (json) printUsageErrorJson(ctx.io, e.message);
       return ExitCode.config;
     }
     return reportError(ctx.io, e, json);

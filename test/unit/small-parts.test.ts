@@ -64,6 +64,12 @@ describe('did you mean', () => {
     expect(closest('egres', ['egress', 'env'])).toBe('egress');
     expect(closest('zzzzzz', ['egress', 'env'])).toBeUndefined();
   });
+  it('counts a swapped pair of letters as one typo', () => {
+    expect(closest('strat', ['start', 'stop', 'ps'])).toBe('start');
+    expect(closest('egerss', ['egress', 'env'])).toBe('egress');
+    // Two swaps in a short word are not a typo of it.
+    expect(closest('tsrat', ['start'])).toBeUndefined();
+  });
 });
 
 describe('token counts', () => {

@@ -1,0 +1,96 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeFixture } from '../helpers/fixture.js';
+
+/**
+ * Command-line usage errors: exit 2 with a message, and under `--json` the
+ * same error as the one JSON object scripts read from stdout.
+ */
+
+const fx = makeFixture();
+afterAll(() => {
+  fx.cleanup();
+});
+
+interface JsonError {
+  outcome: string;
+  error: string;
+  exitCode: number;
+  message: string;
+}
+
+function parseError(stdout: string): JsonError {
+  return JSON.parse(stdout) as JsonError;
+}
+
+describe('unknown commands', () => {
+  it.each([
+    [['frobnicate', '--help']],
+    [['frobnicate', '-h']],
+    [['frobnicate']],
+    [['help', 'frobnicate']],
+  ])('%j exits 2 naming the command', async (argv) => {
+    const r = await fx.run(argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command 'frobnicate'");
+    expect(r.stdout).not.toContain('Usage:');
+  });
+
+  it('suggests the close command', async () => {
+    for (const argv of [['strat', '--help'], ['strat'], ['help', 'strat']]) {
+      const r = await fx.run(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(r.stderr).toContain("unknown command 'strat'");
+      expect(r.stderr).toContain("did you mean 'start'?");
+    }
+  });
+
+  it('does not suggest a command that is not close', async () => {
+    const r = await fx.run(['zzzzzzzz', '--help']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toContain('did you mean');
+  });
+
+  it('still shows help for known commands and for the program', async () => {
+    for (const argv of [['start', '--help'], ['--help'], ['help', 'ps'], ['egress', 'log', '-h']]) {
+      const r = await fx.run(argv);
+      expect(r.code, argv.join(' ')).toBe(0);
+      expect(r.stdout).toContain('Usage: bot-bottle');
+    }
+  });
+
+  it('keeps a prompt that looks like a command name an argument', async () => {
+    const r = await fx.run(['start', 'frobnicate', '--dry-run', '--prompt', 'strat', '--json']);
+    // The agent does not exist: a configuration error, not an unknown command.
+    expect(r.stderr).not.toContain('unknown command');
+    expect(parseError(r.stdout).outcome).toBe('error');
+  });
+});
+
+describe('usage errors under --json', () => {
+  it.each([
+    ['an unknown option', ['ps', '--bogus', '--json'], "unknown option '--bogus'"],
+    ['a missing argument', ['stop', '--json'], "missing required argument 'slug'"],
+    ['a bad choice', ['start', 'x', '--color', 'mauve', '--json'], "'mauve' is invalid"],
+    ['a missing option value', ['start', 'x', '--json', '--label'], "'--label <label>'"],
+    ['too many arguments', ['ps', 'extra', '--json'], 'too many arguments'],
+    ['an unknown command', ['frobnicate', '--json'], "unknown command 'frobnicate'"],
+    ['an unknown command with help', ['frobnicate', '--help', '--json'], 'unknown command'],
+    ['an unknown subcommand', ['egress', 'lgo', 'x', '--json'], "unknown command 'lgo'"],
+  ])('%s prints the error object and exits 2', async (_name, argv, message) => {
+    const r = await fx.run(argv);
+    expect(r.code).toBe(2);
+    const e = parseError(r.stdout);
+    expect(e).toMatchObject({ outcome: 'error', error: 'UsageError', exitCode: 2 });
+    expect(e.message).toContain(message);
+    expect(e.message).not.toMatch(/^error: /);
+    // The human message stays on stderr.
+    expect(r.stderr).toContain(message);
+  });
+
+  it('prints nothing on stdout for a usage error without --json', async () => {
+    const r = await fx.run(['ps', '--bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain("unknown option '--bogus'");
+  });
+});
