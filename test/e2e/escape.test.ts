@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   bottleRepo,
@@ -12,6 +11,7 @@ import {
 } from '../helpers/bottle-repo.js';
 import { describeDocker, dockerOut } from '../helpers/docker.js';
 import { inAgentAsync, viaProxyScript } from '../helpers/in-agent.js';
+import { hostPrimaryAddress, networkGateway, requireAddresses } from '../helpers/network.js';
 import type { Fixture } from '../helpers/fixture.js';
 import { md } from '../helpers/fixture.js';
 
@@ -101,13 +101,7 @@ egress:
           180_000,
         );
       }
-      const gateway = (net: string): string =>
-        dockerOut(['network', 'inspect', '--format', '{{(index .IPAM.Config 0).Gateway}}', net]);
-      const hostAddress =
-        Object.values(networkInterfaces())
-          .flat()
-          .find((i) => i?.family === 'IPv4' && !i.internal && !i.address.startsWith('172.'))
-          ?.address ?? '192.0.2.2';
+      const hostAddress = hostPrimaryAddress();
       for (const b of BOTTLES) {
         const internalId = dockerOut([
           'network',
@@ -125,14 +119,19 @@ egress:
         } catch {
           // No iproute2 on this host: probe a link-local address that would be the bridge's.
         }
-        const targets = {
-          hostPort: upstream().port,
-          dockerGateway: gateway('bridge'),
+        const addresses = {
+          dockerGateway: networkGateway('bridge'),
           hostAddress,
-          internalGateway: gateway(`bot-bottle-${b.label}-internal`),
+          internalGateway: networkGateway(`bot-bottle-${b.label}-internal`),
           otherAgent: ipOn(`bot-bottle-${b.other}`, `bot-bottle-${b.other}-internal`),
           otherSidecar: ipOn(`bot-bottle-${b.other}-egress`, `bot-bottle-${b.other}-egress`),
           sidecarEgressSide: ipOn(`bot-bottle-${b.label}-egress`, `bot-bottle-${b.label}-egress`),
+        };
+        // A probe of an empty address fails for the wrong reason and would pass.
+        requireAddresses(addresses);
+        const targets = {
+          hostPort: upstream().port,
+          ...addresses,
           bridgeLinkLocal,
           exfilLabel: Buffer.from('stolen-data').toString('hex'),
         };

@@ -11,6 +11,7 @@ import {
   testImage,
   uniqueName,
 } from '../helpers/docker.js';
+import { networkGateway, requireAddresses } from '../helpers/network.js';
 
 /**
  * The bed's basic promise, which every bottle builds on: a container on an
@@ -103,13 +104,7 @@ describeDocker('internal network isolation (real docker)', () => {
 
     dockerOut(['network', 'create', '--label', 'dev.bot-bottle.test=1', '--internal', internal]);
     dockerOut(['network', 'create', '--label', 'dev.bot-bottle.test=1', normal]);
-    normalGateway = dockerOut([
-      'network',
-      'inspect',
-      '--format',
-      '{{(index .IPAM.Config 0).Gateway}}',
-      normal,
-    ]);
+    normalGateway = networkGateway(normal);
     for (const [name, net, greeting] of [
       [outsideSrv, normal, 'hello from outside'],
       [insideSrv, internal, 'hello from inside'],
@@ -133,6 +128,7 @@ describeDocker('internal network isolation (real docker)', () => {
     }
     outsideIp = ipOn(outsideSrv, normal);
     insideIp = ipOn(insideSrv, internal);
+    requireAddresses({ normalGateway, outsideIp, insideIp });
     // Wait until both servers listen, seen from their own networks.
     for (let i = 0; i < 30; i++) {
       const a = await probe(normal, [`tcp:${outsideIp}:8080`]);
