@@ -12,6 +12,7 @@ import { agentCommand } from '../providers/command.js';
 import { providerGuestSetup } from '../providers/guest-config.js';
 import { agentImageRecipe } from '../providers/recipe.js';
 import { GUEST_HOME, GUEST_USER, GUEST_WORKSPACE, PROVIDER_INFO } from '../providers/registry.js';
+import { CleanupStack } from '../util/cleanup.js';
 import { gitToplevel, run } from '../util/exec.js';
 import { stageHome, tarDirectory, tarWorkspace } from './provision.js';
 import { loadSaved, newIdentity, removeSavedState, saveBottle, type SavedBottle } from './state.js';
@@ -21,7 +22,7 @@ import { teardownBottle } from './egress-archive.js';
 import { createCa } from '../egress/ca.js';
 import { bringWorkHome, type WorkHomeResult } from './work-home.js';
 import { wrapAgentArgv } from './agent-process.js';
-import { sidecarIds, startControlServer, type ControlServer } from './control-server.js';
+import { sidecarIds, startControlServer } from './control-server.js';
 import { freezeBottle, killBottle } from './enforcement.js';
 import { openLedger } from '../ledger/open.js';
 import { applyChanges, loadChanges } from '../supervise/changes.js';
@@ -227,14 +228,20 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   const checkpoint = (): void => {
     if (interrupted !== undefined) throw new InterruptedError(interrupted);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let homeDir: string | undefined;
-  const ledger = openLedger(req.env);
-  let control: ControlServer | undefined;
+  // Every resource and handler is taken inside the try and released by the
+  // finally in reverse, so a throw at any point gives all of them back.
+  const cleanup = new CleanupStack();
   try {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    cleanup.defer('signal handlers', () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    });
+    const ledger = openLedger(req.env);
+    cleanup.defer('the ledger', () => ledger.close());
     // The sidecar's link to this process: budgets, the ledger and cutoff live here.
-    control = await startControlServer({
+    const control = await startControlServer({
       env: req.env,
       ledger,
       plan,
@@ -251,6 +258,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
         }
       },
     });
+    cleanup.defer('the control server', () => control.close());
     let supervise: LaunchSpec['supervise'];
     if (superviseTimeout !== undefined) {
       const dirs = prepareSuperviseDirs(req.env, slug, sidecarIds());
@@ -298,7 +306,10 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       const ws = await tarWorkspace(workspace);
       await Promise.all([backend.copyIn(slug, ws.stream, GUEST_WORKSPACE), ws.done]);
       checkpoint();
-      homeDir = stageHome({ plan, prompt: req.agentPrompt, providerFiles: guest.files });
+      const homeDir = stageHome({ plan, prompt: req.agentPrompt, providerFiles: guest.files });
+      cleanup.defer('the staged home', () => {
+        rmSync(homeDir, { recursive: true, force: true });
+      });
       const home = tarDirectory(homeDir);
       await Promise.all([backend.copyIn(slug, home.stream, GUEST_HOME), home.done]);
       checkpoint();
@@ -312,7 +323,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
     checkpoint();
     lap('egress-ready');
 
-    const argv = agentCommand(plan.agent.provider, {
+    const command = agentCommand(plan.agent.provider, {
       headless: req.headlessPrompt === undefined ? undefined : { prompt: req.headlessPrompt },
       model: plan.agent.model ?? undefined,
       resume: req.resume !== undefined,
@@ -324,9 +335,10 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
     );
     const out: Buffer[] = [];
     control.armed();
-    const r = await backend.exec(slug, wrapAgentArgv(argv), {
+    const r = await backend.exec(slug, wrapAgentArgv(command.argv), {
       tty: req.tty,
       stdin: req.tty ? 'inherit' : 'ignore',
+      ...(command.stdin === undefined ? {} : { input: command.stdin }),
       stdout: req.captureOutput ? 'pipe' : 'inherit',
       stderr: 'inherit',
       user: GUEST_USER,
@@ -415,10 +427,6 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       throw new InterruptedError(interrupted);
     throw e;
   } finally {
-    await control?.close();
-    await ledger.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (homeDir !== undefined) rmSync(homeDir, { recursive: true, force: true });
+    for (const failure of await cleanup.release()) progress(`releasing ${failure} failed`);
   }
 }

@@ -11,20 +11,31 @@ export interface AgentCommandRequest {
   superviseTimeoutMs?: number | undefined;
 }
 
+export interface AgentInvocation {
+  argv: string[];
+  /** Text for the CLI's standard input (then closed); undefined: no input. */
+  stdin: string | undefined;
+}
+
 /**
- * The agent CLI's argv inside the bottle. The bottle is the sandbox, so each
- * CLI's own permission prompts and sandbox are switched off; the prompt is
- * always one argv element, never spliced into a shell string.
+ * How the agent CLI runs inside the bottle. The bottle is the sandbox, so
+ * each CLI's own permission prompts and sandbox are switched off. The
+ * prompt is user text, never an option: claude and codex take it after
+ * `--` (a prompt such as `--help me` or `-p x` stays the prompt); pi's
+ * parser has no `--` and reads a leading `-` or `@` as a flag or a file, so
+ * pi gets the prompt on standard input, which it reads whole in print mode
+ * (trimmed). Nothing is ever spliced into a shell string.
  */
-export function agentCommand(provider: ProviderName, req: AgentCommandRequest): string[] {
+export function agentCommand(provider: ProviderName, req: AgentCommandRequest): AgentInvocation {
   const bin = PROVIDER_INFO[provider].bin;
   const model = req.model === undefined ? [] : ['--model', req.model];
+  const prompt = req.headless?.prompt;
   switch (provider) {
     case 'claude': {
       const argv = [bin, '--dangerously-skip-permissions', ...model];
       if (req.resume === true) argv.push('--continue');
-      if (req.headless !== undefined) argv.push('-p', req.headless.prompt);
-      return argv;
+      if (prompt !== undefined) argv.push('-p', '--', prompt);
+      return { argv, stdin: undefined };
     }
     case 'codex': {
       const bypass = '--dangerously-bypass-approvals-and-sandbox';
@@ -36,30 +47,36 @@ export function agentCommand(provider: ProviderName, req: AgentCommandRequest): 
               '-c',
               `mcp_servers.supervise.tool_timeout_sec=${Math.ceil(req.superviseTimeoutMs / 1000) + 60}`,
             ];
-      if (req.headless !== undefined) {
+      if (prompt !== undefined) {
         // `codex exec` has its own flags; `resume --last` continues headless too.
         const resume = req.resume === true ? ['resume', '--last'] : [];
-        return [
-          bin,
-          ...mcp,
-          'exec',
-          ...resume,
-          bypass,
-          '--skip-git-repo-check',
-          ...model,
-          req.headless.prompt,
-        ];
+        return {
+          argv: [
+            bin,
+            ...mcp,
+            'exec',
+            ...resume,
+            bypass,
+            '--skip-git-repo-check',
+            ...model,
+            '--',
+            prompt,
+          ],
+          stdin: undefined,
+        };
       }
-      return req.resume === true
-        ? [bin, ...mcp, 'resume', '--last', bypass, ...model]
-        : [bin, ...mcp, bypass, ...model];
+      const argv =
+        req.resume === true
+          ? [bin, ...mcp, 'resume', '--last', bypass, ...model]
+          : [bin, ...mcp, bypass, ...model];
+      return { argv, stdin: undefined };
     }
     case 'pi': {
       // pi has no permission prompts to bypass.
       const argv = [bin, ...model];
       if (req.resume === true) argv.push('--continue');
-      if (req.headless !== undefined) argv.push('-p', req.headless.prompt);
-      return argv;
+      if (prompt !== undefined) argv.push('-p');
+      return { argv, stdin: prompt };
     }
   }
 }

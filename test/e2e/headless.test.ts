@@ -14,6 +14,9 @@ import { describeDocker } from '../helpers/docker.js';
  * on an --internal network, so every request the fake records came through
  * the egress sidecar.
  */
+/** A prompt each CLI's parser would take for its own options if it were not ended before it. */
+const FLAG_LIKE_PROMPT = '--help me, -p x: say hi';
+
 describeDocker('start --headless with the real CLIs against the fake upstream', () => {
   const upstream = useFakeUpstream();
 
@@ -32,7 +35,7 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
           agent,
           '--headless',
           '--prompt',
-          'say hi',
+          FLAG_LIKE_PROMPT,
           '--label',
           `e2e-${agent}`,
           '--json',
@@ -51,6 +54,8 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
           .requests.slice(before)
           .filter((q) => q.path.startsWith(path));
         expect(seen.length).toBeGreaterThan(0);
+        // The prompt reached the model as text, not as the CLI's own flags.
+        expect(seen.some((q) => JSON.stringify(q.body).includes(FLAG_LIKE_PROMPT))).toBe(true);
         if (agent === 'codex') expect(seen.some((q) => q.transport === 'websocket')).toBe(true);
         // The proxy put the real credential on every request; the agent only had a placeholder.
         for (const q of seen) {
