@@ -4,6 +4,7 @@ import { parseFrontMatter } from '../../src/manifest/frontmatter.js';
 import { isValidEntityName } from '../../src/manifest/names.js';
 import { slugify } from '../../src/plan/slug.js';
 import { closest } from '../../src/util/suggest.js';
+import { bottlesFromInspect } from '../../src/backend/docker/docker-backend.js';
 import { parseTokenCount } from '../../src/util/tokens.js';
 
 describe('front matter', () => {
@@ -84,5 +85,37 @@ describe('token counts', () => {
   });
   it.each(['0', '-5', 'abc', '5x', ''])('rejects %j', (t) => {
     expect(parseTokenCount(t)).toBeUndefined();
+  });
+});
+
+describe('bottles from docker inspect', () => {
+  it('reads labels as a map and tolerates containers without them', () => {
+    const json = JSON.stringify([
+      {
+        Config: {
+          Labels: {
+            'dev.bot-bottle.slug': 'a',
+            'dev.bot-bottle.label': 'x,dev.bot-bottle.slug=evil',
+            'dev.bot-bottle.controller-pid': '42',
+            'dev.bot-bottle.bottles': 'one two',
+          },
+        },
+        State: { Status: 'running' },
+      },
+      { Config: { Labels: null }, State: {} },
+      { Config: { Labels: { 'dev.bot-bottle.slug': 7, 'dev.bot-bottle.controller-pid': '-1' } } },
+    ]);
+    const [a, b, c] = bottlesFromInspect(json);
+    expect(a).toMatchObject({
+      slug: 'a',
+      label: 'x,dev.bot-bottle.slug=evil',
+      controllerPid: 42,
+      bottles: ['one', 'two'],
+      state: 'running',
+    });
+    expect(b).toMatchObject({ slug: '', state: 'unknown', controllerPid: undefined, bottles: [] });
+    expect(c).toMatchObject({ slug: '', controllerPid: undefined });
+    expect(bottlesFromInspect('')).toEqual([]);
+    expect(() => bottlesFromInspect('{}')).toThrow('docker inspect did not return a list');
   });
 });

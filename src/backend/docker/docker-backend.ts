@@ -92,6 +92,41 @@ function labelArgs(labels: Record<string, string>): string[] {
   return Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
 }
 
+interface InspectedContainer {
+  Config?: { Labels?: unknown };
+  State?: { Status?: unknown };
+}
+
+/** Bottles from `docker container inspect` output; labels are read as the map they are. */
+export function bottlesFromInspect(json: string): ActiveBottle[] {
+  const parsed: unknown = JSON.parse(json === '' ? '[]' : json);
+  if (!Array.isArray(parsed)) throw new EnvironmentError('docker inspect did not return a list');
+  return (parsed as InspectedContainer[]).map((c) => {
+    const raw = c.Config?.Labels;
+    const labels = new Map<string, string>();
+    if (raw !== null && typeof raw === 'object') {
+      for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') labels.set(k, v);
+    }
+    const get = (k: string): string => labels.get(k) ?? '';
+    const pid = Number(get(LABEL.controllerPid));
+    const state = c.State?.Status;
+    return {
+      slug: get(LABEL.slug),
+      label: get(LABEL.label),
+      agent: get(LABEL.agent),
+      provider: get(LABEL.provider),
+      bottles: get(LABEL.bottles)
+        .split(' ')
+        .filter((b) => b !== ''),
+      identity: get(LABEL.identity),
+      startedAt: get(LABEL.startedAt),
+      state: typeof state === 'string' ? state : 'unknown',
+      controllerPid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
+      controllerHost: labels.get(LABEL.controllerHost),
+    };
+  });
+}
+
 export class DockerBackend implements Backend {
   readonly name = 'docker' as const;
 
@@ -255,7 +290,7 @@ export class DockerBackend implements Backend {
           ...common,
           [LABEL.role]: 'agent',
           [LABEL.provider]: spec.provider,
-          // Space-separated: `docker ps` joins all labels with commas.
+          // Space-separated (bottle names are kebab-case, so no space is ever in one).
           [LABEL.bottles]: spec.bottles.join(' '),
           [LABEL.label]: spec.label,
         }),
@@ -396,38 +431,30 @@ export class DockerBackend implements Backend {
   }
 
   async enumerateActive(): Promise<ActiveBottle[]> {
-    const out = await must(
-      ['ps', '--all', '--filter', `label=${LABEL.role}=agent`, '--format', '{{json .}}'],
-      'listing bottles',
-    );
-    const rows = out
+    const ids = (
+      await must(
+        ['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=${LABEL.role}=agent`],
+        'listing bottles',
+      )
+    )
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+    if (ids.length === 0) return [];
+    // `docker ps` joins labels with commas, so a value holding `,key=value`
+    // would forge a label; inspect gives them as a map.
+    const r = await docker(['container', 'inspect', ...ids], { timeoutMs: 60_000 });
+    // A container removed between the two calls is simply no longer a bottle.
+    const vanishedOnly = r.stderr
       .split('\n')
       .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as { Labels: string; State: string });
-    return rows.map((row) => {
-      const labels = new Map(
-        row.Labels.split(',').map((kv) => {
-          const i = kv.indexOf('=');
-          return [kv.slice(0, i), kv.slice(i + 1)] as const;
-        }),
+      .every((l) => /no such (container|object)/i.test(l));
+    if (r.code !== 0 && !vanishedOnly) {
+      throw new EnvironmentError(
+        `listing bottles failed: ${firstLine(r.stderr) || `exit ${r.code}`}`,
       );
-      const get = (k: string): string => labels.get(k) ?? '';
-      const pid = Number(get(LABEL.controllerPid));
-      return {
-        slug: get(LABEL.slug),
-        label: get(LABEL.label),
-        agent: get(LABEL.agent),
-        provider: get(LABEL.provider),
-        bottles: get(LABEL.bottles)
-          .split(' ')
-          .filter((b) => b !== ''),
-        identity: get(LABEL.identity),
-        startedAt: get(LABEL.startedAt),
-        state: row.State,
-        controllerPid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
-        controllerHost: labels.get(LABEL.controllerHost),
-      };
-    });
+    }
+    return bottlesFromInspect(r.stdout);
   }
 
   async freeze(slug: string, identity: string): Promise<string> {
