@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { ActiveBottle, Backend } from '../backend/backend.js';
 import { freezeBottle } from '../controller/enforcement.js';
 import { loadSaved } from '../controller/state.js';
@@ -16,9 +17,12 @@ import { COMPONENT_FOR_TOOL, FILE_FOR_COMPONENT, validateProposal } from './file
 import { readCurrentFile } from './host.js';
 import { queueDir } from './paths.js';
 import {
+  claimProposal,
   listPending,
+  readClaim,
   readProposal,
   readResponse,
+  releaseClaim,
   writeResponse,
   type Proposal,
   type QueueProblem,
@@ -120,6 +124,20 @@ export interface AnswerResult {
   auditLog: string;
 }
 
+function alreadyAnswered(dir: string, id: string): UsageError {
+  const claim = readClaim(dir, id) ?? readClaim(join(dir, 'processed'), id);
+  const by =
+    claim === undefined
+      ? ''
+      : claim.by === 'timeout'
+        ? ' (it timed out)'
+        : ` (by ${claim.by}, pid ${claim.pid}, at ${claim.at})`;
+  return new UsageError(
+    `proposal ${id} has already been answered${by}; this answer was not applied`,
+    '`bot-bottle supervise --json` lists the proposals still pending',
+  );
+}
+
 async function findItem(
   env: NodeJS.ProcessEnv,
   backend: Backend,
@@ -130,9 +148,7 @@ async function findItem(
     const dir = queueDir(env, b.slug);
     const p = readProposal(dir, id);
     if ('problem' in p) continue;
-    if (readResponse(dir, id) !== undefined) {
-      throw new UsageError(`proposal ${id} has already been answered`);
-    }
+    if (readResponse(dir, id) !== undefined) throw alreadyAnswered(dir, id);
     return describeItem(env, b, p);
   }
   throw new UsageError(
@@ -162,8 +178,34 @@ function applyWithSavedPlan(req: Omit<ApplyRequest, 'plan'>): Promise<ApplyResul
   return applyChange({ ...req, plan: saved.plan });
 }
 
+/**
+ * Answer one proposal. The right to answer is claimed first (an exclusive
+ * file in the queue), so of two answers racing (the TUI and a script, or an
+ * answer and the sidecar's timeout) exactly one is applied and written; the
+ * other is refused as already answered. An answer that fails before it is
+ * written gives the claim back and leaves the proposal pending.
+ */
 export async function answerProposal(req: AnswerRequest): Promise<AnswerResult> {
   const item = await findItem(req.env, req.backend, req.id);
+  const dir = queueDir(req.env, item.slug);
+  if (!claimProposal(dir, item.proposal.id, operatorName(req.env))) {
+    throw alreadyAnswered(dir, item.proposal.id);
+  }
+  const answer = { written: false };
+  try {
+    return await answerClaimed(req, item, () => {
+      answer.written = true;
+    });
+  } finally {
+    if (!answer.written) releaseClaim(dir, item.proposal.id);
+  }
+}
+
+async function answerClaimed(
+  req: AnswerRequest,
+  item: PendingItem,
+  onWritten: () => void,
+): Promise<AnswerResult> {
   const { proposal: p } = item;
   const status: AnswerResult['status'] =
     req.decision === 'approve' ? 'approved' : req.decision === 'modify' ? 'modified' : 'rejected';
@@ -191,6 +233,7 @@ export async function answerProposal(req: AnswerRequest): Promise<AnswerResult> 
   if (req.decision === 'reject') {
     const auditLog = await recordDecision(req.env, { ...base, diff: item.diff, applied: 'none' });
     writeResponse(dir, { proposalId: p.id, status, notes: req.notes, finalFile: null });
+    onWritten();
     return answered({ applied: 'none', diff: item.diff, notes: req.notes, auditLog });
   }
   if (item.stale && !req.force) {
@@ -223,6 +266,7 @@ export async function answerProposal(req: AnswerRequest): Promise<AnswerResult> 
   const notes = [req.notes, ...result.notes].filter((n) => n !== '').join('; ');
   const auditLog = await recordDecision(req.env, { ...base, diff, applied: result.applied });
   writeResponse(dir, { proposalId: p.id, status, notes, finalFile: final });
+  onWritten();
   if (result.freeze) {
     // Let the sidecar hand the answer to the agent before its bottle stops.
     await waitAnswered(dir, p.id, 5_000);

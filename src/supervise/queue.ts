@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   constants,
+  existsSync,
   fchownSync,
   fstatSync,
   fsyncSync,
@@ -76,6 +77,7 @@ export function newProposal(
 
 const proposalName = (id: string): string => `${id}.proposal.json`;
 const responseName = (id: string): string => `${id}.response.json`;
+const claimName = (id: string): string => `${id}.claim.json`;
 
 /**
  * Whole-file write: temp file, fsync, rename; mode 0600. With `owner`, a
@@ -200,14 +202,15 @@ export function listPending(queueDir: string, slug?: string): PendingList {
   for (const name of names.sort()) {
     if (name === 'processed' || name.endsWith('.tmp')) continue;
     const file = join(queueDir, name);
-    const m = /^(.*)\.(proposal|response)\.json$/.exec(name);
+    const m = /^(.*)\.(proposal|response|claim)\.json$/.exec(name);
     if (m === null || !ID_RE.test(m[1] ?? '')) {
       problems.push({ file, message: 'is not a queue file (expected <uuid>.proposal.json)' });
       continue;
     }
-    if (m[2] === 'response') continue;
+    if (m[2] !== 'proposal') continue;
     const id = m[1] ?? '';
-    if (present.has(responseName(id))) continue;
+    // Answered, or being answered right now.
+    if (present.has(responseName(id)) || present.has(claimName(id))) continue;
     const r = readProposal(queueDir, id);
     if ('problem' in r) {
       problems.push({ file, message: r.problem });
@@ -223,12 +226,73 @@ export function listPending(queueDir: string, slug?: string): PendingList {
   return { proposals, problems };
 }
 
-/** Move a proposal and its answer to `processed/`; missing files are fine. */
+/** Who holds the right to answer a proposal. */
+export interface Claim {
+  by: string;
+  pid: number;
+  at: string;
+}
+
+/**
+ * Take the one right to answer proposal `id`: an exclusive create of
+ * `<id>.claim.json` (O_EXCL, so of two racing answerers, the operator's
+ * surfaces and the sidecar's timeout alike, exactly one succeeds). Every
+ * writer of an answer claims first. Returns false when someone else holds
+ * it or the proposal is already answered.
+ */
+export function claimProposal(queueDir: string, id: string, by: string): boolean {
+  if (!ID_RE.test(id)) return false;
+  const path = join(queueDir, claimName(id));
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  try {
+    if (process.getuid?.() === 0) {
+      const owner = statSync(queueDir);
+      fchownSync(fd, owner.uid, owner.gid);
+    }
+    const claim: Claim = { by, pid: process.pid, at: new Date().toISOString() };
+    writeSync(fd, `${JSON.stringify(claim)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  // Answered and archived (the claim moved with it) or withdrawn meanwhile:
+  // the proposal is no longer there to answer.
+  if (!existsSync(join(queueDir, proposalName(id))) || readResponse(queueDir, id) !== undefined) {
+    releaseClaim(queueDir, id);
+    return false;
+  }
+  return true;
+}
+
+/** Give the right to answer back (an answer that could not be applied leaves it pending). */
+export function releaseClaim(queueDir: string, id: string): void {
+  if (!ID_RE.test(id)) return;
+  rmSync(join(queueDir, claimName(id)), { force: true });
+}
+
+/** The holder of a claim, if one is held and readable. */
+export function readClaim(queueDir: string, id: string): Claim | undefined {
+  if (!ID_RE.test(id)) return undefined;
+  const raw = readCapped(join(queueDir, claimName(id)), 4096);
+  if (typeof raw !== 'string') return undefined;
+  try {
+    return JSON.parse(raw) as Claim;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Move a proposal, its answer and its claim to `processed/`; missing files are fine. */
 export function archiveProposal(queueDir: string, id: string): void {
   if (!ID_RE.test(id)) return;
   const done = join(queueDir, 'processed');
   mkdirSync(done, { recursive: true, mode: 0o700 });
-  for (const name of [proposalName(id), responseName(id)]) {
+  for (const name of [proposalName(id), responseName(id), claimName(id)]) {
     try {
       renameSync(join(queueDir, name), join(done, name));
     } catch (e) {

@@ -8,6 +8,7 @@ import { sha256Hex } from './diff.js';
 import { FILE_FOR_TOOL, ProposalError, validateProposal } from './files.js';
 import {
   archiveProposal,
+  claimProposal,
   MAX_QUEUE_FILE_BYTES,
   newProposal,
   readResponse,
@@ -34,6 +35,8 @@ export interface SuperviseOptions {
   currentConfigDir: string;
   timeoutMs: number;
   pollMs?: number;
+  /** The clock the timeout is measured on (Date.now unless a test drives it). */
+  now?: () => number;
   log?: (entry: Record<string, unknown>) => void;
 }
 
@@ -108,7 +111,9 @@ export async function propose(
   });
   writeProposal(opts.queueDir, proposal);
   opts.log?.({ kind: 'proposal', id: proposal.id, tool });
-  const deadline = Date.now() + opts.timeoutMs;
+  const now = opts.now ?? Date.now;
+  const deadline = now() + opts.timeoutMs;
+  let deferred = false;
   for (;;) {
     const r = readResponse(opts.queueDir, proposal.id);
     if (r !== undefined) {
@@ -122,17 +127,23 @@ export async function propose(
       opts.log?.({ kind: 'withdrawn', id: proposal.id });
       return { status: 'timed-out', notes: 'the request was cancelled' };
     }
-    if (Date.now() >= deadline) {
-      const notes = `no operator answer within ${Math.round(opts.timeoutMs / 1000)} s; ask again later or continue without it`;
-      writeResponse(opts.queueDir, {
-        proposalId: proposal.id,
-        status: 'timed-out',
-        notes,
-        finalFile: null,
-      });
-      archiveProposal(opts.queueDir, proposal.id);
-      opts.log?.({ kind: 'timed-out', id: proposal.id });
-      return { status: 'timed-out', notes };
+    if (now() >= deadline) {
+      if (claimProposal(opts.queueDir, proposal.id, 'timeout')) {
+        const notes = `no operator answer within ${Math.round(opts.timeoutMs / 1000)} s; ask again later or continue without it`;
+        writeResponse(opts.queueDir, {
+          proposalId: proposal.id,
+          status: 'timed-out',
+          notes,
+          finalFile: null,
+        });
+        archiveProposal(opts.queueDir, proposal.id);
+        opts.log?.({ kind: 'timed-out', id: proposal.id });
+        return { status: 'timed-out', notes };
+      }
+      // An operator is answering at this moment; theirs is the answer that
+      // applies, so wait for it (once per proposal in the log).
+      if (!deferred) opts.log?.({ kind: 'timeout-deferred', id: proposal.id });
+      deferred = true;
     }
     await sleep(opts.pollMs ?? 250, signal);
   }
