@@ -1,4 +1,4 @@
-import { fileURLToPath } from 'node:url';
+import { FIX } from '../backend/docker/fixes.js';
 import { engineFacts, imageId, type Check } from '../backend/docker/health.js';
 import { BotBottleError, ExitCode } from '../errors.js';
 import { displayPath, loadConfig } from '../manifest/load.js';
@@ -6,8 +6,6 @@ import { inspectCaFile } from '../settings/ca.js';
 import { loadSettings, type Settings } from '../settings/settings.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
-
-const TESTBED = fileURLToPath(new URL('../../scripts/testbed.sh', import.meta.url));
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -25,7 +23,7 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
         title: 'docker client',
         status: 'fail',
         summary: errorText(e),
-        fix: `install Docker (Debian: apt-get install docker.io), or run ${TESTBED}`,
+        fix: FIX.installDocker,
       },
     ];
   }
@@ -41,7 +39,7 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
       title: 'docker engine',
       status: 'fail',
       summary: facts.error,
-      fix: `start the Docker engine (systemctl start docker, or dockerd &), or run ${TESTBED}`,
+      fix: FIX.startEngine,
     });
     return checks;
   }
@@ -75,7 +73,7 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
           title: 'runtime runsc',
           status: 'warn',
           summary: 'gVisor is not registered; bottles with runtime: runsc cannot start',
-          fix: `apt-get install runsc and add {"runtimes":{"runsc":{"path":"/usr/bin/runsc"}}} to /etc/docker/daemon.json, or run ${TESTBED}`,
+          fix: FIX.registerRunsc,
         },
   );
   if (settings !== undefined) {
@@ -99,7 +97,7 @@ async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
             title: 'base image',
             status: 'fail',
             summary: `${ref} (${from}) is not present locally`,
-            fix: `docker pull ${ref}; without a registry, BOT_BOTTLE_BASE_IMAGE=${ref} ${TESTBED} builds it from Debian`,
+            fix: FIX.baseImage(ref),
           },
     );
   }

@@ -5,6 +5,7 @@ import { EnvironmentError } from '../../errors.js';
 import { recipeHash, recipeTag, type ImageRecipe } from '../../providers/recipe.js';
 import { runStreaming } from '../../util/exec.js';
 import { DOCKER_BIN } from './cli.js';
+import { FIX } from './fixes.js';
 import { imageId } from './health.js';
 
 export interface EnsureImageResult {
@@ -38,7 +39,7 @@ export async function ensureImage(
   if (baseId === undefined) {
     throw new EnvironmentError(
       `base image ${recipe.base} is not present`,
-      `docker pull ${recipe.base}, or without a registry run scripts/testbed.sh with BOT_BOTTLE_BASE_IMAGE=${recipe.base}`,
+      FIX.baseImage(recipe.base),
     );
   }
   const hash = recipeHash(recipe, baseId);

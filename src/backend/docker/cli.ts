@@ -1,5 +1,6 @@
 import { EnvironmentError } from '../../errors.js';
 import { run, type RunResult } from '../../util/exec.js';
+import { FIX } from './fixes.js';
 
 export const DOCKER_BIN = process.env.BOT_BOTTLE_DOCKER ?? 'docker';
 
@@ -12,7 +13,7 @@ export async function docker(
   if (r.spawnError !== undefined) {
     throw new EnvironmentError(
       `the docker CLI (${DOCKER_BIN}) could not be started: ${r.spawnError.code ?? 'error'}`,
-      'install Docker (Debian: apt-get install docker.io), or run scripts/testbed.sh',
+      FIX.installDocker,
     );
   }
   return r;

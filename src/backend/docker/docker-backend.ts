@@ -20,6 +20,7 @@ import { docker, DOCKER_BIN, firstLine } from './cli.js';
 import { SIDECAR_MAIN, SIDECAR_RUN_DIR, SUPERVISE_MAIN } from './egress-image.js';
 import { CURRENT_CONFIG_DIR, SIDECAR_QUEUE_DIR, SUPERVISE_HOST } from '../../supervise/paths.js';
 import { CONTROLLER_SOCKET_NAME, SIDECAR_CONTROLLER_DIR } from '../../egress/link-protocol.js';
+import { FIX } from './fixes.js';
 import { engineFacts } from './health.js';
 
 /** The proxy port inside the sidecar, and the name the agent reaches it by. */
@@ -135,15 +136,13 @@ export class DockerBackend implements Backend {
     if (facts.error !== undefined) {
       throw new EnvironmentError(
         `the Docker engine does not answer: ${facts.error}`,
-        'start dockerd (or run scripts/testbed.sh), then `bot-bottle doctor`',
+        `${FIX.startEngine}; then \`bot-bottle doctor\``,
       );
     }
     if (!facts.runtimes.includes(runtime)) {
       throw new EnvironmentError(
         `runtime '${runtime}' is not registered with the Docker engine (it has: ${facts.runtimes.join(', ')})`,
-        runtime === 'runsc'
-          ? 'install gVisor (apt-get install runsc) and register it in /etc/docker/daemon.json; see `bot-bottle doctor`'
-          : undefined,
+        runtime === 'runsc' ? FIX.registerRunsc : undefined,
       );
     }
   }
