@@ -13,6 +13,8 @@ import type { CutoffPolicy } from '../manifest/schema.js';
 import type { EnforcementAction, LedgerStore, UsageEvent } from '../ledger/types.js';
 import { botBottleHome } from '../paths.js';
 import type { BottlePlan } from '../plan/schema.js';
+import { answeredCall, unmeteredCharge } from '../egress/admission.js';
+import type { MeteredApi, Usage } from '../egress/meter.js';
 import { bottleNames, budgetWindow, describeBudget } from './budget.js';
 import { operatorCutoff } from './enforcement.js';
 
@@ -37,6 +39,13 @@ export function controllerDir(env: NodeJS.ProcessEnv, slug: string): string {
 
 /** sockaddr_un holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
+
+/** An admitted call in flight: its reservation (none without a budget) and what it was admitted as. */
+interface Held {
+  reservation: number | null;
+  api: MeteredApi;
+  estimate: number;
+}
 
 export interface Crossing {
   policy: CutoffPolicy;
@@ -135,7 +144,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
 
   const admit = async (
     m: Extract<SidecarMessage, { t: 'admit' }>,
-    held: Map<number, number | null>,
+    held: Map<number, Held>,
   ): Promise<ControllerMessage> => {
     const refuse = (
       kind: 'exhausted' | 'held' | 'cutoff',
@@ -157,12 +166,12 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     }
     const w = budgetWindow(plan, launch, new Date());
     if (w === undefined) {
-      held.set(m.id, null);
+      held.set(m.id, { reservation: null, api: m.api, estimate: m.estimate });
       return { t: 'admit', id: m.id, ok: true };
     }
     const r = await ledger.admit(w, slug, m.estimate);
     if (r.verdict === 'admitted') {
-      held.set(m.id, r.reservation);
+      held.set(m.id, { reservation: r.reservation, api: m.api, estimate: m.estimate });
       return { t: 'admit', id: m.id, ok: true };
     }
     if (r.verdict === 'held') {
@@ -180,14 +189,9 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     );
   };
 
-  const usage = async (
-    m: Extract<SidecarMessage, { t: 'usage' }>,
-    held: Map<number, number | null>,
-  ): Promise<void> => {
-    const reservation = m.id === null ? null : (held.get(m.id) ?? null);
-    if (m.id !== null) held.delete(m.id);
+  const record = async (reservation: number | null, u: Usage): Promise<void> => {
     const event: UsageEvent = {
-      ...m.usage,
+      ...u,
       at: new Date().toISOString(),
       slug,
       identity,
@@ -199,10 +203,38 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     await check();
   };
 
+  const usage = async (
+    m: Extract<SidecarMessage, { t: 'usage' }>,
+    held: Map<number, Held>,
+  ): Promise<void> => {
+    const h = m.id === null ? undefined : held.get(m.id);
+    if (m.id !== null) held.delete(m.id);
+    // Unread usage is charged at least what admission estimated for the call.
+    const u = m.usage.unmetered
+      ? unmeteredCharge(m.usage.api, Math.max(h?.estimate ?? 0, m.usage.inputTokens), m.usage)
+      : m.usage;
+    await record(h?.reservation ?? null, u);
+  };
+
+  /** A call that ends: answered 2xx it is charged its estimate; otherwise its hold is dropped. */
+  const release = async (
+    m: Extract<SidecarMessage, { t: 'release' }>,
+    held: Map<number, Held>,
+  ): Promise<void> => {
+    const h = held.get(m.id);
+    held.delete(m.id);
+    if (h === undefined) return;
+    if (answeredCall(m.status)) {
+      await record(h.reservation, unmeteredCharge(h.api, h.estimate));
+    } else if (h.reservation !== null) {
+      await ledger.release(h.reservation);
+    }
+  };
+
   /** Serves one sidecar connection; resolves when it is closed and its work is done. */
   const serve = (sock: Socket): Promise<void> => {
-    // Reservations made on this connection; released if it drops mid-call.
-    const held = new Map<number, number | null>();
+    // Calls admitted on this connection; their reservations are released if it drops mid-call.
+    const held = new Map<number, Held>();
     let chain: Promise<void> = Promise.resolve();
     const handle = async (m: SidecarMessage): Promise<void> => {
       if (m.t === 'hello') return;
@@ -212,9 +244,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       } else if (m.t === 'usage') {
         await usage(m, held);
       } else {
-        const r = held.get(m.id);
-        held.delete(m.id);
-        if (r !== undefined && r !== null) await ledger.release(r);
+        await release(m, held);
       }
     };
     sock.on(
@@ -241,7 +271,9 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     return new Promise<void>((resolve) => {
       sock.on('close', () => {
         chain = chain.then(async () => {
-          for (const r of held.values()) if (r !== null) await ledger.release(r);
+          for (const h of held.values()) {
+            if (h.reservation !== null) await ledger.release(h.reservation);
+          }
           held.clear();
         });
         void chain.finally(resolve);

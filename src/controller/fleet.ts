@@ -47,6 +47,7 @@ const RATE_WINDOW_MS = 5 * 60 * 1000;
 
 const zero = (): UsageTotals => ({
   events: 0,
+  unmeteredEvents: 0,
   inputTokens: 0,
   outputTokens: 0,
   cacheCreationTokens: 0,
@@ -137,6 +138,7 @@ export async function fleetView(o: {
   for (const u of used) {
     const t = (providers[u.provider] ??= zero());
     t.events += u.events;
+    t.unmeteredEvents += u.unmeteredEvents;
     t.inputTokens += u.inputTokens;
     t.outputTokens += u.outputTokens;
     t.cacheCreationTokens += u.cacheCreationTokens;

@@ -24,8 +24,14 @@ export interface Refusal {
   retryAfter?: number;
 }
 
-/** One admitted call: report its usage, then close it (closing twice is harmless). */
+/**
+ * One admitted call: say how the upstream answered, report its usage, then
+ * close it (closing twice is harmless). Closing a call that was answered
+ * 2xx without usage must charge it, never release it (see `callEnd`).
+ */
 export interface Ticket {
+  /** The upstream's status for the call (101 for a call sent on an open WebSocket). */
+  answered(status: number): void;
   usage(u: Usage): void;
   done(): void;
 }
@@ -35,7 +41,100 @@ export type Admit = (
 ) => Promise<{ ok: true; ticket: Ticket } | { ok: false; refusal: Refusal }>;
 
 /** A ticket for calls nobody accounts for (no controller configured). */
-export const NO_TICKET: Ticket = { usage: () => undefined, done: () => undefined };
+export const NO_TICKET: Ticket = {
+  answered: () => undefined,
+  usage: () => undefined,
+  done: () => undefined,
+};
+
+/** The upstream took the call: it may have spent tokens on it. */
+export function answeredCall(status: number | undefined): boolean {
+  return status !== undefined && ((status >= 200 && status < 300) || status === 101);
+}
+
+/**
+ * How a metered call ends: `read` (its usage was reported), `charge` (the
+ * upstream took it but no usage could be read: charge the estimate) or
+ * `release` (it was never answered with success: nothing was spent).
+ */
+export function callEnd(
+  status: number | undefined,
+  usageSeen: boolean,
+): 'read' | 'charge' | 'release' {
+  if (usageSeen) return 'read';
+  return answeredCall(status) ? 'charge' : 'release';
+}
+
+/**
+ * The usage charged for a call whose tokens could not be read: at least the
+ * request's estimate as input (whatever was read, if more), marked
+ * `unmetered`. Output is unknown and not guessed.
+ */
+export function unmeteredCharge(api: MeteredApi, estimate: number, seen?: Usage): Usage {
+  return {
+    api,
+    model: seen?.model ?? null,
+    requestId: seen?.requestId ?? null,
+    inputTokens: Math.max(Math.ceil(Math.max(0, estimate)), seen?.inputTokens ?? 0),
+    outputTokens: seen?.outputTokens ?? 0,
+    cacheCreationTokens: 0,
+    cacheReadTokens: 0,
+    estimated: false,
+    unmetered: true,
+  };
+}
+
+/** A metered call's ticket that also tells whether the call was charged unread. */
+export interface CallTicket extends Ticket {
+  /** The unmetered charge made for the call, if its usage could not be read. */
+  charged(): Usage | undefined;
+}
+
+/**
+ * Accounting for one metered call around its ticket: usage the meter read
+ * unmetered is replaced by the estimate's charge, and a call that ends after
+ * a 2xx answer without any usage is charged too. Every usage that goes to
+ * the ticket is also given to `report` (the sidecar's usage log).
+ */
+export function accountCall(
+  ticket: Ticket,
+  o: { api: MeteredApi; estimate: number; report: (u: Usage) => void },
+): CallTicket {
+  let status: number | undefined;
+  let seen = false;
+  let closed = false;
+  let charged: Usage | undefined;
+  const take = (u: Usage): void => {
+    seen = true;
+    o.report(u);
+    ticket.usage(u);
+  };
+  return {
+    answered(s) {
+      status ??= s;
+      ticket.answered(s);
+    },
+    usage(u) {
+      // Late usage (after `done`) still counts: the tokens were spent.
+      if (u.unmetered) {
+        charged = unmeteredCharge(o.api, o.estimate, u);
+        take(charged);
+      } else {
+        take(u);
+      }
+    },
+    done() {
+      if (closed) return;
+      if (callEnd(status, seen) === 'charge') {
+        charged = unmeteredCharge(o.api, o.estimate);
+        take(charged);
+      }
+      closed = true;
+      ticket.done();
+    },
+    charged: () => charged,
+  };
+}
 
 /** Estimated tokens of a request body: about four bytes per token for text and JSON. */
 export function estimateTokens(bytes: number): number {

@@ -17,6 +17,8 @@ export interface AuditEntry {
   status: number;
   reason?: string;
   findings?: string[];
+  /** A metered call whose usage could not be read: it was charged its estimate. */
+  unmetered?: boolean;
   bytesUp: number;
   bytesDown: number;
   ms: number;

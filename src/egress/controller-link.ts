@@ -114,7 +114,11 @@ export function connectController(opts: {
           resolve({ ok: false, refusal: unavailable });
         } else if (m.ok) {
           let settled = false;
+          let status: number | undefined;
           const ticket: Ticket = {
+            answered(s: number) {
+              status ??= s;
+            },
             usage(u: Usage) {
               if (settled) {
                 // A second usage on one call (never expected): count it, hold nothing.
@@ -127,7 +131,7 @@ export function connectController(opts: {
             done() {
               if (settled) return;
               settled = true;
-              send({ t: 'release', id });
+              send({ t: 'release', id, ...(status === undefined ? {} : { status }) });
             },
           };
           resolve({ ok: true, ticket });

@@ -20,6 +20,7 @@ export const linkUsageSchema = z.object({
   cacheCreationTokens: nonNegative,
   cacheReadTokens: nonNegative,
   estimated: z.boolean(),
+  unmetered: z.boolean().default(false),
 });
 
 export const sidecarMessageSchema = z.discriminatedUnion('t', [
@@ -35,7 +36,12 @@ export const sidecarMessageSchema = z.discriminatedUnion('t', [
     estimate: nonNegative,
   }),
   z.object({ t: z.literal('usage'), id: id.nullable(), usage: linkUsageSchema }),
-  z.object({ t: z.literal('release'), id }),
+  // `status`: how the upstream answered; a 2xx release is charged its estimate, never freed.
+  z.object({
+    t: z.literal('release'),
+    id,
+    status: z.number().int().min(0).max(999).optional(),
+  }),
 ]);
 export type SidecarMessage = z.infer<typeof sidecarMessageSchema>;
 

@@ -13,7 +13,10 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
  * kept). OpenAI Responses: the terminal `response.completed` /
  * `.incomplete` / `.failed` event (SSE or WebSocket message). Chat
  * Completions: the chunk that carries `usage`. A stream that ends without
- * its final usage records what it saw, marked `estimated`.
+ * its final usage records what it saw, marked `estimated`. A response whose
+ * token counts cannot be read at all (an encoding the meter cannot decode,
+ * a garbled body, a stream without usage) yields no numbers: the call is
+ * then charged its estimate and marked `unmetered` (see admission.ts).
  */
 
 export type MeteredApi = 'anthropic-messages' | 'openai-responses' | 'openai-chat';
@@ -29,6 +32,11 @@ export interface Usage {
   cacheReadTokens: number;
   /** The stream ended (or failed) before its final usage: these are the last numbers seen. */
   estimated: boolean;
+  /**
+   * No token count could be read for this call: the numbers are the
+   * request's estimate, charged so that no answered call is free.
+   */
+  unmetered: boolean;
 }
 
 /** Which requests are metered; `count_tokens` and everything else pass unmetered. */
@@ -212,6 +220,7 @@ class UsageFold {
     const cacheCreation = f.cacheCreation ?? 0;
     const cacheRead = f.cacheRead ?? 0;
     const rawInput = f.input ?? 0;
+    const unread = f.input === undefined && f.output === undefined;
     this.emit({
       api: this.api,
       model: this.model,
@@ -222,7 +231,9 @@ class UsageFold {
       outputTokens: f.output ?? 0,
       cacheCreationTokens: cacheCreation,
       cacheReadTokens: cacheRead,
-      estimated: estimated || f.input === undefined || f.output === undefined,
+      estimated: !unread && (estimated || f.input === undefined || f.output === undefined),
+      // A response that opened but never said how many tokens it used.
+      unmetered: unread,
     });
     this.open = false;
     this.fields = {};
@@ -265,18 +276,81 @@ export interface Meter {
   end(): Promise<void>;
 }
 
-function decoderFor(encoding: string | undefined): Transform | undefined {
+/** Content codings the meter decodes; on metered routes the upstream is offered no other. */
+export const METER_ENCODINGS = ['gzip', 'deflate', 'br'] as const;
+
+/** How a response body reaches the parser: as is, through a decoder, or not at all. */
+type Decoding = { kind: 'identity' } | { kind: 'decoder'; stream: Transform } | { kind: 'unknown' };
+
+function decodingFor(encoding: string | undefined): Decoding {
   switch ((encoding ?? '').trim().toLowerCase()) {
+    case '':
+    case 'identity':
+      return { kind: 'identity' };
     case 'gzip':
     case 'x-gzip':
-      return createGunzip();
+      return { kind: 'decoder', stream: createGunzip() };
     case 'deflate':
-      return createInflate();
+      return { kind: 'decoder', stream: createInflate() };
     case 'br':
-      return createBrotliDecompress();
+      return { kind: 'decoder', stream: createBrotliDecompress() };
     default:
-      return undefined;
+      // zstd, stacked codings (`gzip, br`), anything else: unreadable, so
+      // the call is charged its estimate rather than parsed as plain text.
+      return { kind: 'unknown' };
   }
+}
+
+/** `q=` values as RFC 9110 12.4.2 writes them: 0 to 1, at most three decimals. */
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** Members of a hostile header beyond this are not looked at. */
+const MAX_CODINGS = 64;
+
+/**
+ * The Accept-Encoding sent upstream on a metered route: the agent's offer
+ * cut down to what the meter decodes (gzip, deflate, br) and identity, with
+ * its q-values kept. `*` stands for the decodable codings the agent did not
+ * name; `q=0` refuses a coding; malformed members are dropped. No header
+ * (or nothing left) is `identity`: the agent's client may decode nothing,
+ * and an upstream is free to pick any coding for a request without one.
+ */
+export function meteredAcceptEncoding(value: string | readonly string[] | undefined): string {
+  const raw = typeof value === 'string' ? value : (value ?? []).join(',');
+  const named = new Map<string, string>();
+  let star: string | undefined;
+  for (const member of raw.split(',').slice(0, MAX_CODINGS)) {
+    const [codingPart = '', ...params] = member.split(';');
+    let coding = codingPart.trim().toLowerCase();
+    if (coding === '' || !TOKEN.test(coding)) continue;
+    if (coding === 'x-gzip') coding = 'gzip';
+    let q = '1';
+    let valid = params.length <= 1;
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*(\S*)\s*$/i.exec(p);
+      if (m?.[1] === undefined || !QVALUE.test(m[1])) valid = false;
+      else q = m[1];
+    }
+    if (!valid) continue;
+    if (coding === '*') star ??= q;
+    else if (!named.has(coding)) named.set(coding, q);
+  }
+  const offer: [string, string][] = [];
+  for (const [coding, q] of named) {
+    if (isReadable(coding)) offer.push([coding, q]);
+  }
+  if (star !== undefined) {
+    for (const coding of [...METER_ENCODINGS, 'identity']) {
+      if (!named.has(coding)) offer.push([coding, star]);
+    }
+  }
+  const accepted = offer.filter(([, q]) => Number(q) > 0);
+  if (accepted.length === 0) return 'identity';
+  return accepted.map(([c, q]) => (Number(q) === 1 ? c : `${c};q=${q}`)).join(', ');
+}
+
+function isReadable(coding: string): boolean {
+  return coding === 'identity' || (METER_ENCODINGS as readonly string[]).includes(coding);
 }
 
 /**
@@ -380,8 +454,10 @@ export function createMeter(
     finish = () => undefined;
   }
 
-  const decoder = format === 'ws' ? undefined : decoderFor(contentEncoding);
-  let broken = false;
+  const decoding: Decoding = format === 'ws' ? { kind: 'identity' } : decodingFor(contentEncoding);
+  const decoder = decoding.kind === 'decoder' ? decoding.stream : undefined;
+  // A body the meter cannot decode is not parsed: no usage comes of it.
+  let broken = decoding.kind === 'unknown';
   if (decoder !== undefined) {
     decoder.on('data', (c: Buffer) => {
       sink(c);
@@ -392,15 +468,13 @@ export function createMeter(
   }
   return {
     write(chunk) {
-      if (decoder !== undefined) {
-        if (!broken) decoder.write(chunk);
-      } else {
-        sink(chunk);
-      }
+      if (broken) return;
+      if (decoder !== undefined) decoder.write(chunk);
+      else sink(chunk);
     },
     end() {
       const done = (): void => {
-        finish();
+        if (decoding.kind !== 'unknown') finish();
         // Still open here: the response ended before its final usage event.
         fold.flush(true);
       };

@@ -10,6 +10,7 @@ import {
   NO_TICKET,
   shapedWsRefusal,
   type Admit,
+  type CallTicket,
   type Ticket,
 } from './admission.js';
 import type { ProxyState, Target } from './types.js';
@@ -37,6 +38,8 @@ export interface RelayOptions {
   /** Admission for each call the agent starts on the socket (`response.create`). */
   admit: Admit | undefined;
   api: MeteredApi | undefined;
+  /** Accounting for one call on the socket (usage log; charged its estimate if left unread). */
+  account: ((ticket: Ticket, estimate: number) => CallTicket) | undefined;
 }
 
 /** A message that starts a metered call on a Responses WebSocket. */
@@ -144,10 +147,18 @@ export function relayWebSocket(o: RelayOptions): void {
       let verdict: AuditEntry['verdict'] = 'allowed';
       let reason: string | undefined;
       // Calls in flight on this socket, oldest first: usage comes back in order.
+      // A call sent on the open socket counts as answered: closing it unread charges it.
       const open: Ticket[] = [];
+      const startCall = (ticket: Ticket, estimate: number): Ticket => {
+        const call = o.account?.(ticket, estimate) ?? ticket;
+        call.answered(101);
+        return call;
+      };
       const callTicket: Ticket = {
+        answered: () => undefined,
         usage(u) {
-          const t = open.shift() ?? NO_TICKET;
+          // Usage no call is waiting for (never expected) is still logged and counted.
+          const t = open.shift() ?? startCall(NO_TICKET, 0);
           t.usage(u);
           t.done();
         },
@@ -161,12 +172,15 @@ export function relayWebSocket(o: RelayOptions): void {
       const relay = (buf: Buffer, isBinary: boolean): void => {
         const admit = o.admit;
         const api = o.api;
+        const text = isBinary ? '' : buf.toString('utf8');
         // Not an admitted API: nothing is ever waited for, so nothing to keep in order.
         if (admit === undefined || api === undefined) {
+          if (api !== undefined && STARTS_CALL.test(text)) {
+            open.push(startCall(NO_TICKET, estimateTokens(buf.length)));
+          }
           upstream.send(buf, { binary: isBinary });
           return;
         }
-        const text = isBinary ? '' : buf.toString('utf8');
         if (!STARTS_CALL.test(text)) {
           queue = queue.then(() => {
             if (upstream.readyState === WebSocket.OPEN) upstream.send(buf, { binary: isBinary });
@@ -188,7 +202,7 @@ export function relayWebSocket(o: RelayOptions): void {
               r.ticket.done();
               return;
             }
-            open.push(r.ticket);
+            open.push(startCall(r.ticket, estimateTokens(buf.length)));
             upstream.send(buf, { binary: isBinary });
             return;
           }

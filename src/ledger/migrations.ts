@@ -79,6 +79,13 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
         FROM usage_events GROUP BY 1, identity, agent, provider, bottles;
     `,
   },
+  {
+    // Calls whose usage could not be read, charged their estimate instead.
+    version: 4,
+    sql: `
+      ALTER TABLE usage_events ADD COLUMN unmetered INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -17,6 +17,7 @@ import {
 
 interface RawTotals {
   events: number;
+  um: number;
   i: number;
   o: number;
   cc: number;
@@ -29,6 +30,7 @@ const HOUR_START = /^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/;
 function totalsOf(r: RawTotals): UsageTotals {
   return {
     events: r.events,
+    unmeteredEvents: r.um,
     inputTokens: r.i,
     outputTokens: r.o,
     cacheCreationTokens: r.cc,
@@ -113,8 +115,8 @@ export class SqliteLedger implements LedgerStore {
     this.db
       .prepare(
         `INSERT INTO usage_events (at, slug, identity, agent, provider, bottles, api, model, request_id,
-           input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, estimated)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, estimated, unmetered)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         e.at,
@@ -132,6 +134,7 @@ export class SqliteLedger implements LedgerStore {
         e.cacheCreationTokens,
         e.cacheReadTokens,
         e.estimated ? 1 : 0,
+        e.unmetered ? 1 : 0,
       );
     this.db
       .prepare(
@@ -181,11 +184,12 @@ export class SqliteLedger implements LedgerStore {
     const { where, args } = whereClause(f);
     const row = this.db
       .prepare(
-        `SELECT count(*) AS events, coalesce(sum(input_tokens), 0) AS i, coalesce(sum(output_tokens), 0) AS o,
+        `SELECT count(*) AS events, coalesce(sum(unmetered), 0) AS um,
+                coalesce(sum(input_tokens), 0) AS i, coalesce(sum(output_tokens), 0) AS o,
                 coalesce(sum(cache_creation_tokens), 0) AS cc, coalesce(sum(cache_read_tokens), 0) AS cr
          FROM usage_events ${where}`,
       )
-      .get(...args) as { events: number; i: number; o: number; cc: number; cr: number };
+      .get(...args) as RawTotals;
     return totalsOf(row);
   }
 
@@ -202,15 +206,15 @@ export class SqliteLedger implements LedgerStore {
     const rows = this.db
       .prepare(
         `SELECT slug, identity, agent, provider, min(at) AS first, max(at) AS last,
-                count(*) AS events, sum(input_tokens) AS i, sum(output_tokens) AS o,
+                count(*) AS events, sum(unmetered) AS um, sum(input_tokens) AS i, sum(output_tokens) AS o,
                 sum(cache_creation_tokens) AS cc, sum(cache_read_tokens) AS cr
          FROM usage_events ${where} GROUP BY identity, slug, agent, provider ORDER BY last DESC`,
       )
       .all(...args) as (Omit<LaunchUsage, keyof UsageTotals> & RawTotals)[];
     return Promise.resolve(
-      rows.map(({ events, i, o, cc, cr, ...launch }) => ({
+      rows.map(({ events, um, i, o, cc, cr, ...launch }) => ({
         ...launch,
-        ...totalsOf({ events, i, o, cc, cr }),
+        ...totalsOf({ events, um, i, o, cc, cr }),
       })),
     );
   }

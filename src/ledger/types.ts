@@ -33,6 +33,8 @@ export interface UsageFilter {
 
 export interface UsageTotals {
   events: number;
+  /** Calls whose usage could not be read, counted at their estimate (included in `events`). */
+  unmeteredEvents: number;
   inputTokens: number;
   outputTokens: number;
   cacheCreationTokens: number;

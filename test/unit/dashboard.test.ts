@@ -53,6 +53,7 @@ const event = (slug: string, identity: string, input: number, output: number): U
   cacheCreationTokens: 0,
   cacheReadTokens: 0,
   estimated: false,
+  unmetered: false,
 });
 
 const tick = (ms = 80): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -229,12 +229,27 @@ describe('metering verdicts', () => {
     expect(meteringVerdict({ ...base, admitting: false })).toEqual({
       kind: 'measure',
       api: 'anthropic-messages',
+      estimate: 100,
+      acceptEncoding: 'identity',
     });
     expect(meteringVerdict(base)).toEqual({
       kind: 'admit',
       api: 'anthropic-messages',
       request: { api: 'anthropic-messages', host: 'api.example.test', estimate: 100 },
+      acceptEncoding: 'identity',
     });
+  });
+  it('offers upstream only the codings the meter decodes on a metered call', () => {
+    expect(meteringVerdict({ ...base, acceptEncoding: 'gzip, deflate, br, zstd' })).toMatchObject({
+      kind: 'admit',
+      acceptEncoding: 'gzip, deflate, br',
+    });
+    expect(meteringVerdict({ ...base, acceptEncoding: 'zstd' })).toMatchObject({
+      acceptEncoding: 'identity',
+    });
+    expect(
+      meteringVerdict({ ...base, path: '/v1/messages/count_tokens', acceptEncoding: 'zstd' }),
+    ).toEqual({ kind: 'free' });
   });
   it("turns the controller's answer into a verdict in the API's own error shape", () => {
     expect(admissionVerdict('anthropic-messages', { ok: true, ticket: NO_TICKET })).toEqual({

@@ -24,6 +24,7 @@ const ev = (over: Partial<UsageEvent> = {}): UsageEvent => ({
   cacheCreationTokens: 20,
   cacheReadTokens: 30,
   estimated: false,
+  unmetered: false,
   ...over,
 });
 
@@ -65,7 +66,7 @@ describe('SQLite ledger', () => {
 
   it('creates the schema in WAL mode and sums usage by provider, slug, agent, bottle and time', async () => {
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(3);
+    expect(await l.schemaVersion()).toBe(4);
     await l.recordUsage(ev());
     await l.recordUsage(
       ev({ slug: 's2', agent: 'rev', bottles: ['base'], at: '2026-11-21T12:00:00.000Z' }),
@@ -103,7 +104,7 @@ describe('SQLite ledger', () => {
       .run();
     raw.close();
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(3);
+    expect(await l.schemaVersion()).toBe(4);
     expect(await l.totals({ slug: 'old' })).toMatchObject({
       events: 1,
       tokens: 15,
@@ -112,7 +113,7 @@ describe('SQLite ledger', () => {
     await l.close();
     // Opening again applies nothing twice.
     const again = new SqliteLedger(db);
-    expect(await again.schemaVersion()).toBe(3);
+    expect(await again.schemaVersion()).toBe(4);
     await again.close();
   });
 

@@ -70,6 +70,7 @@ const ANTHROPIC_USAGE: Usage = {
   cacheCreationTokens: 20,
   cacheReadTokens: 30,
   estimated: false,
+  unmetered: false,
 };
 
 describe('usage metering', () => {
@@ -167,6 +168,7 @@ describe('usage metering', () => {
         cacheCreationTokens: 0,
         cacheReadTokens: 2,
         estimated: false,
+        unmetered: false,
       },
     ]);
   });
@@ -204,6 +206,7 @@ describe('usage metering', () => {
       cacheCreationTokens: 0,
       cacheReadTokens: 4,
       estimated: false,
+      unmetered: false,
     };
     expect(await meter('openai-responses', 'sse', [Buffer.from(stream)])).toEqual([want]);
     expect(
@@ -230,7 +233,7 @@ describe('usage metering', () => {
         JSON.stringify({ type: 'response.failed', response: { id: 'r3', model: 'gpt-x' } }),
       ),
     ]);
-    expect(failed).toMatchObject([{ requestId: 'r3', estimated: true }]);
+    expect(failed).toMatchObject([{ requestId: 'r3', estimated: false, unmetered: true }]);
   });
 
   it('reads the usage chunk of Chat Completions and ignores [DONE]', async () => {
@@ -249,6 +252,7 @@ describe('usage metering', () => {
         cacheCreationTokens: 0,
         cacheReadTokens: 1,
         estimated: false,
+        unmetered: false,
       },
     ]);
   });

@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../audit.js';
-import type { Ticket } from '../admission.js';
+import { accountCall, type CallTicket, type Ticket } from '../admission.js';
 import { createMeter, type Meter, type MeteredApi } from '../meter.js';
-import type { ProxyOptions, ProxyState, Target } from '../types.js';
+import type { ProxyOptions, ProxyState, Target, UsageRecord } from '../types.js';
 
 /** What every transport module shares: the options, the audit log, meters and the TLS name seen. */
 export interface ProxyContext {
@@ -14,13 +14,25 @@ export interface ProxyContext {
     extra: Partial<AuditEntry> & Pick<AuditEntry, 'rule' | 'verdict' | 'status'>,
     started: number,
   ) => void;
+  /** A meter whose usage goes to the ticket (an accounted call: see `account`). */
   meterFor: (
     api: MeteredApi,
-    host: string,
     format: 'sse' | 'json' | 'ws',
     encoding: string | undefined,
     ticket: Ticket,
   ) => Meter;
+  /**
+   * One metered call's accounting around its ticket: its usage goes to the
+   * usage log, and an answered call whose usage cannot be read is charged
+   * its estimate.
+   */
+  account: (
+    api: MeteredApi,
+    host: string,
+    transport: UsageRecord['transport'],
+    estimate: number,
+    ticket: Ticket,
+  ) => CallTicket;
   /** TLS server names sent by the agent, per intercepted connection. */
   servernames: WeakMap<object, string>;
 }
@@ -52,17 +64,18 @@ export function createContext(opts: ProxyOptions): ProxyContext {
         ms: Date.now() - started,
       });
     },
-    // What a meter reads goes to the usage log and to the call's ticket (the controller).
-    meterFor(api, host, format, encoding, ticket) {
+    meterFor(api, format, encoding, ticket) {
       return createMeter(api, format, encoding, (u) => {
-        opts.usage?.({
-          ...u,
-          at: new Date().toISOString(),
-          slug: slug(),
-          host,
-          transport: format === 'ws' ? 'websocket' : 'http',
-        });
         ticket.usage(u);
+      });
+    },
+    account(api, host, transport, estimate, ticket) {
+      return accountCall(ticket, {
+        api,
+        estimate,
+        report: (u) => {
+          opts.usage?.({ ...u, at: new Date().toISOString(), slug: slug(), host, transport });
+        },
       });
     },
   };

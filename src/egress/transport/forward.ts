@@ -4,7 +4,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { NO_TICKET, type Ticket } from '../admission.js';
+import { NO_TICKET, type CallTicket, type Ticket } from '../admission.js';
 import { redactPath, type AuditEntry } from '../audit.js';
 import { findingsVerdict } from '../decide/findings.js';
 import { admissionVerdict, meteringVerdict } from '../decide/metering.js';
@@ -151,37 +151,48 @@ function admitThenSend(
     bodyBytes,
     measuring: opts.usage !== undefined,
     admitting: opts.admit !== undefined,
+    acceptEncoding: x.req.headers['accept-encoding'],
   });
   if (mv.kind === 'free') {
-    send(x, rule, b, findings, flag, undefined, NO_TICKET);
+    send(x, rule, b, findings, flag, undefined);
     return;
   }
+  const metered = (ticket: Ticket): Metered => ({
+    api: mv.api,
+    acceptEncoding: mv.acceptEncoding,
+    call: x.ctx.account(
+      mv.api,
+      x.t.host,
+      'http',
+      mv.kind === 'admit' ? mv.request.estimate : mv.estimate,
+      ticket,
+    ),
+  });
   if (mv.kind === 'measure' || opts.admit === undefined) {
-    send(x, rule, b, findings, flag, mv.api, NO_TICKET);
+    send(x, rule, b, findings, flag, metered(NO_TICKET));
     return;
   }
   const api = mv.api;
-  opts.admit(mv.request).then(
+  const ask = mv.request;
+  const then = (av: ReturnType<typeof admissionVerdict>): void => {
+    if (isRefusal(av)) refuse(x, av);
+    else send(x, rule, b, findings, flag, metered(av.ticket));
+  };
+  opts.admit(ask).then(
     (r) => {
-      settle(x, rule, b, findings, flag, api, admissionVerdict(api, r));
+      then(admissionVerdict(api, r));
     },
     (e: unknown) => {
-      settle(x, rule, b, findings, flag, api, admissionVerdict(api, { error: e }));
+      then(admissionVerdict(api, { error: e }));
     },
   );
 }
 
-function settle(
-  x: Exchange,
-  rule: string,
-  b: ReadBody,
-  findings: Finding[],
-  flag: Flag | undefined,
-  api: MeteredApi,
-  av: ReturnType<typeof admissionVerdict>,
-): void {
-  if (isRefusal(av)) refuse(x, av);
-  else send(x, rule, b, findings, flag, api, av.ticket);
+/** A metered call on its way: its API, the codings offered upstream and its accounting. */
+interface Metered {
+  api: MeteredApi;
+  acceptEncoding: string;
+  call: CallTicket;
 }
 
 function send(
@@ -190,17 +201,20 @@ function send(
   b: ReadBody,
   findings: Finding[],
   flag: Flag | undefined,
-  api: MeteredApi | undefined,
-  ticket: Ticket,
+  metered: Metered | undefined,
 ): void {
   const { ctx, req, res, t } = x;
+  const ticket: Ticket = metered?.call ?? NO_TICKET;
   const state = ctx.state();
   const headers = upstreamHeaders(state, req, t);
+  // Offered only what the meter reads, so no answer's usage goes unseen.
+  if (metered !== undefined) headers['accept-encoding'] = metered.acceptEncoding;
   if (b.kind === 'whole') {
     headers['content-length'] = b.body.length;
     delete headers['transfer-encoding'];
   }
   const cut = { value: false };
+  let answered = false;
   const up = httpRequest({
     agent: state.upstream.agent(t.host, t.port, t.scheme === 'https'),
     host: t.host,
@@ -211,10 +225,12 @@ function send(
     setHost: false,
   });
   up.on('response', (upRes) => {
-    relayResponse(x, rule, upRes, api, ticket, () => flag);
+    answered = true;
+    relayResponse(x, rule, upRes, metered, () => flag);
   });
   up.on('error', (e: Error) => {
-    ticket.done();
+    // After an answer, the meter settles the call when the response ends.
+    if (!answered) ticket.done();
     // Cut off by the streaming scan: the refusal is already logged and sent.
     if (cut.value) return;
     if (e instanceof PrivateAddressError) {
@@ -284,22 +300,27 @@ function relayResponse(
   x: Exchange,
   rule: string,
   upRes: IncomingMessage,
-  api: MeteredApi | undefined,
-  ticket: Ticket,
+  metered: Metered | undefined,
   flag: () => Flag | undefined,
 ): void {
-  const { ctx, res, t } = x;
+  const { ctx, res } = x;
+  const ticket: Ticket = metered?.call ?? NO_TICKET;
+  ticket.answered(upRes.statusCode ?? 502);
   res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.headers));
   const meter =
-    api === undefined
+    metered === undefined
       ? undefined
       : ctx.meterFor(
-          api,
-          t.host,
+          metered.api,
           /text\/event-stream/i.test(upRes.headers['content-type'] ?? '') ? 'sse' : 'json',
           upRes.headers['content-encoding'],
           ticket,
         );
+  // The audit line waits for the meter: it says whether the call went unread.
+  let metering: () => void = () => undefined;
+  const meterDone = new Promise<void>((resolve) => {
+    metering = resolve;
+  });
   if (meter === undefined)
     res.once('close', () => {
       ticket.done();
@@ -313,6 +334,7 @@ function relayResponse(
     const end = (): void => {
       ending ??= meter.end().then(() => {
         ticket.done();
+        metering();
       });
     };
     upRes.once('end', () => setImmediate(end));
@@ -332,13 +354,18 @@ function relayResponse(
     });
   }
   res.once('close', () => {
-    const f = flag();
-    log(x, {
-      rule,
-      verdict: f === undefined ? 'allowed' : 'flagged',
-      status: upRes.statusCode ?? 0,
-      ...(f === undefined ? {} : { reason: f.why }),
-    });
+    const write = (): void => {
+      const f = flag();
+      log(x, {
+        rule,
+        verdict: f === undefined ? 'allowed' : 'flagged',
+        status: upRes.statusCode ?? 0,
+        ...(f === undefined ? {} : { reason: f.why }),
+        ...(metered?.call.charged() === undefined ? {} : { unmetered: true }),
+      });
+    };
+    if (meter === undefined) write();
+    else void meterDone.then(write);
     if (!upRes.complete) upRes.destroy();
   });
 }

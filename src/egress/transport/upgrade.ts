@@ -18,7 +18,7 @@ function wsMetering(
   ctx: ProxyContext,
   path: string,
   host: string,
-): Pick<RelayOptions, 'meterFor' | 'admit' | 'api'> {
+): Pick<RelayOptions, 'meterFor' | 'admit' | 'api' | 'account'> {
   const mv = meteringVerdict({
     method: 'GET',
     path,
@@ -27,12 +27,16 @@ function wsMetering(
     measuring: ctx.opts.usage !== undefined,
     admitting: ctx.opts.admit !== undefined,
   });
-  if (mv.kind === 'free') return { meterFor: undefined, admit: undefined, api: undefined };
+  if (mv.kind === 'free') {
+    return { meterFor: undefined, admit: undefined, api: undefined, account: undefined };
+  }
   const api = mv.api;
   return {
     api,
     admit: ctx.opts.admit,
-    meterFor: (ticket: Ticket) => ctx.meterFor(api, host, 'ws', undefined, ticket),
+    meterFor: (ticket: Ticket) => ctx.meterFor(api, 'ws', undefined, ticket),
+    account: (ticket: Ticket, estimate: number) =>
+      ctx.account(api, host, 'websocket', estimate, ticket),
   };
 }
 
