@@ -32,6 +32,7 @@ interface Entry {
   bytesUp?: number;
   bytesDown?: number;
   ms?: number;
+  unmetered?: boolean;
   revision?: number;
   allow?: string[];
   deny?: string[];
@@ -50,7 +51,7 @@ export function formatEgressLine(line: string): string {
   if (e.kind === 'control') return `${at} egress control socket open`;
   if (e.kind === 'usage') {
     const u = e as Entry & Partial<Usage>;
-    return `${at} USAGE    ${u.host ?? ''} ${u.api ?? ''} ${u.model ?? ''} in ${u.inputTokens ?? 0} out ${u.outputTokens ?? 0} (cache write ${u.cacheCreationTokens ?? 0}, read ${u.cacheReadTokens ?? 0})${u.estimated === true ? ' estimated' : ''}`;
+    return `${at} USAGE    ${u.host ?? ''} ${u.api ?? ''} ${u.model ?? ''} in ${u.inputTokens ?? 0} out ${u.outputTokens ?? 0} (cache write ${u.cacheCreationTokens ?? 0}, read ${u.cacheReadTokens ?? 0})${u.estimated === true ? ' estimated' : ''}${u.unmetered === true ? " UNMETERED (usage unreadable: charged the request's estimate)" : ''}`;
   }
   if (e.kind === 'policy') {
     return `${at} POLICY revision ${e.revision ?? '?'}: allow ${(e.allow ?? []).join(', ') || '(none)'}; deny ${(e.deny ?? []).join(', ') || '(none)'}`;
@@ -59,7 +60,8 @@ export function formatEgressLine(line: string): string {
   const target = `${e.host ?? ''}${e.port === undefined || e.port === 0 ? '' : `:${e.port}`}${e.path ?? ''}`;
   const bytes = e.bytesUp === undefined ? '' : ` up ${e.bytesUp} B down ${e.bytesDown ?? 0} B`;
   const reason = e.reason === undefined ? '' : ` - ${e.reason}`;
-  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${reason}`;
+  const unmetered = e.unmetered === true ? ' UNMETERED' : '';
+  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${reason}`;
 }
 
 export async function runEgressLog(

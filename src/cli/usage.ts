@@ -57,11 +57,24 @@ export async function runUsage(
     printJson(ctx.io, view);
     return 0;
   }
+  for (const line of usageReport(view)) ctx.io.out(line);
+  return 0;
+}
+
+/** A launch's calls, with the unmetered ones flagged: `8 (2 unmetered!)`. */
+export function callsText(t: { events: number; unmeteredEvents: number }): string {
+  return t.unmeteredEvents === 0
+    ? String(t.events)
+    : `${t.events} (${t.unmeteredEvents} unmetered!)`;
+}
+
+/** What `usage` prints (without --json). */
+export function usageReport(view: FleetView): string[] {
+  const since = view.since ?? undefined;
   if (view.launches.length === 0) {
-    ctx.io.out(since === undefined ? 'no metered usage yet' : `no metered usage since ${since}`);
-    return 0;
+    return [since === undefined ? 'no metered usage yet' : `no metered usage since ${since}`];
   }
-  ctx.io.out(
+  const lines = [
     table([
       [
         'SLUG',
@@ -81,7 +94,7 @@ export async function runUsage(
         r.identity,
         r.agent,
         stateText(r),
-        String(r.events),
+        callsText(r),
         formatTokens(r.inputTokens),
         formatTokens(r.outputTokens),
         `${shortTokens(r.cacheReadTokens)}/${shortTokens(r.cacheCreationTokens)}`,
@@ -90,12 +103,23 @@ export async function runUsage(
         budgetText(r),
       ]),
     ]),
-  );
-  ctx.io.out('');
+    '',
+  ];
+  let unmetered = 0;
   for (const [provider, t] of Object.entries(view.providers)) {
-    ctx.io.out(
-      `${provider}: ${formatTokens(t.tokens)} tokens (${formatTokens(t.inputTokens)} in, ${formatTokens(t.outputTokens)} out) in ${t.events} ${t.events === 1 ? 'call' : 'calls'}${since === undefined ? '' : ` since ${since}`}`,
+    unmetered += t.unmeteredEvents;
+    const um = t.unmeteredEvents === 0 ? '' : `, ${t.unmeteredEvents} unmetered`;
+    lines.push(
+      `${provider}: ${formatTokens(t.tokens)} tokens (${formatTokens(t.inputTokens)} in, ${formatTokens(t.outputTokens)} out) in ${t.events} ${t.events === 1 ? 'call' : 'calls'}${um}${since === undefined ? '' : ` since ${since}`}`,
     );
   }
-  return 0;
+  if (unmetered > 0) {
+    lines.push(
+      '',
+      `unmetered: ${unmetered} ${unmetered === 1 ? 'call was' : 'calls were'} answered but ${unmetered === 1 ? 'its' : 'their'} usage could not be read ` +
+        "(an encoding or body the meter cannot decode); each is charged its request's estimate " +
+        'against every budget. `bot-bottle egress log <slug>` shows which.',
+    );
+  }
+  return lines;
 }

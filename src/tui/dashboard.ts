@@ -71,7 +71,16 @@ function Row(props: { row: LaunchRow; selected: boolean }): ReactElement {
           h(Text, { color: b.color }, b.text),
           h(Text, null, `${shortTokens(r.budget?.used ?? 0)}/${shortTokens(r.budget?.limit ?? 0)}`),
         ),
-    h(Box, { width: 12 }, h(Text, null, `${shortTokens(r.tokens)} own`)),
+    // `!N`: calls charged their estimate because their usage could not be read.
+    h(
+      Box,
+      { width: 12 },
+      h(
+        Text,
+        { wrap: 'truncate', ...(r.unmeteredEvents === 0 ? {} : { color: 'yellow' }) },
+        `${shortTokens(r.tokens)} own${r.unmeteredEvents === 0 ? '' : ` !${r.unmeteredEvents}`}`,
+      ),
+    ),
     h(Box, { width: 10 }, h(Text, null, `${shortTokens(r.rate)}/min`)),
     h(Text, { dimColor: true, wrap: 'truncate' }, last),
   );
@@ -167,7 +176,10 @@ export function Dashboard(props: DashboardProps): ReactElement {
   });
 
   const totals = Object.entries(view?.providers ?? {})
-    .map(([p, t]) => `${p} ${shortTokens(t.tokens)}`)
+    .map(
+      ([p, t]) =>
+        `${p} ${shortTokens(t.tokens)}${t.unmeteredEvents === 0 ? '' : ` (${t.unmeteredEvents} unmetered)`}`,
+    )
     .join(' · ');
   return h(
     Box,
@@ -189,6 +201,13 @@ export function Dashboard(props: DashboardProps): ReactElement {
             h(Row, { key: r.identity, row: r, selected: r === current && i === rows.indexOf(r) }),
           ),
         ),
+    rows.some((r) => r.unmeteredEvents > 0)
+      ? h(
+          Text,
+          { color: 'yellow' },
+          "!N: N calls whose usage could not be read, each charged its request's estimate (bot-bottle egress log <slug>)",
+        )
+      : null,
     h(
       Box,
       { marginTop: 1 },

@@ -116,7 +116,7 @@ export function runBin(
  * One fake upstream for the enclosing describe block (started after the
  * base image check, closed at the end); the getter throws before it exists.
  */
-export function useFakeUpstream(opts: { websockets?: boolean } = {}): () => FakeLlm {
+export function useFakeUpstream(opts: Parameters<typeof startFakeLlm>[0] = {}): () => FakeLlm {
   let fake: FakeLlm | undefined;
   beforeAll(async () => {
     requireImage();

@@ -11,6 +11,8 @@ export interface ProxiedResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: string;
+  /** The body's bytes as received (still in its content coding). */
+  raw: Buffer;
   /** Times (ms since the request) at which body chunks arrived. */
   chunkTimes: number[];
   cert?: PeerCertificate;
@@ -72,17 +74,19 @@ export function requestOver(
       headers: { connection: 'keep-alive', ...opts.headers },
     });
     req.on('response', (res) => {
-      let body = '';
+      const chunks: Buffer[] = [];
       const chunkTimes: number[] = [];
       res.on('data', (c: Buffer) => {
         chunkTimes.push(Date.now() - t0);
-        body += c.toString('utf8');
+        chunks.push(c);
       });
       res.on('end', () => {
+        const raw = Buffer.concat(chunks);
         resolve({
           status: res.statusCode ?? 0,
           headers: res.headers,
-          body,
+          body: raw.toString('utf8'),
+          raw,
           chunkTimes,
           ...('getPeerCertificate' in socket
             ? { cert: (socket as TLSSocket).getPeerCertificate() }
@@ -112,7 +116,8 @@ export async function httpsVia(
     const text = e instanceof Error ? e.message : String(e);
     const status = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0);
     if (status === 0) throw e;
-    return { status, headers: {}, body: text.slice(text.indexOf('\r\n\r\n') + 4), chunkTimes: [] };
+    const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+    return { status, headers: {}, body, raw: Buffer.from(body), chunkTimes: [] };
   }
   try {
     return await requestOver(sock, {

@@ -12,6 +12,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import type { UsageEvent } from '../../src/ledger/types.js';
 import type { BottlePlan } from '../../src/plan/schema.js';
 import { bar, Dashboard, type DashboardAction } from '../../src/tui/dashboard.js';
+import { usageReport } from '../../src/cli/usage.js';
 
 const NOW = new Date();
 
@@ -159,6 +160,50 @@ describe('usage view and dashboard', () => {
       ['kill', 'beta'],
     ]);
     ui.unmount();
+  });
+
+  it('shows unmetered calls in usage, usage --json and the dashboard', async () => {
+    await ledger.recordUsage({
+      ...event('alpha', 'alpha-20261121-100000', 300, 0),
+      unmetered: true,
+    });
+    const v = await load();
+    expect(v.launches.find((l) => l.slug === 'alpha')).toMatchObject({
+      events: 2,
+      unmeteredEvents: 1,
+      tokens: 338,
+    });
+    expect(v.launches.find((l) => l.slug === 'beta')?.unmeteredEvents).toBe(0);
+    expect(v.providers.claude).toMatchObject({ events: 4, unmeteredEvents: 1 });
+    expect(JSON.parse(JSON.stringify(v))).toMatchObject({
+      launches: expect.arrayContaining([
+        expect.objectContaining({ slug: 'alpha', unmeteredEvents: 1 }),
+      ]),
+    });
+    const text = usageReport(v).join('\n');
+    expect(text).toMatch(/alpha .*2 \(1 unmetered!\)/);
+    expect(text).toMatch(/beta .* 1 +12 /);
+    expect(text).toContain('claude: 1,358 tokens (1,336 in, 22 out) in 4 calls, 1 unmetered');
+    expect(text).toContain(
+      "unmetered: 1 call was answered but its usage could not be read (an encoding or body the meter cannot decode); each is charged its request's estimate against every budget",
+    );
+    const ui = render(
+      createElement(Dashboard, { load, act: () => Promise.resolve(''), intervalMs: 50 }),
+    );
+    const deadline = Date.now() + 5000;
+    while (!(ui.lastFrame() ?? '').includes('own !1') && Date.now() < deadline) await tick(20);
+    const frame = ui.lastFrame() ?? '';
+    expect(frame).toContain('all-time claude 1358 (1 unmetered)');
+    expect(frame.split('\n').filter((l) => l.includes('own !1'))).toEqual([
+      expect.stringContaining('alpha'),
+    ]);
+    expect(frame).toContain('!N: N calls whose usage could not be read');
+    ui.unmount();
+  });
+
+  it('says nothing about unmetered calls when there are none', async () => {
+    const text = usageReport(await load()).join('\n');
+    expect(text).not.toContain('unmetered');
   });
 
   it('draws the bar by how much of the budget is used', () => {

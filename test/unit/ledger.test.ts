@@ -117,6 +117,64 @@ describe('SQLite ledger', () => {
     await again.close();
   });
 
+  it('keeps unmetered calls apart: a fresh ledger has the column, and they count in every sum', async () => {
+    const l = new SqliteLedger(db);
+    const raw = new Database(db);
+    const cols = (raw.prepare('PRAGMA table_info(usage_events)').all() as { name: string }[]).map(
+      (c) => c.name,
+    );
+    raw.close();
+    expect(cols).toContain('unmetered');
+    await l.recordUsage(ev());
+    await l.recordUsage(ev({ inputTokens: 400, outputTokens: 0, unmetered: true }));
+    const budget = { scope: 'global:claude', filter: { provider: 'claude' as const }, limit: 600 };
+    const a = await l.admit(budget, 's2', 250);
+    if (a.verdict !== 'admitted') throw new Error(`not admitted: ${a.verdict}`);
+    await l.settle(
+      a.reservation,
+      ev({ slug: 's2', inputTokens: 250, outputTokens: 0, unmetered: true }),
+    );
+    expect(await l.reserved('global:claude')).toBe(0);
+    expect(await l.totals({})).toMatchObject({ events: 3, unmeteredEvents: 2, tokens: 760 });
+    expect(await l.totals({ slug: 's2' })).toMatchObject({ events: 1, unmeteredEvents: 1 });
+    // The hourly sums budgets read include the estimate's charge.
+    expect(await l.used({ provider: 'claude' })).toBe(760);
+    expect((await l.admit(budget, 's1', 1)).verdict).toBe('exhausted');
+    const [launch] = await l.byLaunch({ slug: 's1' });
+    expect(launch).toMatchObject({ events: 2, unmeteredEvents: 1, tokens: 510 });
+    await l.close();
+  });
+
+  it('migrates a version 3 ledger to 4: old rows read as metered, new ones can be unmetered', async () => {
+    const old = new SqliteLedger(db, { migrateTo: 3 });
+    expect(await old.schemaVersion()).toBe(3);
+    await old.close();
+    const raw = new Database(db);
+    expect(
+      (raw.prepare('PRAGMA table_info(usage_events)').all() as { name: string }[]).map(
+        (c) => c.name,
+      ),
+    ).not.toContain('unmetered');
+    raw
+      .prepare(
+        `INSERT INTO usage_events (at, slug, identity, agent, provider, bottles, api, model, request_id,
+           input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, estimated)
+         VALUES ('2026-11-21T10:00:00.000Z', 'old', 'old-1', 'a', 'claude', ' b ', 'anthropic-messages', NULL, NULL, 7, 8, 0, 0, 1)`,
+      )
+      .run();
+    raw.close();
+    const l = new SqliteLedger(db);
+    expect(await l.schemaVersion()).toBe(4);
+    expect(await l.totals({ slug: 'old' })).toMatchObject({
+      events: 1,
+      unmeteredEvents: 0,
+      tokens: 15,
+    });
+    await l.recordUsage(ev({ slug: 'old', identity: 'old-1', unmetered: true }));
+    expect(await l.totals({ slug: 'old' })).toMatchObject({ events: 2, unmeteredEvents: 1 });
+    await l.close();
+  });
+
   it('admits while used + reserved is under the limit, then holds, then refuses as exhausted', async () => {
     const l = new SqliteLedger(db);
     const budget = { scope: 'global:claude', filter: { provider: 'claude' as const }, limit: 1000 };

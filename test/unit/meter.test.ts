@@ -1,7 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { accountCall, callEnd, unmeteredCharge, type Ticket } from '../../src/egress/admission.js';
 import {
   createMeter,
+  meteredAcceptEncoding,
   meteredApi,
   SseParser,
   type MeteredApi,
@@ -276,5 +279,192 @@ describe('usage metering', () => {
       ['x', 'a\nb'],
       ['message', 'c'],
     ]);
+  });
+});
+
+describe('what a metered call offers upstream', () => {
+  it.each([
+    // Claude Code's own header.
+    ['gzip, deflate, br, zstd', 'gzip, deflate, br'],
+    ['zstd', 'identity'],
+    ['ZSTD;q=1.0, Gzip;q=0.5', 'gzip;q=0.5'],
+    ['br;q=1.000, gzip;q=0.8, zstd;q=0.9, identity;q=0.1', 'br, gzip;q=0.8, identity;q=0.1'],
+    // `*`: the decodable codings the agent did not name, at the star's q.
+    ['*', 'gzip, deflate, br, identity'],
+    ['zstd, *;q=0.3', 'gzip;q=0.3, deflate;q=0.3, br;q=0.3, identity;q=0.3'],
+    ['br;q=0, *', 'gzip, deflate, identity'],
+    ['*;q=0', 'identity'],
+    // q=0 refuses; a coding named twice keeps its first weight.
+    ['gzip;q=0', 'identity'],
+    ['gzip;q=0, gzip', 'identity'],
+    ['identity;q=0, zstd', 'identity'],
+    ['identity;q=0, br', 'br'],
+    ['x-gzip', 'gzip'],
+    // Garbage is dropped, never passed on.
+    ['', 'identity'],
+    [' , ,, ', 'identity'],
+    ['gzip;q=2, br', 'br'],
+    ['gzip;q=0.0001, deflate;q=abc, br;level=9', 'identity'],
+    ['gzip;;q=1, br', 'br'],
+    ['g@zip, br\u0000, deflate', 'deflate'],
+    ['zstd, "gzip", br ;  Q = 0.5 ', 'br;q=0.5'],
+  ])('%j -> %j', (offer, sent) => {
+    expect(meteredAcceptEncoding(offer)).toBe(sent);
+  });
+
+  it('sends identity when the agent named no coding at all', () => {
+    expect(meteredAcceptEncoding(undefined)).toBe('identity');
+  });
+
+  it('reads repeated headers as one list and ignores members past the first 64', () => {
+    expect(meteredAcceptEncoding(['zstd', 'gzip'])).toBe('gzip');
+    const flood = `${Array.from({ length: 64 }, (_, i) => `x${i}`).join(', ')}, gzip`;
+    expect(meteredAcceptEncoding(flood)).toBe('identity');
+    expect(meteredAcceptEncoding('zstd, '.repeat(100_000))).toBe('identity');
+  });
+});
+
+describe('a response the meter cannot read', () => {
+  it('yields no usage for a coding it cannot decode, stacked codings or a broken body', async () => {
+    const plain = Buffer.from(ANTHROPIC_STREAM);
+    const zstd = spawnSync('zstd', ['-c', '-q'], { input: plain });
+    expect(zstd.status, 'the zstd command is installed').toBe(0);
+    expect(await meter('anthropic-messages', 'sse', [zstd.stdout], { encoding: 'zstd' })).toEqual(
+      [],
+    );
+    // Plain text labelled with an unknown coding is not read as if it were plain.
+    expect(await meter('anthropic-messages', 'sse', [plain], { encoding: 'zstd' })).toEqual([]);
+    expect(await meter('anthropic-messages', 'sse', [plain], { encoding: 'gzip, br' })).toEqual([]);
+    const twice = gzipSync(gzipSync(plain));
+    expect(await meter('anthropic-messages', 'sse', [twice], { encoding: 'gzip, gzip' })).toEqual(
+      [],
+    );
+    expect(
+      await meter('anthropic-messages', 'sse', [Buffer.from('not gzip at all')], {
+        encoding: 'gzip',
+      }),
+    ).toEqual([]);
+    // Truncated before the first event decodes.
+    expect(
+      await meter('anthropic-messages', 'sse', [gzipSync(plain).subarray(0, 12)], {
+        encoding: 'gzip',
+      }),
+    ).toEqual([]);
+    expect(
+      await meter('anthropic-messages', 'json', [Buffer.from('{"usage": {"input_tok')]),
+    ).toEqual([]);
+  });
+
+  it('keeps what it read when the body breaks after the opening usage (estimated, not unmetered)', async () => {
+    const gz = gzipSync(Buffer.from(ANTHROPIC_STREAM));
+    const head = gz.subarray(0, Math.floor(gz.length * 0.6));
+    // The head arrives whole; the stream then turns to garbage.
+    const got = await meter('anthropic-messages', 'sse', [head, Buffer.from('garbage garbage')], {
+      encoding: 'gzip',
+    });
+    expect(got).toMatchObject([{ inputTokens: 60, estimated: true, unmetered: false }]);
+  });
+
+  it('marks a response that opened but never counted a token as unmetered', async () => {
+    const stream = sse([
+      ['message_start', { type: 'message_start', message: { id: 'm1', model: 'x' } }],
+      ['message_stop', { type: 'message_stop' }],
+    ]);
+    expect(await meter('anthropic-messages', 'sse', [Buffer.from(stream)])).toMatchObject([
+      { requestId: 'm1', inputTokens: 0, outputTokens: 0, unmetered: true, estimated: false },
+    ]);
+  });
+});
+
+describe('how a metered call is settled', () => {
+  it.each([
+    [200, false, 'charge'],
+    [201, false, 'charge'],
+    [299, false, 'charge'],
+    [101, false, 'charge'],
+    [200, true, 'read'],
+    [500, true, 'read'],
+    [204, false, 'charge'],
+    [300, false, 'release'],
+    [400, false, 'release'],
+    [429, false, 'release'],
+    [500, false, 'release'],
+    [529, false, 'release'],
+    [undefined, false, 'release'],
+  ] as const)('status %s, usage seen %s: %s', (status, seen, end) => {
+    expect(callEnd(status, seen)).toBe(end);
+  });
+
+  it('charges at least the estimate, keeping what little was read', () => {
+    expect(unmeteredCharge('openai-chat', 10.2)).toEqual({
+      api: 'openai-chat',
+      model: null,
+      requestId: null,
+      inputTokens: 11,
+      outputTokens: 0,
+      cacheCreationTokens: 0,
+      cacheReadTokens: 0,
+      estimated: false,
+      unmetered: true,
+    });
+    expect(unmeteredCharge('openai-chat', -5).inputTokens).toBe(0);
+    const seen = { ...ANTHROPIC_USAGE, inputTokens: 500, unmetered: true };
+    expect(unmeteredCharge('anthropic-messages', 100, seen)).toMatchObject({
+      model: 'claude-x',
+      inputTokens: 500,
+      outputTokens: 12,
+    });
+  });
+
+  /** A ticket that writes down what reaches it, in order. */
+  const recording = (): { ticket: Ticket; seen: string[] } => {
+    const seen: string[] = [];
+    return {
+      seen,
+      ticket: {
+        answered: (s) => seen.push(`answered ${s}`),
+        usage: (u) =>
+          seen.push(`usage ${u.inputTokens}/${u.outputTokens}${u.unmetered ? ' unmetered' : ''}`),
+        done: () => seen.push('done'),
+      },
+    };
+  };
+
+  it('charges an answered call without usage before closing it, once', () => {
+    const { ticket, seen } = recording();
+    const reported: Usage[] = [];
+    const call = accountCall(ticket, {
+      api: 'anthropic-messages',
+      estimate: 40,
+      report: (u) => reported.push(u),
+    });
+    call.answered(200);
+    call.done();
+    call.done();
+    expect(seen).toEqual(['answered 200', 'usage 40/0 unmetered', 'done']);
+    expect(reported).toHaveLength(1);
+    expect(call.charged()).toMatchObject({ inputTokens: 40, unmetered: true });
+  });
+
+  it('releases a refused call and passes read usage through unchanged', () => {
+    const refused = recording();
+    const a = accountCall(refused.ticket, { api: 'openai-chat', estimate: 40, report: () => 0 });
+    a.answered(503);
+    a.done();
+    expect(refused.seen).toEqual(['answered 503', 'done']);
+    expect(a.charged()).toBeUndefined();
+    const read = recording();
+    const b = accountCall(read.ticket, { api: 'openai-chat', estimate: 40, report: () => 0 });
+    b.answered(200);
+    b.usage({ ...ANTHROPIC_USAGE, inputTokens: 3, outputTokens: 4 });
+    b.done();
+    expect(read.seen).toEqual(['answered 200', 'usage 3/4', 'done']);
+    // Usage the meter could not count is replaced by the estimate.
+    const unread = recording();
+    const c = accountCall(unread.ticket, { api: 'openai-chat', estimate: 40, report: () => 0 });
+    c.answered(200);
+    c.usage({ ...ANTHROPIC_USAGE, inputTokens: 0, outputTokens: 0, unmetered: true });
+    c.done();
+    expect(unread.seen).toEqual(['answered 200', 'usage 40/0 unmetered', 'done']);
   });
 });
