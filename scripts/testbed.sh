@@ -6,7 +6,9 @@
 #   2. gVisor registered as the `runsc` runtime,
 #   3. the base image named by BOT_BOTTLE_BASE_IMAGE present locally: pulled
 #      when a registry answers, otherwise built from Debian with debootstrap
-#      plus this host's Node.js.
+#      plus this host's Node.js,
+#   4. the tools the tests themselves run (zstd: the fake upstream answers in
+#      zstd as CDNs do, and Node's zlib has none).
 # Idempotent: a second run only checks and returns in a few seconds.
 set -euo pipefail
 work=""
@@ -169,11 +171,13 @@ ensure_base_image() {
 
 # The SQLite ledger (better-sqlite3) compiles from source when no prebuilt
 # binary can be downloaded; `npm ci` needs a C++ toolchain and Python for that.
+# The tests' fake upstream compresses with the zstd command.
 ensure_build_tools() {
   local missing=()
   command -v make >/dev/null || missing+=(make)
   command -v g++ >/dev/null || missing+=(g++)
   command -v python3 >/dev/null || missing+=(python3)
+  command -v zstd >/dev/null || missing+=(zstd)
   if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
   fi
