@@ -47,15 +47,25 @@ export const NO_TICKET: Ticket = {
   done: () => undefined,
 };
 
-/** The upstream took the call: it may have spent tokens on it. */
+/**
+ * The status a call ends with when the agent hung up after its whole request
+ * had left but before any answer (nginx's "client closed request"): the
+ * upstream may be spending tokens on it all the same.
+ */
+export const ABANDONED = 499;
+
+/** The upstream took the call (or may have): it may have spent tokens on it. */
 export function answeredCall(status: number | undefined): boolean {
-  return status !== undefined && ((status >= 200 && status < 300) || status === 101);
+  return (
+    status !== undefined &&
+    ((status >= 200 && status < 300) || status === 101 || status === ABANDONED)
+  );
 }
 
 /**
  * How a metered call ends: `read` (its usage was reported), `charge` (the
  * upstream took it but no usage could be read: charge the estimate) or
- * `release` (it was never answered with success: nothing was spent).
+ * `release` (it was refused upstream or never reached it: nothing spent).
  */
 export function callEnd(
   status: number | undefined,

@@ -12,6 +12,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import type { UsageEvent } from '../../src/ledger/types.js';
 import type { BottlePlan } from '../../src/plan/schema.js';
 import { bar, Dashboard, type DashboardAction } from '../../src/tui/dashboard.js';
+import { formatEgressLine } from '../../src/cli/egress.js';
 import { usageReport } from '../../src/cli/usage.js';
 
 const NOW = new Date();
@@ -175,11 +176,10 @@ describe('usage view and dashboard', () => {
     });
     expect(v.launches.find((l) => l.slug === 'beta')?.unmeteredEvents).toBe(0);
     expect(v.providers.claude).toMatchObject({ events: 4, unmeteredEvents: 1 });
-    expect(JSON.parse(JSON.stringify(v))).toMatchObject({
-      launches: expect.arrayContaining([
-        expect.objectContaining({ slug: 'alpha', unmeteredEvents: 1 }),
-      ]),
-    });
+    // What `usage --json` prints.
+    const json = JSON.parse(JSON.stringify(v)) as typeof v;
+    expect(json.launches.find((l) => l.slug === 'alpha')?.unmeteredEvents).toBe(1);
+    expect(json.providers.claude?.unmeteredEvents).toBe(1);
     const text = usageReport(v).join('\n');
     expect(text).toMatch(/alpha .*2 \(1 unmetered!\)/);
     expect(text).toMatch(/beta .* 1 +12 /);
@@ -199,6 +199,44 @@ describe('usage view and dashboard', () => {
     ]);
     expect(frame).toContain('!N: N calls whose usage could not be read');
     ui.unmount();
+  });
+
+  it('prints UNMETERED on the call and its usage line in egress log', () => {
+    const call = formatEgressLine(
+      JSON.stringify({
+        at: 't',
+        kind: 'https',
+        method: 'POST',
+        host: 'api.anthropic.com',
+        port: 443,
+        path: '/v1/messages?beta=',
+        rule: 'allow api.anthropic.com',
+        verdict: 'allowed',
+        status: 200,
+        unmetered: true,
+        bytesUp: 10,
+        bytesDown: 20,
+        ms: 5,
+      }),
+    );
+    expect(call).toContain('200 [allow api.anthropic.com] up 10 B down 20 B 5 ms UNMETERED');
+    const usage = formatEgressLine(
+      JSON.stringify({
+        at: 't',
+        kind: 'usage',
+        host: 'api.anthropic.com',
+        api: 'anthropic-messages',
+        model: null,
+        inputTokens: 250,
+        outputTokens: 0,
+        unmetered: true,
+      }),
+    );
+    expect(usage).toContain('in 250 out 0');
+    expect(usage).toContain("UNMETERED (usage unreadable: charged the request's estimate)");
+    expect(
+      formatEgressLine(JSON.stringify({ at: 't', kind: 'usage', inputTokens: 1 })),
+    ).not.toContain('UNMETERED');
   });
 
   it('says nothing about unmetered calls when there are none', async () => {

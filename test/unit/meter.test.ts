@@ -1,7 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { accountCall, callEnd, unmeteredCharge, type Ticket } from '../../src/egress/admission.js';
+import {
+  ABANDONED,
+  accountCall,
+  callEnd,
+  unmeteredCharge,
+  type Ticket,
+} from '../../src/egress/admission.js';
 import {
   createMeter,
   meteredAcceptEncoding,
@@ -390,6 +396,8 @@ describe('how a metered call is settled', () => {
     [429, false, 'release'],
     [500, false, 'release'],
     [529, false, 'release'],
+    // The agent hung up after the whole request left: the upstream may have spent tokens.
+    [ABANDONED, false, 'charge'],
     [undefined, false, 'release'],
   ] as const)('status %s, usage seen %s: %s', (status, seen, end) => {
     expect(callEnd(status, seen)).toBe(end);

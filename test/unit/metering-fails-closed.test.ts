@@ -282,6 +282,44 @@ describe('metering fails closed', () => {
     expect(records).toEqual([]);
   });
 
+  it('charges a call the agent hung up on after sending it whole, before any answer', async () => {
+    const body = messages('FAKE-SILENT');
+    const sock = await tlsThrough(proxyPort, HOSTS.plain, 443, ca.certPem);
+    sock.write(
+      `POST /v1/messages HTTP/1.1\r\nhost: ${HOSTS.plain}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    await fake('plain').waitForRequest('/v1/messages');
+    sock.destroy();
+    const [entry] = await settled();
+    expect(entry).toMatchObject({ status: 502 });
+    expect(await ledger.totals({ identity: IDENTITY })).toMatchObject({
+      events: 1,
+      unmeteredEvents: 1,
+      inputTokens: estimateTokens(Buffer.byteLength(body)),
+    });
+  });
+
+  it('releases a call whose body never reached the upstream whole (the agent hung up mid-upload)', async () => {
+    const sock = await tlsThrough(proxyPort, HOSTS.plain, 443, ca.certPem);
+    // Larger than the proxy holds: admitted, then streamed upstream as it arrives.
+    const declared = 9 * 1024 * 1024;
+    sock.write(
+      `POST /v1/messages HTTP/1.1\r\nhost: ${HOSTS.plain}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${declared}\r\n\r\n{"model":"m","messages":[{"role":"user","content":"`,
+    );
+    const chunk = 'x'.repeat(64 * 1024);
+    for (let sent = 0; sent < 8.5 * 1024 * 1024; sent += chunk.length) sock.write(chunk);
+    await eventually(async () => {
+      expect(await ledger.reserved('global:claude')).toBe(estimateTokens(declared));
+    });
+    sock.destroy();
+    await eventually(async () => {
+      expect(await ledger.reserved('global:claude')).toBe(0);
+    });
+    expect(await ledger.totals({})).toMatchObject({ events: 0 });
+  });
+
   it('counts an unmetered charge against every budget scope, and refuses once it used the budget up', async () => {
     await control?.close();
     link?.close();

@@ -4,7 +4,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { NO_TICKET, type CallTicket, type Ticket } from '../admission.js';
+import { ABANDONED, NO_TICKET, type CallTicket, type Ticket } from '../admission.js';
 import { redactPath, type AuditEntry } from '../audit.js';
 import { findingsVerdict } from '../decide/findings.js';
 import { admissionVerdict, meteringVerdict } from '../decide/metering.js';
@@ -246,7 +246,11 @@ function send(
     );
   });
   res.once('close', () => {
-    if (!res.writableFinished) up.destroy();
+    if (res.writableFinished) return;
+    // The agent hung up before any answer, after its whole request left:
+    // the upstream may spend tokens on it anyway, so it is not released free.
+    if (!answered && up.writableFinished) ticket.answered(ABANDONED);
+    up.destroy();
   });
   if (b.kind === 'whole') {
     x.bytesUp = b.body.length;
