@@ -210,13 +210,11 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     const h = m.id === null ? undefined : held.get(m.id);
     if (m.id !== null) held.delete(m.id);
     // Unread usage is charged at least what admission estimated for the call.
-    const u = m.usage.unmetered
-      ? unmeteredCharge(m.usage.api, Math.max(h?.estimate ?? 0, m.usage.inputTokens), m.usage)
-      : m.usage;
+    const u = m.usage.unmetered ? unmeteredCharge(m.usage.api, h?.estimate ?? 0, m.usage) : m.usage;
     await record(h?.reservation ?? null, u);
   };
 
-  /** A call that ends: answered 2xx it is charged its estimate; otherwise its hold is dropped. */
+  /** A call that ended without usage: charged its estimate if the upstream took it, else freed. */
   const release = async (
     m: Extract<SidecarMessage, { t: 'release' }>,
     held: Map<number, Held>,
