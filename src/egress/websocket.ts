@@ -149,10 +149,12 @@ export function relayWebSocket(o: RelayOptions): void {
       // Calls in flight on this socket, oldest first: usage comes back in order.
       // A call sent on the open socket counts as answered: closing it unread charges it.
       const open: Ticket[] = [];
+      const accounted: CallTicket[] = [];
       const startCall = (ticket: Ticket, estimate: number): Ticket => {
-        const call = o.account?.(ticket, estimate) ?? ticket;
-        call.answered(101);
-        return call;
+        const call = o.account?.(ticket, estimate);
+        if (call !== undefined) accounted.push(call);
+        (call ?? ticket).answered(101);
+        return call ?? ticket;
       };
       const callTicket: Ticket = {
         answered: () => undefined,
@@ -252,14 +254,16 @@ export function relayWebSocket(o: RelayOptions): void {
           bytesUp,
           bytesDown,
           ...(reason === undefined ? {} : { reason }),
+          ...(accounted.some((c) => c.charged() !== undefined) ? { unmetered: true } : {}),
         });
       };
       client.once('close', (code: number) => {
+        if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code));
+        // Logged once every call on the socket is settled: the line says if any went unread.
         void (meter?.end() ?? Promise.resolve()).then(() => {
           callTicket.done();
+          finish();
         });
-        if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code));
-        finish();
       });
       upstream.once('close', (code: number) => {
         if (client.readyState === WebSocket.OPEN) client.close(sendable(code));

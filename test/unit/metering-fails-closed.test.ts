@@ -360,6 +360,11 @@ describe('metering fails closed', () => {
       expect(got.filter((m) => m.includes('response.created'))).toHaveLength(2);
     });
     ws.close();
+    await eventually(() => {
+      expect(log.filter((e) => e.kind === 'websocket')).toEqual([
+        expect.objectContaining({ status: 101, unmetered: true }),
+      ]);
+    });
     await eventually(async () => {
       expect(await ledger.totals({ identity: IDENTITY })).toMatchObject({
         events: 2,
