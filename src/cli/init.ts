@@ -6,6 +6,7 @@ import { REPO_CONFIG_DIR } from '../paths.js';
 import { gitToplevel } from '../util/exec.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
+import { trustAfterInit } from '../trust/init.js';
 
 const AGENT = `---
 provider: claude
@@ -54,15 +55,22 @@ export function runInit(ctx: CliContext, opts: { force?: boolean; json?: boolean
       data: { existing },
     });
   }
-  for (const t of targets) {
-    mkdirSync(dirname(t.path), { recursive: true });
-    writeFileSync(t.path, t.text);
-  }
+  const trust = trustAfterInit(ctx.env, root, Object.keys(INIT_FILES), () => {
+    for (const t of targets) {
+      mkdirSync(dirname(t.path), { recursive: true });
+      writeFileSync(t.path, t.text);
+    }
+  });
   const written = targets.map((t) => t.path);
   if (opts.json === true) {
-    printJson(ctx.io, { outcome: 'ok', dir, written, next: 'bot-bottle start claude' });
+    printJson(ctx.io, { outcome: 'ok', dir, written, trust, next: 'bot-bottle start claude' });
   } else {
     ctx.io.out(`wrote ${written.map((p) => displayPath(p, ctx.cwd)).join(', ')}`);
+    ctx.io.out(
+      trust.trusted
+        ? 'trusted what it wrote: this repository layer may act on the host (bot-bottle trust --show)'
+        : `not trusted: ${trust.why}; review the layer, then run \`bot-bottle trust\``,
+    );
     ctx.io.out(
       'next: export ANTHROPIC_API_KEY=..., then `bot-bottle start claude --dry-run` to see the plan',
     );

@@ -17,6 +17,7 @@ import { runResume, type ResumeOptions } from './resume.js';
 import { runRm } from './rm.js';
 import { runStart, type StartOptions } from './start.js';
 import { runStop } from './stop.js';
+import { registerTrust } from './trust.js';
 import { printUsageErrorJson, unknownCommand } from './usage-errors.js';
 import {
   runConfigEdit,
@@ -458,6 +459,14 @@ Needs a terminal; for scripts use \`bot-bottle usage --json\`.`,
     .action(async (opts: { json?: boolean }) => {
       throw new ActionExit(await runPrune(ctx, opts));
     });
+
+  registerTrust(
+    program,
+    (code) => {
+      throw new ActionExit(code);
+    },
+    ctx,
+  );
 
   program
     .command('init')

@@ -1,6 +1,7 @@
 import { loadSaved } from '../controller/state.js';
 import { UsageError } from '../errors.js';
-import { loadConfig } from '../manifest/load.js';
+import { loadConfigWithTrust } from '../trust/assess.js';
+import { assertPlanTrusted } from '../trust/entries.js';
 import type { CliContext } from './context.js';
 import { services } from './services.js';
 import { launchAndReport, makePlan, parseBudget, superviseChoice, uniquifyLabel } from './start.js';
@@ -47,7 +48,7 @@ export async function runResume(
   }
   const backend = svc.backend('docker');
   const active = new Set((await backend.enumerateActive()).map((a) => a.slug));
-  const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
+  const { index, trust } = loadConfigWithTrust({ cwd: ctx.cwd, env: ctx.env });
   const literals = new Map<string, string>();
   const plan = makePlan(
     ctx,
@@ -60,7 +61,10 @@ export async function runResume(
       budget: parseBudget(opts.budget),
     },
     literals,
+    trust,
   );
+  // A resume asks nothing first, so an untrusted layer that would act on the host is refused.
+  assertPlanTrusted(plan, `resuming ${identity}`);
   return launchAndReport(ctx, svc, {
     plan,
     literals,

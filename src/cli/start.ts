@@ -2,7 +2,8 @@ import type { Backend } from '../backend/backend.js';
 import type { LaunchRecord } from '../controller/session.js';
 import type { SavedBottle } from '../controller/state.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { loadConfig, type ConfigIndex } from '../manifest/load.js';
+import type { ConfigIndex } from '../manifest/load.js';
+import { loadConfigWithTrust, type TrustAssessment } from '../trust/assess.js';
 import { buildPlan, type PlanRequest } from '../plan/build.js';
 import type { BottlePlan } from '../plan/schema.js';
 import { slugify } from '../plan/slug.js';
@@ -14,6 +15,7 @@ import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { continuePrompt, rebuildIfRequested } from '../supervise/rebuild.js';
 import { services, type Services } from './services.js';
+import { gateTrust } from './trust-gate.js';
 
 export interface StartOptions {
   bottle: string[];
@@ -62,6 +64,7 @@ export function makePlan(
   index: ConfigIndex,
   input: PlanInput,
   literals?: Map<string, string>,
+  trust?: TrustAssessment,
 ): BottlePlan {
   const settings = loadSettings({ cwd: ctx.cwd, env: ctx.env });
   return buildPlan(index, settings, {
@@ -69,6 +72,7 @@ export function makePlan(
     workspace: gitToplevel(ctx.cwd) ?? ctx.cwd,
     cwd: ctx.cwd,
     env: ctx.env,
+    trust,
     ...(literals === undefined ? {} : { literals }),
   });
 }
@@ -93,7 +97,7 @@ export async function runStart(
   opts: StartOptions,
 ): Promise<number> {
   const svc = services(ctx);
-  const index = loadConfig({ cwd: ctx.cwd, env: ctx.env });
+  const { index, trust } = loadConfigWithTrust({ cwd: ctx.cwd, env: ctx.env });
   const dryRun = opts.dryRun === true || ctx.env.BOT_BOTTLE_DRY_RUN === '1';
   const headless = opts.headless === true;
   const budget = parseBudget(opts.budget);
@@ -163,24 +167,34 @@ export async function runStart(
   }
 
   const literals = new Map<string, string>();
-  const plan = makePlan(
+  const planned = makePlan(
     ctx,
     index,
     { agent, bottles, label, color, budget, backend: opts.backend },
     literals,
+    trust,
   );
 
   if (dryRun) {
     if (opts.json === true) {
-      printJson(ctx.io, plan);
+      printJson(ctx.io, planned);
     } else {
-      ctx.io.out(`bot-bottle start ${plan.agent.name}: dry run, nothing was created\n`);
-      ctx.io.out(renderPreflight(plan));
+      ctx.io.out(`bot-bottle start ${planned.agent.name}: dry run, nothing was created\n`);
+      ctx.io.out(renderPreflight(planned));
     }
     return ExitCode.ok;
   }
 
-  if (ask && opts.yes !== true) {
+  // An untrusted repository layer that would act on the host: refuse, or show and ask.
+  const gate = await gateTrust(ctx, svc, planned, trust, {
+    headless,
+    yes: opts.yes === true,
+    ask,
+  });
+  if (gate.outcome === 'declined') return ExitCode.ok;
+  const plan = gate.plan;
+
+  if (ask && opts.yes !== true && gate.outcome === 'trusted') {
     ctx.io.err(renderPreflight(plan));
     if (!(await svc.ui.confirm(`Launch ${plan.agent.name} in bottle ${plan.slug}?`))) {
       ctx.io.err('bot-bottle: not launched; nothing was created');

@@ -17,6 +17,7 @@ import { gitToplevel, run } from '../util/exec.js';
 import { stageHome, tarDirectory, tarWorkspace } from './provision.js';
 import { loadSaved, newIdentity, removeSavedState, saveBottle, type SavedBottle } from './state.js';
 import { resolveEnv, resolveRoutes, type SecretAsker } from './values.js';
+import { assertPlanTrusted } from '../trust/entries.js';
 import { configurePayload, readCaPems } from './egress.js';
 import { teardownBottle } from './egress-archive.js';
 import { createCa } from '../egress/ca.js';
@@ -138,6 +139,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
   const logDir = join(botBottleHome(req.env), 'logs');
 
   // Everything that can fail without creating anything comes first.
+  assertPlanTrusted(plan);
   await backend.preflight(plan.runtime.name);
   const userEnv = await resolveEnv(plan, req.literals, req.env, req.ask);
   const workspace = plan.mounts.find((m) => m.target === GUEST_WORKSPACE)?.source ?? process.cwd();

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, UsageError } from '../errors.js';
 import { routeLiteralKey } from '../plan/build.js';
 import type { BottlePlan, PlanValueSource } from '../plan/schema.js';
+import { assertPlanTrusted } from '../trust/entries.js';
 import { run } from '../util/exec.js';
 
 /** Asks for a `?` value with hidden input; absent when no terminal can ask. */
@@ -78,6 +79,8 @@ export async function resolveEnv(
   env: NodeJS.ProcessEnv,
   ask: SecretAsker | undefined,
 ): Promise<Record<string, string>> {
+  // Before any value: an untrusted repository layer resolves nothing on this host.
+  assertPlanTrusted(plan);
   const out: Record<string, string> = {};
   for (const { name, source } of plan.env) {
     out[name] = await resolveSource(`env ${name}`, source, literals.get(name), env, ask);
@@ -116,6 +119,7 @@ export async function resolveRoutes(
   env: NodeJS.ProcessEnv,
   ask: SecretAsker | undefined,
 ): Promise<Map<string, Map<string, string>>> {
+  assertPlanTrusted(plan);
   const out = new Map<string, Map<string, string>>();
   for (const r of plan.egress.routes) {
     const headers = new Map<string, string>();

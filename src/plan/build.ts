@@ -16,6 +16,8 @@ import type { Settings } from '../settings/settings.js';
 import { didYouMean } from '../util/suggest.js';
 import { ANSI_COLORS, BACKENDS, type BackendName, type BottlePlan } from './schema.js';
 import { slugify } from './slug.js';
+import type { TrustAssessment } from '../trust/assess.js';
+import { entryNeedsTrust, sourceActsOnHost } from '../trust/entries.js';
 
 export interface PlanRequest {
   agent: string;
@@ -35,6 +37,12 @@ export interface PlanRequest {
    * never holds a value; a launch needs them, a dry run does not.
    */
   literals?: Map<string, string>;
+  /**
+   * Whether the repository layer is trusted as it is now. Without it a
+   * repository layer counts as untrusted: its host-acting entries are
+   * marked `needsTrust`.
+   */
+  trust?: Pick<TrustAssessment, 'repoRoot' | 'state' | 'digest' | 'problem'> | undefined;
 }
 
 function sourceWarning(name: string, s: ValueSource, env: NodeJS.ProcessEnv): string | undefined {
@@ -121,6 +129,19 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     }
     return undefined;
   };
+  const trustState = req.trust?.state ?? (index.repoRoot === undefined ? 'none' : 'untrusted');
+  // Which layer an entry comes from, and whether it may act on the host as things stand.
+  const marks = (
+    owner: LoadedBottle | undefined,
+    actsOnHost: boolean,
+  ): { layer: 'home' | 'repo'; from: string | null; needsTrust: boolean } => {
+    const layer = owner?.origin ?? 'repo';
+    return {
+      layer,
+      from: owner?.name ?? null,
+      needsTrust: entryNeedsTrust(layer, actsOnHost, trustState),
+    };
+  };
   const classifyFull = (
     raw: string,
     owner: LoadedBottle | undefined,
@@ -142,12 +163,12 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
   };
 
   const envEntries = Object.entries(spec.env ?? {}).map(([name, raw]) => {
-    const owner = declaring((s) => s.env?.[name] === raw);
+    const owner = declaring((s) => s.env !== undefined && Object.hasOwn(s.env, name));
     const { source, literal } = classifyFull(raw, owner, `env.${name}`);
     if (literal !== undefined) req.literals?.set(name, literal);
     const w = sourceWarning(`env ${name}`, source, env);
     if (w !== undefined) warnings.push(w);
-    return { name, source };
+    return { name, source, ...marks(owner, sourceActsOnHost(source)) };
   });
 
   const allow = spec.egress?.allow ?? [];
@@ -175,7 +196,19 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     }
     const headers = Object.entries(r.headers).map(([name, v]: [string, HeaderValueInput]) => {
       const raw = typeof v === 'string' ? v : v.secret;
-      const { source, literal } = classifyFull(raw, owner, `egress.routes[${i}].headers.${name}`);
+      // Headers of one host merge by name across bottles: the last bottle that set this one owns it.
+      const headerOwner = declaring((s) =>
+        (s.egress?.routes ?? []).some(
+          (x) =>
+            x.host === r.host &&
+            Object.keys(x.headers).some((n) => n.toLowerCase() === name.toLowerCase()),
+        ),
+      );
+      const { source, literal } = classifyFull(
+        raw,
+        headerOwner,
+        `egress.routes[${i}].headers.${name}`,
+      );
       if (literal !== undefined) req.literals?.set(routeLiteralKey(r.host, name), literal);
       const w = sourceWarning(`route ${r.host} header ${name}`, source, env);
       if (w !== undefined) warnings.push(w);
@@ -184,6 +217,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
         prefix: typeof v === 'string' ? null : (v.prefix ?? null),
         basicUser: typeof v === 'string' ? null : (v.basicUser ?? null),
         source,
+        ...marks(headerOwner, sourceActsOnHost(source)),
       };
     });
     return { host: r.host, headers };
@@ -224,6 +258,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       identityFile,
       knownHostKey: e.KnownHostKey !== undefined,
       hostKey: e.KnownHostKey ?? null,
+      ...marks(owner, true),
     };
   });
   if (ssh.some((s) => !s.knownHostKey)) {
@@ -348,7 +383,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     });
   }
 
-  return {
+  const plan: BottlePlan = {
     schemaVersion: 1,
     agent: {
       name: agent.name,
@@ -379,6 +414,10 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       hosts: Object.entries(spec.egress?.hosts ?? {}).map(([name, address]) => ({
         name: name.toLowerCase(),
         address,
+        ...marks(
+          declaring((s) => s.egress?.hosts !== undefined && Object.hasOwn(s.egress.hosts, name)),
+          true,
+        ),
       })),
       allow,
       deny,
@@ -399,6 +438,14 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     cutoff,
     caCerts: settings.extraCaFiles,
     warnings,
+    trust: {
+      repoRoot: req.trust?.repoRoot ?? index.repoRoot ?? null,
+      state: trustState,
+      digest: req.trust?.digest ?? null,
+      problem: req.trust?.problem ?? null,
+      needed: 0,
+      approvedOnce: false,
+    },
     sources: {
       repoRoot: index.repoRoot ?? null,
       home: index.home,
@@ -406,4 +453,11 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       files: index.files,
     },
   };
+  plan.trust.needed = [
+    ...plan.env,
+    ...plan.egress.routes.flatMap((r) => r.headers),
+    ...plan.ssh,
+    ...plan.egress.hosts,
+  ].filter((e) => e.needsTrust).length;
+  return plan;
 }

@@ -46,6 +46,35 @@ export const valueSourceSchema = z
   ])
   .describe('Where a value comes from at launch.');
 
+/**
+ * Which configuration layer an entry comes from. Only `repo` entries can need
+ * trust: the home layer is the user's own, and `operator` entries are the
+ * operator's answers (supervise, egress route) while a bottle ran.
+ */
+export const ENTRY_LAYERS = ['home', 'repo', 'operator'] as const;
+export type EntryLayer = (typeof ENTRY_LAYERS)[number];
+
+/**
+ * Marks on an entry that can act on the host. Defaults serve records written
+ * before these fields existed: an entry of unknown layer counts as the
+ * repository's (fail closed).
+ */
+const trustMarks = {
+  layer: z
+    .enum(ENTRY_LAYERS)
+    .default('repo')
+    .describe('the configuration layer the entry comes from'),
+  from: z.string().nullable().default(null).describe('the bottle that declares it'),
+  needsTrust: z
+    .boolean()
+    .default(false)
+    .describe(
+      'true: it acts on the host (runs a command, reads a file or variable, asks, routes a secret), comes from a repository layer that is not trusted as it is now, and is refused until `bot-bottle trust`',
+    ),
+};
+
+export const TRUST_STATES = ['none', 'trusted', 'untrusted', 'changed'] as const;
+
 const settingSource = z.enum([
   'launch',
   'agent',
@@ -105,8 +134,10 @@ export const bottlePlanSchema = z
       .describe("the LLM API the agent CLI talks to, written into the CLI's own config"),
     egress: z.object({
       hosts: z
-        .array(z.object({ name: z.string(), address: z.string() }))
-        .describe('names the egress proxy resolves without DNS'),
+        .array(z.object({ name: z.string(), address: z.string(), ...trustMarks }))
+        .describe(
+          'names the egress proxy resolves without DNS (exempt from the private-address checks)',
+        ),
       allow: z.array(z.string()),
       deny: z.array(z.string()),
       passthrough: z
@@ -136,12 +167,13 @@ export const bottlePlanSchema = z
                 .nullable()
                 .describe('HTTP Basic: value = prefix + base64(basicUser:secret)'),
               source: valueSourceSchema,
+              ...trustMarks,
             }),
           ),
         }),
       ),
     }),
-    env: z.array(z.object({ name: z.string(), source: valueSourceSchema })),
+    env: z.array(z.object({ name: z.string(), source: valueSourceSchema, ...trustMarks })),
     ssh: z.array(
       z.object({
         host: z.string(),
@@ -151,6 +183,7 @@ export const bottlePlanSchema = z
         identityFile: z.string(),
         knownHostKey: z.boolean().describe('whether a host key is pinned'),
         hostKey: z.string().nullable().describe('the pinned public host key (not a secret)'),
+        ...trustMarks,
       }),
     ),
     git: z.object({ name: z.string().nullable(), email: z.string().nullable() }),
@@ -179,6 +212,29 @@ export const bottlePlanSchema = z
     }),
     caCerts: z.array(z.object({ path: z.string(), source: z.enum(['settings', 'env']) })),
     warnings: z.array(z.string()),
+    trust: z
+      .object({
+        repoRoot: z
+          .string()
+          .nullable()
+          .describe('real path of the repository root (the key of its trust record)'),
+        state: z
+          .enum(TRUST_STATES)
+          .describe(
+            'none: no repository layer; trusted; untrusted: never trusted; changed: changed since it was trusted',
+          ),
+        digest: z.string().nullable().describe('digest of the repository layer as it is now'),
+        problem: z.string().nullable().describe('why the layer cannot be trusted as it is'),
+        needed: z.number().int().describe('how many entries need trust (needsTrust: true)'),
+        approvedOnce: z
+          .boolean()
+          .describe(
+            'the operator allowed the entries that need trust for this launch only (interactive start)',
+          ),
+      })
+      .describe(
+        "whether the repository layer may act on the host; `bot-bottle trust` records the layer's digest",
+      ),
     sources: z.object({
       repoRoot: z.string().nullable(),
       home: z.string(),

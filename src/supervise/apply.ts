@@ -177,6 +177,10 @@ async function applyRoutes(req: ApplyRequest): Promise<ApplyResult> {
         prefix: h.prefix ?? null,
         basicUser: h.basicUser ?? null,
         source: classified.source,
+        // The operator chose this value source: it needs no repository trust.
+        layer: 'operator',
+        from: null,
+        needsTrust: false,
       });
     }
     routes.push({

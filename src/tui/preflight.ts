@@ -8,6 +8,31 @@ function rows(label: string, lines: readonly string[]): string[] {
   return lines.map((l, i) => (i === 0 ? `  ${label.padEnd(10)}${l}` : `${pad}${l}`));
 }
 
+/** Suffix of an entry that needs trust: it is refused unless the operator allows it. */
+const NEEDS_TRUST = '  ! needs trust';
+const mark = (e: { needsTrust: boolean }): string => (e.needsTrust ? NEEDS_TRUST : '');
+
+function trustRow(plan: BottlePlan): string[] {
+  const t = plan.trust;
+  if (t.state === 'none') return [];
+  const state =
+    t.state === 'trusted'
+      ? 'trusted'
+      : t.state === 'changed'
+        ? 'changed since it was trusted'
+        : 'not trusted';
+  const lines = [
+    `repository layer ${t.repoRoot ?? ''}: ${state}${t.approvedOnce ? ' (allowed for this launch)' : ''}`,
+  ];
+  if (t.problem !== null) lines.push(t.problem);
+  if (t.needed > 0) {
+    lines.push(
+      `${t.needed} entr${t.needed === 1 ? 'y acts' : 'ies act'} on this host (marked !): \`bot-bottle trust\` allows them`,
+    );
+  }
+  return rows('trust', lines);
+}
+
 function origin(source: string, from: string | null): string {
   switch (source) {
     case 'default':
@@ -35,6 +60,7 @@ export function renderPreflight(plan: BottlePlan): string {
       `${a.name} (${a.provider}${a.model ? `, model ${a.model}` : ''})  ${a.file}`,
     ]),
   );
+  out.push(...trustRow(plan));
   out.push(
     ...rows(
       'bottles',
@@ -67,6 +93,7 @@ export function renderPreflight(plan: BottlePlan): string {
   out.push(...rows('image', img));
   const eg = plan.egress.allow.map((h) => `allow ${h}`);
   eg.push(...plan.egress.deny.map((h) => `deny  ${h}`));
+  eg.push(...plan.egress.hosts.map((h) => `host  ${h.name} -> ${h.address}${mark(h)}`));
   if (eg.length === 0) eg.push('nothing: every outbound request is refused');
   out.push(...rows('egress', eg));
   out.push(
@@ -75,7 +102,7 @@ export function renderPreflight(plan: BottlePlan): string {
       plan.egress.routes.flatMap((r) =>
         r.headers.map(
           (h) =>
-            `${r.host}  ${h.name}: ${h.prefix ? JSON.stringify(h.prefix) + ' + ' : ''}<${describeSource(h.source)}>`,
+            `${r.host}  ${h.name}: ${h.prefix ? JSON.stringify(h.prefix) + ' + ' : ''}<${describeSource(h.source)}>${mark(h)}`,
         ),
       ),
     ),
@@ -83,7 +110,7 @@ export function renderPreflight(plan: BottlePlan): string {
   out.push(
     ...rows(
       'env',
-      plan.env.map((e) => `${e.name} <- ${describeSource(e.source)}`),
+      plan.env.map((e) => `${e.name} <- ${describeSource(e.source)}${mark(e)}`),
     ),
   );
   out.push(
@@ -91,7 +118,7 @@ export function renderPreflight(plan: BottlePlan): string {
       'ssh',
       plan.ssh.map(
         (s) =>
-          `${s.host} -> ${s.user ? `${s.user}@` : ''}${s.hostname ?? s.host}${s.port ? `:${s.port}` : ''}  key ${s.identityFile}${s.knownHostKey ? ', host key pinned' : ''}`,
+          `${s.host} -> ${s.user ? `${s.user}@` : ''}${s.hostname ?? s.host}${s.port ? `:${s.port}` : ''}  key ${s.identityFile}${s.knownHostKey ? ', host key pinned' : ''}${mark(s)}`,
       ),
     ),
   );

@@ -15,6 +15,8 @@ async function planOf(bottle: string, provider = 'claude'): Promise<BottlePlan> 
     },
   });
   try {
+    // The user trusts the repository layer, so its routes may carry host values.
+    expect((await fx.run(['trust'])).code).toBe(0);
     const r = await fx.run(['start', 'a', '--dry-run', '--json']);
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as BottlePlan;

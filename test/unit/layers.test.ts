@@ -60,7 +60,15 @@ describe('configuration layers', () => {
       provider: 'codex',
       prompt: { chars: 9, guestPath: '/home/agent/.codex/AGENTS.md' },
     });
-    expect(p.env).toEqual([{ name: 'A', source: { kind: 'env', name: 'HOME' } }]);
+    expect(p.env).toEqual([
+      {
+        name: 'A',
+        source: { kind: 'env', name: 'HOME' },
+        layer: 'repo',
+        from: 'web',
+        needsTrust: true,
+      },
+    ]);
     expect(p.image.provider.npmPackage).toBe('@openai/codex');
   });
 
@@ -109,6 +117,10 @@ describe('init', () => {
             prefix: null,
             basicUser: null,
             source: { kind: 'env', name: 'ANTHROPIC_API_KEY' },
+            // init trusts what it writes.
+            layer: 'repo',
+            from: 'anthropic',
+            needsTrust: false,
           },
         ],
       },

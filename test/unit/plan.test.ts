@@ -174,6 +174,10 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
             prefix: null,
             basicUser: null,
             source: { kind: 'env', name: 'ANTHROPIC_API_KEY' },
+            // An untrusted repository layer: its host-acting entries are marked.
+            layer: 'repo',
+            from: 'dev',
+            needsTrust: true,
           },
         ],
       },
@@ -185,6 +189,9 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
             prefix: 'Bearer ',
             basicUser: null,
             source: { kind: 'env', name: 'GH_TOKEN' },
+            layer: 'repo',
+            from: 'github',
+            needsTrust: true,
           },
         ],
       },
@@ -237,6 +244,9 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
         identityFile: '/keys/id_ed25519',
         knownHostKey: true,
         hostKey: expect.stringMatching(/^ssh-ed25519 /) as unknown,
+        layer: 'repo',
+        from: 'dev',
+        needsTrust: true,
       },
     ]);
     expect(plan.caCerts).toEqual([{ path: join(fx.home, 'corp-ca.pem'), source: 'settings' }]);

@@ -140,14 +140,20 @@ describe('the staged home directory', () => {
   });
 
   it('resolves env values on the host: literals, env:, and refuses ? without a terminal', async () => {
-    const plan = await planFor('claude');
+    // Resolution itself; refusals of an untrusted layer are in trust-launch.test.ts.
+    const planned = await planFor('claude');
+    const plan = { ...planned, trust: { ...planned.trust, approvedOnce: true } };
     const literals = new Map([['PLAIN', 'hello']]);
     const env = await resolveEnv(plan, literals, { BB_TEST_VALUE: 'from-host' }, undefined);
     expect(env).toEqual({ PLAIN: 'hello', FROM_HOST: 'from-host' });
     await expect(resolveEnv(plan, literals, {}, undefined)).rejects.toThrow(
       'host variable BB_TEST_VALUE is not set',
     );
-    const asking = { ...plan, env: [{ name: 'ASK', source: { kind: 'prompt' as const } }] };
+    const ask = { name: 'ASK', source: { kind: 'prompt' as const } };
+    const asking = {
+      ...plan,
+      env: [{ ...ask, layer: 'home' as const, from: null, needsTrust: false }],
+    };
     await expect(resolveEnv(asking, literals, {}, undefined)).rejects.toThrow(
       'there is no terminal to ask on',
     );
