@@ -85,7 +85,7 @@ function runShow(ctx: CliContext, opts: TrustOptions): number {
   }
   ctx.io.out(`repository layer ${trust.repoRoot}: ${describeTrust(trust)}`);
   if (trust.digest !== null) ctx.io.out(`digest ${trust.digest}`);
-  printActions(ctx, actions, 'what it acts on, on this host, when trusted');
+  printActions(ctx, actions, 'entries that act on this host (used only while trusted)');
   if (trust.state !== 'trusted' && actions.length > 0) {
     ctx.io.out('review .bot-bottle/ and bot-bottle.json, then run `bot-bottle trust` to allow it');
   }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { FAKE_CA_PATH, startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
 import { makeFixture, md, type Fixture, type FileTree } from './fixture.js';
 import { dockerOut, requireImage, testImage } from './docker.js';
+import { assessTrust, recordTrust } from '../../src/trust/assess.js';
 
 /** The "real" credentials of the test bottle: only the egress proxy may ever hold them. */
 export const REAL_KEYS = {
@@ -18,10 +19,12 @@ export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'bin.js'
  * real API names, sent to the fake by the egress host map; the proxy injects
  * REAL_KEYS), with one agent per provider. The extra CAs are the host's (for npm during
  * image builds) plus the fixture CA that signed the fake's certificate.
+ * The user has trusted its repository layer (as `bot-bottle trust` does)
+ * unless `trusted: false`.
  */
 export function bottleRepo(
   fakePort: number,
-  extra: { repo?: FileTree; runtime?: string | undefined } = {},
+  extra: { repo?: FileTree; runtime?: string | undefined; trusted?: boolean } = {},
 ): Fixture {
   const hostCa = process.env.BOT_BOTTLE_EXTRA_CA_CERTS ?? process.env.NODE_EXTRA_CA_CERTS ?? '';
   const fx = makeFixture(
@@ -66,6 +69,7 @@ ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
   git('init', '-q', '-b', 'main');
   git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'add', '-A');
   git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'initial');
+  if (extra.trusted !== false) recordTrust(fx.env, assessTrust(fx.env, fx.repo));
   return fx;
 }
 
@@ -79,11 +83,11 @@ export interface BinRun {
 export function runBin(
   fx: Fixture,
   argv: string[],
-  opts: { onSpawn?: (pid: number) => void; timeoutMs?: number } = {},
+  opts: { onSpawn?: (pid: number) => void; timeoutMs?: number; cwd?: string } = {},
 ): Promise<BinRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...argv], {
-      cwd: fx.repo,
+      cwd: opts.cwd ?? fx.repo,
       env: fx.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
