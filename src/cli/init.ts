@@ -6,7 +6,7 @@ import { REPO_CONFIG_DIR } from '../paths.js';
 import { gitToplevel } from '../util/exec.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
-import { trustAfterInit } from '../trust/init.js';
+import { trustAfterInit } from '../trust/own-write.js';
 
 const AGENT = `---
 provider: claude

@@ -17,6 +17,7 @@ import {
 } from './files.js';
 import { writeCurrentConfig } from './host.js';
 import { saveToBottleFile } from './bottle-file.js';
+import { keepTrustAcrossEdit } from '../trust/own-write.js';
 
 /**
  * Make an approved change real. Egress rules and credential routes change
@@ -90,7 +91,16 @@ function afterPolicy(
     `in force now (policy revision ${after.revision}); kept when the bottle is resumed`,
   ];
   if (req.scope === 'bottle-file') {
-    notes.push(...saveToBottleFile(req.plan, req.component, before, after, routes ?? []));
+    const file = req.plan.bottles.at(-1)?.chain.at(-1)?.file ?? '';
+    notes.push(
+      // A plan saved by an older version has no trust section.
+      ...keepTrustAcrossEdit(
+        req.env,
+        (req.plan.trust as BottlePlan['trust'] | undefined)?.repoRoot ?? null,
+        file,
+        () => saveToBottleFile(req.plan, req.component, before, after, routes ?? []),
+      ),
+    );
     return { applied: 'bottle-file', notes, freeze: false };
   }
   return { applied: 'run', notes, freeze: false };

@@ -10,6 +10,7 @@ import { saveBottle } from '../../src/controller/state.js';
 import { resolveEnv, resolveRoutes } from '../../src/controller/values.js';
 import { bottlePlanSchema, type BottlePlan } from '../../src/plan/schema.js';
 import { TrustError } from '../../src/trust/assess.js';
+import { keepTrustAcrossEdit } from '../../src/trust/own-write.js';
 import type { Ui } from '../../src/tui/pickers.js';
 import { makeFixture, md, writeTree, type Fixture, type FileTree } from '../helpers/fixture.js';
 
@@ -561,7 +562,42 @@ describe('init trusts what it writes', () => {
     const h = harness();
     const r = await h.run(['init']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('not trusted: the layer also holds .bot-bottle/agents/coder.md');
+    expect(r.stdout).toContain(
+      'not trusted: the layer also holds changes init did not make (.bot-bottle/agents/coder.md',
+    );
     expect((await h.run(HEADLESS)).code).toBe(2);
+  });
+});
+
+describe('an approved change saved into a bottle file', () => {
+  const edit = (h: Harness, extra?: () => void) =>
+    keepTrustAcrossEdit(h.fx.env, h.fx.repo, join(h.fx.repo, '.bot-bottle/bottles/dev.md'), () => {
+      extra?.();
+      writeFileSync(join(h.fx.repo, '.bot-bottle/bottles/dev.md'), md('env:\n  X: env:GH'));
+      return ['written'];
+    });
+  const state = async (h: Harness): Promise<string> =>
+    (JSON.parse((await h.run(['trust', '--show', '--json'])).stdout) as { state: string }).state;
+
+  it('keeps a trusted layer trusted when it is the only change', async () => {
+    const h = harness();
+    await h.run(['trust']);
+    expect(edit(h)).toEqual([
+      'written',
+      'the repository layer stays trusted (this change is the only one in it)',
+    ]);
+    expect(await state(h)).toBe('trusted');
+  });
+
+  it('does not trust a layer that was not trusted, nor another change made meanwhile', async () => {
+    const h = harness();
+    expect(edit(h)[1]).toContain('the layer was not trusted before this change');
+    expect(await state(h)).toBe('untrusted');
+    await h.run(['trust']);
+    const notes = edit(h, () => {
+      writeFileSync(join(h.fx.repo, '.bot-bottle/agents/coder.md'), md('provider: codex'));
+    });
+    expect(notes[1]).toContain('.bot-bottle/agents/coder.md');
+    expect(await state(h)).toBe('changed');
   });
 });
