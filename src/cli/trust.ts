@@ -11,6 +11,7 @@ import {
 } from '../trust/assess.js';
 import { formatActions, layerHostActions, type HostAction } from '../trust/entries.js';
 import { removeTrustRecord } from '../trust/store.js';
+import { inLayer } from '../trust/digest.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 
@@ -45,8 +46,21 @@ function printActions(ctx: CliContext, actions: readonly HostAction[], lead: str
   for (const l of formatActions(actions)) ctx.io.out(l);
 }
 
+/** Files outside the layer that its commands name: hashed with it. */
+function commandFiles(t: TrustAssessment): string[] {
+  return t.entries.filter((e) => e.kind !== 'dir' && !inLayer(e.path)).map((e) => e.path);
+}
+
+function printCommandFiles(ctx: CliContext, t: TrustAssessment): void {
+  const files = commandFiles(t);
+  if (files.length > 0) {
+    ctx.io.out(`files its commands name, covered by the trust too: ${files.join(', ')}`);
+  }
+}
+
 function stateJson(t: TrustAssessment): object {
   return {
+    commandFiles: commandFiles(t),
     repoRoot: t.repoRoot,
     state: t.state,
     digest: t.digest,
@@ -86,6 +100,7 @@ function runShow(ctx: CliContext, opts: TrustOptions): number {
   ctx.io.out(`repository layer ${trust.repoRoot}: ${describeTrust(trust)}`);
   if (trust.digest !== null) ctx.io.out(`digest ${trust.digest}`);
   printActions(ctx, actions, 'entries that act on this host (used only while trusted)');
+  printCommandFiles(ctx, trust);
   if (trust.state !== 'trusted' && actions.length > 0) {
     ctx.io.out('review .bot-bottle/ and bot-bottle.json, then run `bot-bottle trust` to allow it');
   }
@@ -114,6 +129,7 @@ function runTrustLayer(ctx: CliContext, opts: TrustOptions): number {
       : `trusted the repository layer at ${trust.repoRoot} (${trust.entries.filter((e) => e.kind === 'file').length} files, ${trust.digest ?? ''})`,
   );
   printActions(ctx, actions, 'it may now act on this host');
+  printCommandFiles(ctx, trust);
   ctx.io.out(
     'any change to .bot-bottle/ or bot-bottle.json (a pull, a merged branch) needs trust again',
   );

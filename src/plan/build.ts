@@ -42,7 +42,8 @@ export interface PlanRequest {
    * repository layer counts as untrusted: its host-acting entries are
    * marked `needsTrust`.
    */
-  trust?: Pick<TrustAssessment, 'repoRoot' | 'state' | 'digest' | 'problem'> | undefined;
+  trust?:
+    Pick<TrustAssessment, 'repoRoot' | 'state' | 'digest' | 'problem' | 'changes'> | undefined;
 }
 
 function sourceWarning(name: string, s: ValueSource, env: NodeJS.ProcessEnv): string | undefined {
@@ -443,6 +444,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       state: trustState,
       digest: req.trust?.digest ?? null,
       problem: req.trust?.problem ?? null,
+      changes: req.trust?.changes ?? [],
       needed: 0,
       approvedOnce: false,
     },

@@ -225,6 +225,9 @@ export const bottlePlanSchema = z
           ),
         digest: z.string().nullable().describe('digest of the repository layer as it is now'),
         problem: z.string().nullable().describe('why the layer cannot be trusted as it is'),
+        changes: z
+          .array(z.object({ path: z.string(), change: z.enum(['added', 'removed', 'modified']) }))
+          .describe('what changed since the layer was trusted (state changed)'),
         needed: z.number().int().describe('how many entries need trust (needsTrust: true)'),
         approvedOnce: z
           .boolean()

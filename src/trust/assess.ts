@@ -1,8 +1,9 @@
-import { realpathSync } from 'node:fs';
 import { BotBottleError, ExitCode } from '../errors.js';
 import { findRepoRoot, loadConfig, type ConfigIndex, type LoadOptions } from '../manifest/load.js';
 import { botBottleHome } from '../paths.js';
 import { layerDigest, type LayerDigest, type LayerEntry } from './digest.js';
+import { trustDigest } from './inputs.js';
+import { realRoot } from './root.js';
 import { readTrustRecord, writeTrustRecord, type TrustRecord } from './store.js';
 
 /**
@@ -108,19 +109,22 @@ const NO_LAYER: TrustAssessment = {
   entries: [],
 };
 
-export function realRoot(root: string): string {
-  try {
-    return realpathSync(root);
-  } catch {
-    return root;
-  }
-}
+export { realRoot };
 
-/** Assess the repository layer at `root` (as found by the loader) against the user's record. */
-export function assessTrust(env: NodeJS.ProcessEnv, root: string | undefined): TrustAssessment {
+/**
+ * Assess the repository layer at `root` (as found by the loader) against
+ * the user's record. With the loaded `index`, the files its commands name
+ * are part of the digest too (see inputs.ts).
+ */
+export function assessTrust(
+  env: NodeJS.ProcessEnv,
+  root: string | undefined,
+  index?: ConfigIndex,
+  cwd?: string,
+): TrustAssessment {
   if (root === undefined) return NO_LAYER;
   const real = realRoot(root);
-  return decideTrust(real, layerDigest(real), readTrustRecord(env, real));
+  return decideTrust(real, trustDigest(real, index, cwd), readTrustRecord(env, real));
 }
 
 /**
@@ -133,20 +137,28 @@ export function loadConfigWithTrust(opts: LoadOptions): {
   trust: TrustAssessment;
 } {
   const env = opts.env ?? process.env;
-  const before = assessTrust(env, findRepoRoot(opts.cwd, botBottleHome(env)));
+  const found = findRepoRoot(opts.cwd, botBottleHome(env));
+  const before = found === undefined ? undefined : layerDigest(realRoot(found));
   const index = loadConfig(opts);
-  const after = assessTrust(env, index.repoRoot);
-  if (before.repoRoot !== after.repoRoot || before.digest !== after.digest) {
+  const trust = assessTrust(env, index.repoRoot, index, opts.cwd);
+  const again = index.repoRoot === undefined ? undefined : layerDigest(realRoot(index.repoRoot));
+  const same =
+    found === index.repoRoot &&
+    (before === undefined || again === undefined
+      ? before === again
+      : before.ok && again.ok && before.digest === again.digest);
+  const unhashable = before !== undefined && !before.ok && again !== undefined && !again.ok;
+  if (!same && !unhashable) {
     return {
       index,
       trust: {
-        ...after,
-        state: after.state === 'trusted' ? 'changed' : after.state,
+        ...trust,
+        state: trust.state === 'trusted' ? 'changed' : trust.state,
         problem: 'the repository layer changed while it was being read',
       },
     };
   }
-  return { index, trust: after };
+  return { index, trust };
 }
 
 /** Refused because an untrusted repository layer would act on the host. Exit code 2. */
@@ -171,7 +183,8 @@ export function describeTrust(
     case 'changed': {
       const n = t.changes.length;
       const what = n === 0 ? '' : `: ${t.changes.map((c) => `${c.path} ${c.change}`).join(', ')}`;
-      return `changed since it was trusted (${t.trustedAt ?? '?'})${what}${why}`;
+      const when = t.trustedAt === null ? '' : ` (${t.trustedAt})`;
+      return `changed since it was trusted${when}${what}${why}`;
     }
   }
 }

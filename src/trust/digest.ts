@@ -168,16 +168,25 @@ export function digestOf(entries: readonly LayerEntry[]): string {
   return `sha256:${hash.digest('hex')}`;
 }
 
-/** Hash the repository layer at `root` (a real path, no trailing slash). */
-export function layerDigest(root: string): LayerDigest {
+/** Hash `paths` (relative to `root`, a real path without trailing slash), each walked as above. */
+export function pathsDigest(root: string, paths: readonly string[]): LayerDigest {
   const entries: LayerEntry[] = [];
   try {
-    walk(root, REPO_CONFIG_DIR, entries);
-    walk(root, JSON_MANIFEST, entries);
+    for (const p of paths) walk(root, p, entries);
   } catch (e) {
     if (e instanceof Refusal) return { ok: false, path: e.path, problem: e.problem };
     throw e;
   }
   entries.sort(byPath);
   return { ok: true, digest: digestOf(entries), entries };
+}
+
+/** Hash the repository layer at `root` (a real path, no trailing slash). */
+export function layerDigest(root: string): LayerDigest {
+  return pathsDigest(root, [REPO_CONFIG_DIR, JSON_MANIFEST]);
+}
+
+/** Whether a root-relative path is part of the layer itself. */
+export function inLayer(rel: string): boolean {
+  return rel === REPO_CONFIG_DIR || rel === JSON_MANIFEST || rel.startsWith(`${REPO_CONFIG_DIR}/`);
 }

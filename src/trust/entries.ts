@@ -127,7 +127,7 @@ export function assertPlanTrusted(plan: BottlePlan, why = 'this launch'): void {
   if (actions.length === 0) return;
   throw new TrustError(
     [
-      `the repository layer${plan.trust.repoRoot === null ? '' : ` at ${plan.trust.repoRoot}`} is ${describeTrust({ ...plan.trust, trustedAt: null, changes: [] })}, and ${why} would act on this host:`,
+      `the repository layer${plan.trust.repoRoot === null ? '' : ` at ${plan.trust.repoRoot}`} is ${describeTrust({ ...plan.trust, trustedAt: null })}, and ${why} would act on this host:`,
       ...formatActions(actions),
     ].join('\n'),
     TRUST_HINT(plan.trust.repoRoot),

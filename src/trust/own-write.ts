@@ -1,7 +1,9 @@
 import { relative } from 'node:path';
 import { JSON_MANIFEST, REPO_CONFIG_DIR } from '../paths.js';
 import { decideTrust, realRoot, recordTrust } from './assess.js';
-import { layerDigest, type LayerEntry } from './digest.js';
+import { loadConfig } from '../manifest/load.js';
+import { type LayerDigest, type LayerEntry } from './digest.js';
+import { trustDigest } from './inputs.js';
 import { readTrustRecord } from './store.js';
 
 /**
@@ -11,6 +13,17 @@ import { readTrustRecord } from './store.js';
  * entry is one the write produced (or a directory holding one) or is
  * unchanged content that was trusted before, and nothing trusted vanished.
  */
+
+/** The digest as a launch from the root would compute it; the layer alone if it does not load. */
+function digestNow(env: NodeJS.ProcessEnv, root: string): LayerDigest {
+  let index;
+  try {
+    index = loadConfig({ cwd: root, env });
+  } catch {
+    index = undefined;
+  }
+  return trustDigest(root, index, root);
+}
 
 function sameEntry(a: LayerEntry | undefined, b: LayerEntry): boolean {
   if (a === undefined) return false;
@@ -32,14 +45,14 @@ export function trustAfterOwnWrite(
   },
 ): OwnWriteTrust {
   const real = realRoot(root);
-  const before = layerDigest(real);
+  const before = digestNow(env, real);
   const wasTrusted =
     before.ok && decideTrust(real, before, readTrustRecord(env, real)).state === 'trusted';
   write();
   if (!opts.whole && !wasTrusted) {
     return { trusted: false, why: 'the layer was not trusted before this change' };
   }
-  const after = layerDigest(real);
+  const after = digestNow(env, real);
   if (!after.ok) return { trusted: false, why: `${after.path} ${after.problem}` };
   const ours = new Set<string>();
   for (const p of paths) {

@@ -379,10 +379,10 @@ describe('bot-bottle trust', () => {
     git(h.fx.repo, 'checkout', '-q', '-b', 'bot-bottle/coder');
     writeFileSync(
       join(h.fx.repo, '.bot-bottle/bottles/dev.md'),
-      `${readFileSync(join(h.fx.repo, '.bot-bottle/bottles/dev.md'), 'utf8').replace(
+      readFileSync(join(h.fx.repo, '.bot-bottle/bottles/dev.md'), 'utf8').replace(
         'PLAIN: hello',
         `PLAIN: hello\n  MORE: 'cmd:touch ${second}'`,
-      )}`,
+      ),
     );
     git(h.fx.repo, 'commit', '-q', '-am', 'helpful change');
     git(h.fx.repo, 'checkout', '-q', 'main');
@@ -599,5 +599,73 @@ describe('an approved change saved into a bottle file', () => {
     });
     expect(notes[1]).toContain('.bot-bottle/agents/coder.md');
     expect(await state(h)).toBe('changed');
+  });
+});
+
+describe('scripts a repository command names are part of the trust', () => {
+  const scripted = (): Harness =>
+    harness({
+      repo: {
+        '.bot-bottle/bottles/dev.md': md(`
+env:
+  TOKEN: 'cmd:./scripts/token.sh'
+  OTHER: 'cmd:node tools/get.js --flag'
+`),
+        '.bot-bottle/agents/coder.md': md('provider: claude\nbottle: dev'),
+        'scripts/token.sh': '#!/bin/sh\necho token\n',
+        'tools/get.js': 'console.log(1)\n',
+        'README.md': 'readme\n',
+      },
+    });
+
+  it('a branch that changes the script (not the layer) makes the layer untrusted again', async () => {
+    const h = scripted();
+    const t = await h.run(['trust']);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toContain(
+      'files its commands name, covered by the trust too: scripts/token.sh, tools/get.js',
+    );
+    git(h.fx.repo, 'checkout', '-q', '-b', 'bot-bottle/coder');
+    writeFileSync(join(h.fx.repo, 'scripts/token.sh'), `#!/bin/sh\ntouch ${h.marker}\n`);
+    git(h.fx.repo, 'commit', '-q', '-am', 'faster token');
+    git(h.fx.repo, 'checkout', '-q', 'main');
+    git(h.fx.repo, 'merge', '-q', '--ff-only', 'bot-bottle/coder');
+    const r = await h.run(HEADLESS);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('changed since it was trusted');
+    expect(r.stderr).toContain('scripts/token.sh modified');
+    expect(existsSync(h.marker)).toBe(false);
+  });
+
+  it('an argument file changed counts too; other repository files do not', async () => {
+    const h = scripted();
+    await h.run(['trust']);
+    writeFileSync(join(h.fx.repo, 'README.md'), 'edited\n');
+    const s1 = JSON.parse((await h.run(['trust', '--show', '--json'])).stdout) as {
+      state: string;
+    };
+    expect(s1.state).toBe('trusted');
+    writeFileSync(join(h.fx.repo, 'tools/get.js'), 'console.log(2)\n');
+    const s2 = JSON.parse((await h.run(['trust', '--show', '--json'])).stdout) as {
+      state: string;
+      changes: unknown[];
+    };
+    expect(s2).toMatchObject({
+      state: 'changed',
+      changes: [{ path: 'tools/get.js', change: 'modified' }],
+    });
+  });
+
+  it('a named script that is a symlink cannot be trusted', async () => {
+    const h = scripted();
+    const { rmSync } = await import('node:fs');
+    rmSync(join(h.fx.repo, 'scripts/token.sh'));
+    writeFileSync(join(h.fx.repo, 'scripts/elsewhere.sh'), 'echo y\n');
+    symlinkSync(join(h.fx.repo, 'scripts/elsewhere.sh'), join(h.fx.repo, 'scripts/token.sh'));
+    const r = await h.run(['trust']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'scripts/token.sh is named by a repository command and is (or goes through) a symbolic link',
+    );
   });
 });
