@@ -13,6 +13,25 @@ export interface Finding {
   where: string;
 }
 
+/** Where a secret sits in a text as sent: [start, end) in UTF-16 units. */
+export interface Located {
+  kind: string;
+  start: number;
+  end: number;
+}
+
+/** Global copies of the patterns, made once: `locate` walks every match, not the first. */
+const globalCopies = new WeakMap<RegExp, RegExp>();
+function globalCopy(re: RegExp): RegExp {
+  let g = globalCopies.get(re);
+  if (g === undefined) {
+    g = new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`);
+    globalCopies.set(re, g);
+  }
+  g.lastIndex = 0;
+  return g;
+}
+
 /** Runs of encoded text worth decoding; long blobs (images) are data, not keys. */
 const BASE64_RUN = /[A-Za-z0-9+/_-]{16,2048}={0,2}/g;
 const HEX_RUN = /(?:[0-9a-fA-F]{2}[-:\s]?){8,1024}/g;
@@ -211,6 +230,34 @@ export class Scanner {
       }
     }
     return findings;
+  }
+
+  /**
+   * Every secret in the text as written (no decoding): the bottle's own
+   * values in each of their forms and every verified pattern match. What
+   * hides in an encoded run is for the caller to find (`scanText` on the
+   * run says whether it holds one).
+   */
+  locate(text: string): Located[] {
+    const out: Located[] = [];
+    for (const secret of this.bottleSecrets) {
+      for (let i = text.indexOf(secret); i >= 0; i = text.indexOf(secret, i + 1)) {
+        out.push({ kind: 'bottle-secret', start: i, end: i + secret.length });
+      }
+    }
+    for (const p of SECRET_PATTERNS) {
+      const re = globalCopy(p.re);
+      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+        if (m[0] === '') {
+          re.lastIndex++;
+          continue;
+        }
+        if (p.verify === undefined || p.verify(m[0])) {
+          out.push({ kind: p.name, start: m.index, end: m.index + m[0].length });
+        }
+      }
+    }
+    return out;
   }
 
   /** URL: patterns on the whole, entropy per path segment and query value, the host name. */

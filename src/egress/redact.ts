@@ -1,0 +1,376 @@
+import { SECRET_PATTERNS } from './dlp-patterns.js';
+import type { Finding, Located, Scanner } from './dlp.js';
+
+/**
+ * Redaction of what an agent sends to its own LLM API (DESIGN 4b). The
+ * conversation carries everything the agent has read, so a secret-looking
+ * string in it is replaced by a typed marker (`[REDACTED stripe-key]`) and
+ * the call goes on, instead of the call being refused and the session dying.
+ *
+ * JSON bodies are judged as the upstream will read them: every string is
+ * decoded (so `\u0041KIA…` or `\/` hides nothing), redacted and written
+ * back; the bytes between strings are kept as they were. A run of base64,
+ * hex or percent-encoding whose decoded form holds a secret is replaced
+ * whole. Anything else is redacted as text.
+ *
+ * The result is scanned again, and whatever is still found is returned as
+ * residual: the caller refuses then (fail closed). That includes a secret
+ * assembled from adjacent JSON strings (`["AKIAIOSF", "ODNN7EXAMPLE"]`):
+ * no single string holds it, so no string can honestly be said to be
+ * redacted, and it is not forwarded either.
+ */
+
+export interface Redaction {
+  /** The body to forward: the input itself when nothing was redacted. */
+  body: Buffer;
+  /** kind -> how many values of that kind were replaced. */
+  redactions: Record<string, number>;
+  /** What the scanner still finds after redaction; non-empty means refuse. */
+  residual: Finding[];
+  json: boolean;
+}
+
+export const marker = (kinds: readonly string[]): string => `[REDACTED ${kinds.join('+')}]`;
+
+/** The scanner reads this much at a time; longer texts are scanned in overlapping windows. */
+const WINDOW = 4 * 1024 * 1024;
+const OVERLAP = 4096;
+/** How deep a JSON document held in a JSON string is itself read as JSON. */
+const MAX_NESTING = 4;
+
+/** Bounded, so a multi-megabyte image is judged in pieces (a multiple of 4: same alignment). */
+const BASE64_RUN = /[A-Za-z0-9+/_-]{16,65536}={0,2}/g;
+const HEX_RUN = /(?:[0-9a-fA-F]{2}[-:\s]?){8,32768}/g;
+const PERCENT_ESCAPE = /%[0-9A-Fa-f]{2}/g;
+/** What a percent-encoded run is made of: unreserved characters and escapes. */
+const IN_PERCENT_RUN = /[A-Za-z0-9._~!*'()+%-]/;
+
+/** Runs of unreserved characters holding at least one percent escape (found without backtracking). */
+function percentRuns(text: string): { start: number; run: string }[] {
+  const out: { start: number; run: string }[] = [];
+  let covered = -1;
+  for (const m of text.matchAll(PERCENT_ESCAPE)) {
+    if (m.index < covered) continue;
+    let start = m.index;
+    let end = m.index + 3;
+    while (start > 0 && IN_PERCENT_RUN.test(text[start - 1] ?? '')) start--;
+    while (end < text.length && IN_PERCENT_RUN.test(text[end] ?? '')) end++;
+    covered = end;
+    out.push({ start, run: text.slice(start, end) });
+  }
+  return out;
+}
+
+const PRIORITY = new Map<string, number>([
+  ['bottle-secret', -1],
+  ...SECRET_PATTERNS.map((p, i) => [p.name, i] as const),
+]);
+const rank = (kind: string): number => PRIORITY.get(kind) ?? SECRET_PATTERNS.length;
+
+function printableRatio(b: Buffer): number {
+  if (b.length === 0) return 0;
+  let ok = 0;
+  for (const c of b) if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) ok++;
+  return ok / b.length;
+}
+
+/** Findings in a text of any length (the scanner itself reads a bounded prefix). */
+export function scanWhole(scanner: Scanner, text: string, where: string): Finding[] {
+  if (text.length <= WINDOW) return scanner.scanText(text, where);
+  const out: Finding[] = [];
+  for (let at = 0; at < text.length; at += WINDOW - OVERLAP) {
+    out.push(...scanner.scanText(text.slice(at, at + WINDOW), where));
+  }
+  return dedupe(out);
+}
+
+function dedupe(fs: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return fs.filter((f) => {
+    const k = `${f.kind}@${f.where}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+interface Span {
+  start: number;
+  end: number;
+  /** Direct matches: one kind each. Encoded runs: every kind found inside. */
+  kinds: string[];
+  encoded: boolean;
+}
+
+/** Encoded runs whose decoded form the scanner finds a secret in. */
+function encodedSpans(scanner: Scanner, text: string): Span[] {
+  const out: Span[] = [];
+  const judge = (start: number, run: string): void => {
+    let kinds = [...new Set(scanner.scanText(run, 'run').map((f) => f.kind))];
+    // "Something random in hex" says nothing a named detector has not said already.
+    if (kinds.length > 1) kinds = kinds.filter((k) => k !== 'hex-encoded-secret');
+    if (kinds.length > 0) out.push({ start, end: start + run.length, kinds, encoded: true });
+  };
+  for (const m of text.matchAll(BASE64_RUN)) {
+    const b = Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    // Text wrapped in base64 decodes to text; an image or random key material does not.
+    if (printableRatio(b) > 0.9) judge(m.index, m[0]);
+  }
+  for (const m of text.matchAll(HEX_RUN)) {
+    const hex = m[0].replace(/[-:\s]/g, '');
+    const b = Buffer.from(hex.length % 2 === 0 ? hex : hex.slice(0, -1), 'hex');
+    if (/[\x20-\x7e]{12,}/.test(b.toString('latin1'))) judge(m.index, m[0].trimEnd());
+  }
+  for (const p of percentRuns(text)) judge(p.start, p.run);
+  return out;
+}
+
+/** Overlapping spans become one; a direct match inside an encoded run is part of the run. */
+function merge(spans: Span[]): Span[] {
+  const sorted = spans.slice().sort((a, b) => a.start - b.start || b.end - a.end);
+  const out: Span[] = [];
+  for (const s of sorted) {
+    const last = out.at(-1);
+    if (last !== undefined && s.start < last.end) {
+      last.end = Math.max(last.end, s.end);
+      last.kinds.push(...s.kinds);
+      last.encoded ||= s.encoded;
+    } else {
+      out.push({ ...s, kinds: s.kinds.slice() });
+    }
+  }
+  // Several detectors firing on one direct match are one secret: the most specific names it.
+  for (const s of out) {
+    const kinds = [...new Set(s.kinds)].sort((a, b) => rank(a) - rank(b));
+    s.kinds = s.encoded ? kinds : kinds.slice(0, 1);
+  }
+  return out;
+}
+
+/** Where the secrets of `text` are, direct and encoded. */
+function spansOf(scanner: Scanner, text: string): Span[] {
+  const direct = scanner
+    .locate(text)
+    .map((l: Located) => ({ start: l.start, end: l.end, kinds: [l.kind], encoded: false }));
+  return merge([...direct, ...encodedSpans(scanner, text)]);
+}
+
+/** Replace the spans inside one segment [from, to) of the joined text. */
+function applySpans(
+  text: string,
+  from: number,
+  spans: readonly Span[],
+  tally: Tally,
+): string {
+  let out = '';
+  let at = 0;
+  for (const s of spans) {
+    const start = Math.max(0, s.start - from);
+    const end = Math.min(text.length, s.end - from);
+    if (end <= at || start >= text.length) continue;
+    out += text.slice(at, start) + marker(s.kinds);
+    tally.add(s);
+    at = end;
+  }
+  return out + text.slice(at);
+}
+
+/** Counts each span once, also when it reaches over several strings. */
+class Tally {
+  readonly counts: Record<string, number> = {};
+  private readonly seen = new Set<Span>();
+  add(s: Span): void {
+    if (this.seen.has(s)) return;
+    this.seen.add(s);
+    this.kinds(s.kinds);
+  }
+  kinds(kinds: readonly string[]): void {
+    for (const k of kinds) this.counts[k] = (this.counts[k] ?? 0) + 1;
+  }
+  get any(): boolean {
+    return this.seen.size > 0 || Object.keys(this.counts).length > 0;
+  }
+}
+
+/** One piece of a JSON body: raw bytes between strings, or a decoded string. */
+interface Segment {
+  raw: string;
+  /** Decoded value; undefined for the bytes between strings. */
+  value?: string;
+  key: boolean;
+}
+
+const STRING_TOKEN = /"[^"\\]*(?:\\.[^"\\]*)*"/g;
+
+/**
+ * Splits valid JSON into strings and what lies between them. Outside its
+ * strings JSON holds no quote character, so the matches are exactly the
+ * string tokens.
+ */
+function segments(json: string): Segment[] {
+  const out: Segment[] = [];
+  let at = 0;
+  for (const m of json.matchAll(STRING_TOKEN)) {
+    if (m.index > at) out.push({ raw: json.slice(at, m.index), key: false });
+    const raw = m[0];
+    const value = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+    const after = /^\s*:/.test(json.slice(m.index + raw.length, m.index + raw.length + 64));
+    out.push({ raw, value, key: after });
+    at = m.index + raw.length;
+  }
+  if (at < json.length) out.push({ raw: json.slice(at), key: false });
+  return out;
+}
+
+function isJson(text: string): boolean {
+  const t = text.trimStart();
+  if (t[0] !== '{' && t[0] !== '[') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface TextResult {
+  text: string;
+  /** The string values, for the scan of adjacent values. */
+  values: string[];
+}
+
+/** Redacts valid JSON text; `counts` collects what was replaced. */
+function redactJson(
+  scanner: Scanner,
+  json: string,
+  tally: Tally,
+  depth: number,
+): TextResult {
+  const segs = segments(json);
+  // One text for all segments, each on its own line: every detector runs once.
+  const starts: number[] = [];
+  let len = 0;
+  for (const s of segs) {
+    starts.push(len);
+    len += (s.value ?? s.raw).length + 1;
+  }
+  const joined = segs.map((s) => s.value ?? s.raw).join('\n');
+  const spans = spansOf(scanner, joined);
+  const values: string[] = [];
+  const out = segs.map((s, i) => {
+    if (s.value === undefined) return s.raw;
+    const from = starts[i] ?? 0;
+    const to = from + s.value.length;
+    const mine = spans.filter((sp) => sp.start < to && sp.end > from);
+    let v = mine.length === 0 ? s.value : applySpans(s.value, from, mine, tally);
+    // A JSON document inside a string (tool arguments) hides escapes of its own.
+    if (depth < MAX_NESTING && /\\|^\s*[[{]/.test(v) && isJson(v)) {
+      const inner = redactJson(scanner, v, tally, depth + 1);
+      v = inner.text;
+    }
+    if (!s.key) values.push(v);
+    return v === s.value ? s.raw : JSON.stringify(v);
+  });
+  return { text: out.join(''), values };
+}
+
+function redactText(scanner: Scanner, text: string, tally: Tally): string {
+  const spans = spansOf(scanner, text);
+  return spans.length === 0 ? text : applySpans(text, 0, spans, tally);
+}
+
+/**
+ * Strings the detectors find something in that has no position (a future
+ * detector judging a whole value): the whole string is replaced.
+ */
+function redactWholeStrings(
+  scanner: Scanner,
+  json: string,
+  tally: Tally,
+): TextResult {
+  const values: string[] = [];
+  const text = segments(json)
+    .map((s) => {
+      if (s.value === undefined) return s.raw;
+      const kinds = [...new Set(scanWhole(scanner, s.value, 'body').map((f) => f.kind))];
+      const v = kinds.length === 0 ? s.value : marker(kinds);
+      if (v !== s.value) tally.kinds(kinds);
+      if (!s.key) values.push(v);
+      return v === s.value ? s.raw : JSON.stringify(v);
+    })
+    .join('');
+  return { text, values };
+}
+
+/**
+ * A JSON text as its reader sees it: strings decoded, each segment on its
+ * own line, a JSON document held in a string read the same way.
+ */
+function decodedView(json: string, depth = 0): { text: string; values: string[] } {
+  const values: string[] = [];
+  const parts = segments(json).map((s) => {
+    if (s.value === undefined) return s.raw;
+    if (!s.key) values.push(s.value);
+    if (depth < MAX_NESTING && /\\|^\s*[[{]/.test(s.value) && isJson(s.value)) {
+      const inner = decodedView(s.value, depth + 1);
+      values.push(...inner.values);
+      return `${s.value}\n${inner.text}`;
+    }
+    return s.value;
+  });
+  return { text: parts.join('\n'), values };
+}
+
+/** What the scanner finds in a JSON text as the upstream reads it, and in adjacent values. */
+function jsonFindings(scanner: Scanner, json: string): Finding[] {
+  const v = decodedView(json);
+  return dedupe([
+    ...scanWhole(scanner, v.text, 'body'),
+    ...scanWhole(scanner, v.values.join(''), 'body (adjacent strings)'),
+  ]);
+}
+
+/**
+ * Redacts a request body (already content-decoded). A body is JSON when it
+ * parses as JSON, whatever its content type says.
+ */
+export function redactBody(scanner: Scanner, body: Buffer): Redaction {
+  const tally = new Tally();
+  const utf8 = body.toString('utf8');
+  if (isJson(utf8)) {
+    // Most calls carry nothing: one scan of the decoded view decides that.
+    let residual = jsonFindings(scanner, utf8);
+    if (residual.length === 0) return { body, redactions: {}, residual, json: true };
+    let text = redactJson(scanner, utf8, tally, 0).text;
+    residual = jsonFindings(scanner, text);
+    if (residual.length > 0) {
+      text = redactWholeStrings(scanner, text, tally).text;
+      residual = jsonFindings(scanner, text);
+    }
+    return {
+      body: tally.any ? Buffer.from(text, 'utf8') : body,
+      redactions: tally.counts,
+      residual,
+      json: true,
+    };
+  }
+  // Text as bytes: latin1 maps each byte to one character, so what is not replaced is kept exactly.
+  const text = body.toString('latin1');
+  if (scanWhole(scanner, text, 'body').length === 0) {
+    return { body, redactions: {}, residual: [], json: false };
+  }
+  const out = redactText(scanner, text, tally);
+  return {
+    body: tally.any ? Buffer.from(out, 'latin1') : body,
+    redactions: tally.counts,
+    residual: scanWhole(scanner, out, 'body'),
+    json: false,
+  };
+}
+
+/** `aws-access-key-id x2, stripe-key` */
+export function describeRedactions(r: Readonly<Record<string, number>>): string {
+  return Object.entries(r)
+    .map(([k, n]) => (n === 1 ? k : `${k} x${n}`))
+    .join(', ');
+}
