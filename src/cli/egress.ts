@@ -98,6 +98,7 @@ function describePolicy(p: EgressPolicyConfig): string[] {
   return [
     `revision:    ${p.revision}`,
     `mode:        ${p.mode}`,
+    `llm:         ${p.llm}`,
     `allow:       ${list(p.allow)}`,
     `deny:        ${list(p.deny)}`,
     `passthrough: ${list(p.passthrough)}`,

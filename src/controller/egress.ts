@@ -20,6 +20,7 @@ export function policyFromPlan(plan: BottlePlan, revision = 1): EgressPolicyConf
     slug: plan.slug,
     revision,
     mode: plan.egress.mode,
+    llm: plan.egress.llm,
     allow: plan.egress.allow,
     deny: plan.egress.deny,
     passthrough: plan.egress.passthrough,

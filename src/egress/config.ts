@@ -10,6 +10,15 @@ import { z } from 'zod';
 export const EGRESS_MODES = ['enforce', 'audit'] as const;
 export type EgressMode = (typeof EGRESS_MODES)[number];
 
+/**
+ * What the scanner's findings do in requests to the bottle's own LLM API
+ * (its metered calls): `redact` replaces them by typed markers and sends
+ * the call on, `refuse` refuses the call, `audit` forwards it unchanged and
+ * logs. Other hosts follow `mode`.
+ */
+export const LLM_MODES = ['redact', 'refuse', 'audit'] as const;
+export type LlmMode = (typeof LLM_MODES)[number];
+
 const pattern = z.string().min(1);
 
 export const requestRuleSchema = z.object({
@@ -37,6 +46,8 @@ export const policySchema = z.object({
   slug: z.string().min(1),
   revision: z.number().int().nonnegative(),
   mode: z.enum(EGRESS_MODES),
+  /** Absent in a policy from an older controller: the default. */
+  llm: z.enum(LLM_MODES).default('redact'),
   allow: z.array(pattern),
   deny: z.array(pattern),
   /** Allowed hosts tunnelled without interception (no rules, routes or scanning beyond the host). */
@@ -73,6 +84,7 @@ export function emptyPolicy(slug: string): EgressPolicyConfig {
     slug,
     revision: 0,
     mode: 'enforce',
+    llm: 'redact',
     allow: [],
     deny: [],
     passthrough: [],

@@ -85,6 +85,7 @@ function serve(): void {
     stamp('policy', {
       revision: p.data.revision,
       mode: p.data.mode,
+      llm: p.data.llm,
       allow: p.data.allow,
       deny: p.data.deny,
       passthrough: p.data.passthrough,

@@ -61,6 +61,8 @@ export function mergeBottleSpecs(base: BottleSpec, over: BottleSpec): BottleSpec
     if (rules.length > 0) out.egress.rules = rules;
     const mode = over.egress?.mode ?? base.egress?.mode;
     if (mode !== undefined) out.egress.mode = mode;
+    const llm = over.egress?.llm ?? base.egress?.llm;
+    if (llm !== undefined) out.egress.llm = llm;
     const hosts = { ...base.egress?.hosts, ...over.egress?.hosts };
     if (Object.keys(hosts).length > 0) out.egress.hosts = hosts;
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EGRESS_MODES } from '../egress/config.js';
+import { EGRESS_MODES, LLM_MODES } from '../egress/config.js';
 import { ENTITY_NAME_RE, ENV_NAME_RE, MAX_ENTITY_NAME_LENGTH } from './names.js';
 import { sentinelProblem } from './sentinel.js';
 
@@ -149,6 +149,8 @@ export const egress = z.strictObject({
   rules: z.array(requestRule).optional(),
   /** `enforce` blocks what the secret scanner finds; `audit` only logs it. */
   mode: z.enum(EGRESS_MODES).optional(),
+  /** Secrets in requests to the LLM API: `redact` (default) them, `refuse` the call, or `audit`. */
+  llm: z.enum(LLM_MODES).optional(),
   routes: z.array(route).optional(),
   hosts: z
     .record(

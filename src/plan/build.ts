@@ -429,6 +429,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
         paths: r.paths ?? null,
       })),
       mode: spec.egress?.mode ?? 'enforce',
+      llm: spec.egress?.llm ?? 'redact',
       routes,
     },
     env: envEntries,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LLM_MODES } from '../egress/config.js';
 import { BUDGET_PERIODS, CUTOFF_POLICIES, PROVIDERS, RUNTIMES } from '../manifest/schema.js';
 
 /**
@@ -154,7 +155,12 @@ export const bottlePlanSchema = z
         .describe('method/path rules; a host with rules admits only requests matching one'),
       mode: z
         .enum(['enforce', 'audit'])
-        .describe('enforce: the secret scanner blocks; audit: it only logs'),
+        .describe('enforce: the secret scanner blocks; audit: it only logs (hosts other than the LLM API)'),
+      llm: z
+        .enum(LLM_MODES)
+        .describe(
+          "secrets in requests to the agent's LLM API: redact (typed markers, the call goes on), refuse, or audit",
+        ),
       routes: z.array(
         z.object({
           host: z.string(),

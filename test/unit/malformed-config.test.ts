@@ -57,6 +57,16 @@ const cases: Case[] = [
     expect: ["field 'egress.mode'", 'enforce', 'audit'],
   },
   {
+    name: 'egress llm that is not redact, refuse or audit',
+    repo: bottle('egress:\n  allow: [x.com]\n  llm: redacted'),
+    expect: [
+      "field 'egress.llm'",
+      'expected one of redact, refuse, audit',
+      'the string "redacted"',
+      "did you mean 'redact'",
+    ],
+  },
+  {
     name: 'egress rule with a method that is not a word',
     repo: bottle(
       'egress:\n  allow: [x.com]\n  rules:\n    - host: x.com\n      methods: ["GET /"]',

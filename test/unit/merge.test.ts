@@ -43,6 +43,15 @@ describe('bottle merge rules (extends and composition)', () => {
     expect(m.image).toEqual({ apt: ['git', 'jq'], dockerfile: ['RUN a', 'RUN a', 'RUN b'] });
   });
 
+  it('egress.llm: the later bottle wins, an unset one keeps the earlier', () => {
+    const m = mergeBottleSpecs({ egress: { llm: 'refuse' } }, { egress: { llm: 'audit' } });
+    expect(m.egress?.llm).toBe('audit');
+    expect(mergeBottleSpecs({ egress: { llm: 'refuse' } }, { egress: {} }).egress?.llm).toBe(
+      'refuse',
+    );
+    expect(mergeBottleSpecs({}, { egress: { allow: ['a.com'] } }).egress?.llm).toBeUndefined();
+  });
+
   it('a later bottle cannot remove an earlier deny', () => {
     const m = mergeBottleSpecs(
       { egress: { deny: ['evil.com'] } },

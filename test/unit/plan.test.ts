@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { policyFromPlan } from '../../src/controller/egress.js';
 import { planJsonSchema } from '../../src/plan/json-schema.js';
 import { bottlePlanSchema, type BottlePlan } from '../../src/plan/schema.js';
 import { makeFixture, md, type Fixture } from '../helpers/fixture.js';
@@ -45,6 +46,7 @@ env:
 runtime: runsc
 egress:
   allow: [api.anthropic.com]
+  llm: refuse
 budget:
   claude: 3000000
 image:
@@ -165,6 +167,9 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
       '*.githubusercontent.com',
     ]);
     expect(plan.egress.deny).toEqual(['gist.github.com']);
+    // A parent's LLM policy holds until a later bottle sets its own.
+    expect(plan.egress.llm).toBe('refuse');
+    expect(policyFromPlan(plan).llm).toBe('refuse');
     expect(plan.egress.routes).toEqual([
       {
         host: 'api.anthropic.com',
