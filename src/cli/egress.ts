@@ -1,5 +1,6 @@
 import type { EgressPolicyConfig } from '../egress/config.js';
 import type { Usage } from '../egress/meter.js';
+import { describeRedactions } from '../egress/redact.js';
 import { firstMatch } from '../egress/host-match.js';
 import { archivedIdentities, readArchivedEgressLog } from '../controller/egress-archive.js';
 import { currentPolicy, removeRoute, setRoute, updatePolicy } from '../controller/egress-live.js';
@@ -34,6 +35,7 @@ interface Entry {
   ms?: number;
   unmetered?: boolean;
   revision?: number;
+  redactions?: Record<string, number>;
   allow?: string[];
   deny?: string[];
 }
@@ -61,7 +63,11 @@ export function formatEgressLine(line: string): string {
   const bytes = e.bytesUp === undefined ? '' : ` up ${e.bytesUp} B down ${e.bytesDown ?? 0} B`;
   const reason = e.reason === undefined ? '' : ` - ${e.reason}`;
   const unmetered = e.unmetered === true ? ' UNMETERED' : '';
-  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${reason}`;
+  const redacted =
+    typeof e.redactions !== 'object' || Object.keys(e.redactions).length === 0
+      ? ''
+      : ` - redacted ${describeRedactions(e.redactions)}`;
+  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${redacted}${reason}`;
 }
 
 export async function runEgressLog(

@@ -1,5 +1,6 @@
 import type { Backend } from '../backend/backend.js';
 import type { LaunchRecord } from '../controller/session.js';
+import { describeRedactions } from '../egress/redact.js';
 import type { SavedBottle } from '../controller/state.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { ConfigIndex } from '../manifest/load.js';
@@ -302,5 +303,10 @@ function reportEnd(say: (l: string) => void, r: LaunchRecord): void {
       ? `  work: ${r.workNote}`
       : `  work: ${r.workNote}${r.committedLeftovers ? ' (uncommitted changes included as a final commit)' : ''}; your working tree and current branch were not touched (git log ${r.branch})`,
   );
+  if (Object.keys(r.redactions).length > 0) {
+    say(
+      `  secrets redacted from its LLM requests: ${describeRedactions(r.redactions)} (bot-bottle egress log ${r.identity})`,
+    );
+  }
   if (r.resumeCommand !== null) say(`  saved as ${r.identity}; continue with: ${r.resumeCommand}`);
 }

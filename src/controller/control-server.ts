@@ -61,6 +61,8 @@ export interface ControlServer {
   disarmed(): void;
   /** Resolves when no enforcement is in progress. */
   idle(): Promise<void>;
+  /** kind -> secrets redacted from this run's LLM requests. */
+  redactions(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
   const launch = { identity, startedAt: new Date(o.startedAt).toISOString() };
 
   let fired = false;
+  const redacted: Record<string, number> = {};
   /** Between `armed()` and `disarmed()`: the agent runs, policies are carried out. */
   let live = false;
   let enforcing: Promise<void> = Promise.resolve();
@@ -241,6 +244,14 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
         if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
       } else if (m.t === 'usage') {
         await usage(m, held);
+      } else if (m.t === 'redacted') {
+        for (const [k, n] of Object.entries(m.counts)) redacted[k] = (redacted[k] ?? 0) + n;
+        await ledger.recordRedactions({
+          at: new Date().toISOString(),
+          slug,
+          identity,
+          counts: m.counts,
+        });
       } else {
         await release(m, held);
       }
@@ -314,6 +325,7 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       live = false;
     },
     idle: () => enforcing,
+    redactions: () => ({ ...redacted }),
     async close() {
       closed = true;
       if (timer !== undefined) clearInterval(timer);

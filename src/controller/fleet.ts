@@ -34,6 +34,8 @@ export interface LaunchRow extends UsageTotals {
   budget: BudgetStatus | null;
   cutOff: boolean;
   lastAction: EnforcementAction | null;
+  /** Secrets redacted from the launch's LLM requests (all kinds). */
+  redactions: number;
 }
 
 export interface FleetView {
@@ -93,6 +95,7 @@ export async function fleetView(o: {
       since: new Date(now.getTime() - RATE_WINDOW_MS).toISOString(),
     });
     const actions = await o.ledger.actions({ identity });
+    const redacted = await o.ledger.redactions({ identity });
     const launchStart = base.startedAt ?? saved?.startedAt ?? u?.first ?? now.toISOString();
     return {
       ...base,
@@ -103,6 +106,7 @@ export async function fleetView(o: {
       budget,
       cutOff: base.running && cutOffBy(actions, launchStart),
       lastAction: actions.at(-1) ?? null,
+      redactions: Object.values(redacted).reduce((a, n) => a + n, 0),
     };
   };
 

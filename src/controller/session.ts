@@ -85,6 +85,8 @@ export interface LaunchRecord {
   endedAt: string;
   /** Seconds spent in each phase. */
   timings: Record<string, number>;
+  /** Secrets redacted from the agent's LLM requests in this run, by kind. */
+  redactions: Record<string, number>;
   output?: string;
 }
 
@@ -354,6 +356,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
     lap('agent');
     const exitCode = r.code;
     const output = req.captureOutput ? Buffer.concat(out).toString('utf8') : undefined;
+    const link = control;
 
     const record = (
       outcome: LaunchRecord['outcome'],
@@ -378,6 +381,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       startedAt: spec.startedAt,
       endedAt: new Date().toISOString(),
       timings,
+      redactions: link.redactions(),
       ...(output === undefined ? {} : { output }),
     });
 

@@ -13,12 +13,15 @@ export interface AuditEntry {
   /** The path with query values removed (`/search?q=&page=`): values can carry data. */
   path: string;
   rule: string;
-  verdict: 'allowed' | 'refused' | 'flagged';
+  /** `redacted`: an LLM request sent on with secrets replaced by markers. */
+  verdict: 'allowed' | 'refused' | 'flagged' | 'redacted';
   status: number;
   reason?: string;
   findings?: string[];
   /** A metered call whose usage could not be read: it was charged its estimate. */
   unmetered?: boolean;
+  /** kind -> secrets replaced in the request (LLM API calls only). */
+  redactions?: Record<string, number>;
   bytesUp: number;
   bytesDown: number;
   ms: number;

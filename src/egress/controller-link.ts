@@ -17,6 +17,8 @@ import type { Usage } from './meter.js';
 
 export interface ControllerLink {
   admit: Admit;
+  /** Reports secrets redacted from one LLM request (queued while the link is down). */
+  redacted(counts: Readonly<Record<string, number>>): void;
   connected(): boolean;
   close(): void;
 }
@@ -46,7 +48,7 @@ export function connectController(opts: {
   const sendOrQueue = (m: SidecarMessage): void => {
     if (send(m)) return;
     // A reservation dies with the connection that made it; only usage is worth keeping.
-    if (m.t === 'usage' && queued.length < QUEUE_LIMIT) queued.push(m);
+    if ((m.t === 'usage' || m.t === 'redacted') && queued.length < QUEUE_LIMIT) queued.push(m);
   };
 
   const dropPending = (): void => {
@@ -156,6 +158,9 @@ export function connectController(opts: {
 
   return {
     admit,
+    redacted(counts) {
+      if (Object.keys(counts).length > 0) sendOrQueue({ t: 'redacted', counts: { ...counts } });
+    },
     connected: () => up,
     close() {
       closed = true;

@@ -42,6 +42,11 @@ export const sidecarMessageSchema = z.discriminatedUnion('t', [
     id,
     status: z.number().int().min(0).max(999).optional(),
   }),
+  /** Secrets redacted from one LLM request: kind -> count (never a value). */
+  z.object({
+    t: z.literal('redacted'),
+    counts: z.record(z.string().min(1).max(100), z.number().int().min(1).max(1_000_000)),
+  }),
 ]);
 export type SidecarMessage = z.infer<typeof sidecarMessageSchema>;
 

@@ -156,12 +156,7 @@ function spansOf(scanner: Scanner, text: string): Span[] {
 }
 
 /** Replace the spans inside one segment [from, to) of the joined text. */
-function applySpans(
-  text: string,
-  from: number,
-  spans: readonly Span[],
-  tally: Tally,
-): string {
+function applySpans(text: string, from: number, spans: readonly Span[], tally: Tally): string {
   let out = '';
   let at = 0;
   for (const s of spans) {
@@ -240,12 +235,7 @@ interface TextResult {
 }
 
 /** Redacts valid JSON text; `counts` collects what was replaced. */
-function redactJson(
-  scanner: Scanner,
-  json: string,
-  tally: Tally,
-  depth: number,
-): TextResult {
+function redactJson(scanner: Scanner, json: string, tally: Tally, depth: number): TextResult {
   const segs = segments(json);
   // One text for all segments, each on its own line: every detector runs once.
   const starts: number[] = [];
@@ -283,11 +273,7 @@ function redactText(scanner: Scanner, text: string, tally: Tally): string {
  * Strings the detectors find something in that has no position (a future
  * detector judging a whole value): the whole string is replaced.
  */
-function redactWholeStrings(
-  scanner: Scanner,
-  json: string,
-  tally: Tally,
-): TextResult {
+function redactWholeStrings(scanner: Scanner, json: string, tally: Tally): TextResult {
   const values: string[] = [];
   const text = segments(json)
     .map((s) => {

@@ -86,6 +86,21 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       ALTER TABLE usage_events ADD COLUMN unmetered INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    // Secrets redacted from LLM requests, per launch and kind (never the values).
+    version: 5,
+    sql: `
+      CREATE TABLE redactions (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL
+      );
+      CREATE INDEX redactions_by_identity ON redactions (identity, at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

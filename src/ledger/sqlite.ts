@@ -10,6 +10,7 @@ import {
   type EnforcementAction,
   type LaunchUsage,
   type LedgerStore,
+  type RedactionEvent,
   type UsageEvent,
   type UsageFilter,
   type UsageTotals,
@@ -274,6 +275,28 @@ export class SqliteLedger implements LedgerStore {
       )
       .run(a.at, a.slug, a.identity, a.action, a.scope, a.used, a.limit, a.reason);
     return Promise.resolve();
+  }
+
+  recordRedactions(e: RedactionEvent): Promise<void> {
+    const insert = this.db.prepare(
+      'INSERT INTO redactions (at, slug, identity, kind, count) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const [kind, n] of Object.entries(e.counts)) {
+        if (Number.isSafeInteger(n) && n > 0) insert.run(e.at, e.slug, e.identity, kind, n);
+      }
+    })();
+    return Promise.resolve();
+  }
+
+  redactions(f: { identity: string; since?: string }): Promise<Record<string, number>> {
+    const rows = this.db
+      .prepare(
+        `SELECT kind, sum(count) AS n FROM redactions WHERE identity = ? AND at >= ?
+         GROUP BY kind ORDER BY kind`,
+      )
+      .all(f.identity, f.since ?? '') as { kind: string; n: number }[];
+    return Promise.resolve(Object.fromEntries(rows.map((r) => [r.kind, r.n])));
   }
 
   actions(

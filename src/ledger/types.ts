@@ -58,6 +58,14 @@ export interface EnforcementAction {
   reason: string;
 }
 
+/** Secrets redacted from one LLM request of a launch, by kind. */
+export interface RedactionEvent {
+  at: string;
+  slug: string;
+  identity: string;
+  counts: Readonly<Record<string, number>>;
+}
+
 /** One budget as the ledger sees it: which usage it counts and its limit. */
 export interface BudgetWindow {
   /** Reservation key shared by every bottle the budget covers, e.g. `global:claude`. */
@@ -104,6 +112,9 @@ export interface LedgerStore {
   /** Tokens held by open reservations for `scope`. */
   reserved(scope: string): Promise<number>;
   recordAction(a: EnforcementAction): Promise<void>;
+  recordRedactions(e: RedactionEvent): Promise<void>;
+  /** kind -> secrets redacted, over a launch's requests. */
+  redactions(filter: { identity: string; since?: string }): Promise<Record<string, number>>;
   actions(filter?: {
     slug?: string;
     identity?: string;

@@ -155,7 +155,9 @@ export const bottlePlanSchema = z
         .describe('method/path rules; a host with rules admits only requests matching one'),
       mode: z
         .enum(['enforce', 'audit'])
-        .describe('enforce: the secret scanner blocks; audit: it only logs (hosts other than the LLM API)'),
+        .describe(
+          'enforce: the secret scanner blocks; audit: it only logs (hosts other than the LLM API)',
+        ),
       llm: z
         .enum(LLM_MODES)
         .describe(

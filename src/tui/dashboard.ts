@@ -47,7 +47,12 @@ const CONFIRM: Partial<Record<DashboardAction, string>> = {
 function Row(props: { row: LaunchRow; selected: boolean }): ReactElement {
   const r = props.row;
   const b = r.budget === null ? undefined : bar(r.budget.used, r.budget.limit);
-  const last = r.lastAction === null ? '' : `${r.lastAction.action} (${r.lastAction.scope})`;
+  const last = [
+    r.redactions === 0 ? '' : `${r.redactions} redacted`,
+    r.lastAction === null ? '' : `${r.lastAction.action} (${r.lastAction.scope})`,
+  ]
+    .filter((s) => s !== '')
+    .join(' · ');
   return h(
     Box,
     { gap: 1 },
@@ -175,6 +180,7 @@ export function Dashboard(props: DashboardProps): ReactElement {
     }
   });
 
+  const redacted = rows.reduce((n, r) => n + r.redactions, 0);
   const totals = Object.entries(view?.providers ?? {})
     .map(
       ([p, t]) =>
@@ -189,7 +195,8 @@ export function Dashboard(props: DashboardProps): ReactElement {
       { bold: true },
       `bot-bottle dashboard · ${rows.length} running` +
         (view === undefined ? '' : ` · ${view.at.slice(11, 19)} UTC`) +
-        (totals === '' ? '' : ` · all-time ${totals}`),
+        (totals === '' ? '' : ` · all-time ${totals}`) +
+        (redacted === 0 ? '' : ` · ${redacted} redacted`),
     ),
     error === undefined ? null : h(Text, { color: 'red' }, error),
     rows.length === 0

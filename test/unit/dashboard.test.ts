@@ -100,6 +100,12 @@ describe('usage view and dashboard', () => {
     await ledger.recordUsage(event('alpha', 'alpha-20261121-100000', 24, 14));
     await ledger.recordUsage(event('beta', 'beta-20261121-100000', 12, 7));
     await ledger.recordUsage(event('old', 'old-20261120-100000', 1000, 1));
+    await ledger.recordRedactions({
+      at: NOW.toISOString(),
+      slug: 'alpha',
+      identity: 'alpha-20261121-100000',
+      counts: { 'aws-access-key-id': 1, 'stripe-key': 2 },
+    });
   });
   afterEach(async () => {
     await ledger.close();
@@ -111,7 +117,8 @@ describe('usage view and dashboard', () => {
   it('counts each launch and the shared budget it draws on', async () => {
     const v = await load();
     const alpha = v.launches.find((l) => l.slug === 'alpha');
-    expect(alpha).toMatchObject({ events: 1, tokens: 38, running: true, rate: 8 });
+    expect(alpha).toMatchObject({ events: 1, tokens: 38, running: true, rate: 8, redactions: 3 });
+    expect(v.launches.find((l) => l.slug === 'beta')?.redactions).toBe(0);
     // A global budget counts every bottle's usage today (the older launch was 30 s ago too).
     expect(alpha?.budget).toMatchObject({ limit: 100, used: 1058, scope: 'global:claude' });
     expect(v.launches.find((l) => l.slug === 'old')).toMatchObject({
@@ -140,6 +147,8 @@ describe('usage view and dashboard', () => {
     expect(frame).toContain('38 own');
     expect(frame).toContain('█'.repeat(24));
     expect(frame).toContain('8/min');
+    expect(frame).toContain('UTC · all-time claude 1058 · 3 redacted');
+    expect(frame).not.toMatch(/beta.*redacted/);
     ui.stdin.write('c');
     await tick();
     expect(acts).toEqual([['cutoff', 'alpha']]);

@@ -66,7 +66,7 @@ describe('SQLite ledger', () => {
 
   it('creates the schema in WAL mode and sums usage by provider, slug, agent, bottle and time', async () => {
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(4);
+    expect(await l.schemaVersion()).toBe(5);
     await l.recordUsage(ev());
     await l.recordUsage(
       ev({ slug: 's2', agent: 'rev', bottles: ['base'], at: '2026-11-21T12:00:00.000Z' }),
@@ -104,7 +104,7 @@ describe('SQLite ledger', () => {
       .run();
     raw.close();
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(4);
+    expect(await l.schemaVersion()).toBe(5);
     expect(await l.totals({ slug: 'old' })).toMatchObject({
       events: 1,
       tokens: 15,
@@ -113,7 +113,7 @@ describe('SQLite ledger', () => {
     await l.close();
     // Opening again applies nothing twice.
     const again = new SqliteLedger(db);
-    expect(await again.schemaVersion()).toBe(4);
+    expect(await again.schemaVersion()).toBe(5);
     await again.close();
   });
 
@@ -145,7 +145,7 @@ describe('SQLite ledger', () => {
     await l.close();
   });
 
-  it('migrates a version 3 ledger to 4: old rows read as metered, new ones can be unmetered', async () => {
+  it('migrates a version 3 ledger to the latest: old rows read as metered, new ones can be unmetered', async () => {
     const old = new SqliteLedger(db, { migrateTo: 3 });
     expect(await old.schemaVersion()).toBe(3);
     await old.close();
@@ -164,7 +164,7 @@ describe('SQLite ledger', () => {
       .run();
     raw.close();
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(4);
+    expect(await l.schemaVersion()).toBe(5);
     expect(await l.totals({ slug: 'old' })).toMatchObject({
       events: 1,
       unmeteredEvents: 0,
@@ -172,6 +172,28 @@ describe('SQLite ledger', () => {
     });
     await l.recordUsage(ev({ slug: 'old', identity: 'old-1', unmetered: true }));
     expect(await l.totals({ slug: 'old' })).toMatchObject({ events: 2, unmeteredEvents: 1 });
+    await l.close();
+  });
+
+  it('sums redactions per launch and kind, never mixing launches', async () => {
+    const l = new SqliteLedger(db);
+    const at = '2026-11-21T10:00:00.000Z';
+    await l.recordRedactions({
+      at,
+      slug: 's',
+      identity: 's-1',
+      counts: { 'aws-access-key-id': 1, 'stripe-key': 2 },
+    });
+    await l.recordRedactions({ at, slug: 's', identity: 's-1', counts: { 'stripe-key': 1 } });
+    await l.recordRedactions({ at, slug: 's', identity: 's-2', counts: { jwt: 1 } });
+    // Nonsense counts (from a misbehaving sidecar) are not rows.
+    await l.recordRedactions({ at, slug: 's', identity: 's-1', counts: { x: -3, y: 0.5 } });
+    expect(await l.redactions({ identity: 's-1' })).toEqual({
+      'aws-access-key-id': 1,
+      'stripe-key': 3,
+    });
+    expect(await l.redactions({ identity: 's-2' })).toEqual({ jwt: 1 });
+    expect(await l.redactions({ identity: 's-1', since: '2026-11-22' })).toEqual({});
     await l.close();
   });
 

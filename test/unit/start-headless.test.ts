@@ -41,7 +41,13 @@ const noUi: Ui = new Proxy({} as Ui, {
 });
 
 function harness(
-  opts: { running?: string[]; exitCode?: number; ui?: Ui; interactive?: boolean } = {},
+  opts: {
+    running?: string[];
+    exitCode?: number;
+    ui?: Ui;
+    interactive?: boolean;
+    redactions?: Record<string, number>;
+  } = {},
 ) {
   const fx = makeFixture({ repo });
   const launches: SessionRequest[] = [];
@@ -74,6 +80,7 @@ function harness(
         startedAt: '2026-01-01T00:00:00.000Z',
         endedAt: '2026-01-01T00:00:01.000Z',
         timings: {},
+        redactions: opts.redactions ?? {},
       };
       return Promise.resolve(record);
     },
@@ -108,6 +115,26 @@ describe('start --headless', () => {
     expect(r.code).toBe(0);
     expect(h.launches).toHaveLength(1);
     expect(h.launches[0]?.tty).toBe(false);
+  });
+
+  it('counts the secrets redacted from LLM requests in the launch record and the summary', async () => {
+    const h = harness({ redactions: { 'aws-access-key-id': 1, 'stripe-key': 2 } });
+    const r = await h.run([
+      'start',
+      'researcher',
+      '--headless',
+      '--json',
+      '--bottle',
+      'claude',
+      '--prompt',
+      'Do it',
+    ]);
+    expect(r.code).toBe(0);
+    const record = JSON.parse(r.stdout) as LaunchRecord;
+    expect(record.redactions).toEqual({ 'aws-access-key-id': 1, 'stripe-key': 2 });
+    expect(r.stderr).toContain(
+      'secrets redacted from its LLM requests: aws-access-key-id, stripe-key x2',
+    );
   });
 
   it('requires --prompt', async () => {
