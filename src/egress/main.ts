@@ -64,8 +64,16 @@ function serve(): void {
     }
     if (proxy === undefined) {
       const admit = link?.admit;
+      const l = link;
       proxy = createEgressProxy({
         ...(admit === undefined ? {} : { admit }),
+        ...(l === undefined
+          ? {}
+          : {
+              redacted: (c: Readonly<Record<string, number>>) => {
+                l.redacted(c);
+              },
+            }),
         state: () => {
           if (state === undefined) throw new Error('not configured');
           return state;

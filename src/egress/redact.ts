@@ -15,9 +15,11 @@ import type { Finding, Located, Scanner } from './dlp.js';
  *
  * The result is scanned again, and whatever is still found is returned as
  * residual: the caller refuses then (fail closed). That includes a secret
- * assembled from adjacent JSON strings (`["AKIAIOSF", "ODNN7EXAMPLE"]`):
- * no single string holds it, so no string can honestly be said to be
- * redacted, and it is not forwarded either.
+ * assembled from consecutive JSON strings under one key name
+ * (`["AKIAIOSF", "ODNN7EXAMPLE"]`, or two `text` blocks): no single string
+ * holds it, so no string can honestly be said to be redacted, and it is not
+ * forwarded either. Pieces scattered in any other order are a reassembly
+ * puzzle no scanner sees, as with any split payload.
  */
 
 export interface Redaction {
@@ -219,7 +221,7 @@ function segments(json: string): Segment[] {
 
 function isJson(text: string): boolean {
   const t = text.trimStart();
-  if (t[0] !== '{' && t[0] !== '[') return false;
+  if (!t.startsWith('{') && !t.startsWith('[')) return false;
   try {
     JSON.parse(text);
     return true;
@@ -228,14 +230,8 @@ function isJson(text: string): boolean {
   }
 }
 
-interface TextResult {
-  text: string;
-  /** The string values, for the scan of adjacent values. */
-  values: string[];
-}
-
-/** Redacts valid JSON text; `counts` collects what was replaced. */
-function redactJson(scanner: Scanner, json: string, tally: Tally, depth: number): TextResult {
+/** Redacts valid JSON text; the tally collects what was replaced. */
+function redactJson(scanner: Scanner, json: string, tally: Tally, depth: number): string {
   const segs = segments(json);
   // One text for all segments, each on its own line: every detector runs once.
   const starts: number[] = [];
@@ -246,22 +242,20 @@ function redactJson(scanner: Scanner, json: string, tally: Tally, depth: number)
   }
   const joined = segs.map((s) => s.value ?? s.raw).join('\n');
   const spans = spansOf(scanner, joined);
-  const values: string[] = [];
-  const out = segs.map((s, i) => {
-    if (s.value === undefined) return s.raw;
-    const from = starts[i] ?? 0;
-    const to = from + s.value.length;
-    const mine = spans.filter((sp) => sp.start < to && sp.end > from);
-    let v = mine.length === 0 ? s.value : applySpans(s.value, from, mine, tally);
-    // A JSON document inside a string (tool arguments) hides escapes of its own.
-    if (depth < MAX_NESTING && /\\|^\s*[[{]/.test(v) && isJson(v)) {
-      const inner = redactJson(scanner, v, tally, depth + 1);
-      v = inner.text;
-    }
-    if (!s.key) values.push(v);
-    return v === s.value ? s.raw : JSON.stringify(v);
-  });
-  return { text: out.join(''), values };
+  return segs
+    .map((s, i) => {
+      if (s.value === undefined) return s.raw;
+      const from = starts[i] ?? 0;
+      const to = from + s.value.length;
+      const mine = spans.filter((sp) => sp.start < to && sp.end > from);
+      let v = mine.length === 0 ? s.value : applySpans(s.value, from, mine, tally);
+      // A JSON document inside a string (tool arguments) hides escapes of its own.
+      if (depth < MAX_NESTING && /\\|^\s*[[{]/.test(v) && isJson(v)) {
+        v = redactJson(scanner, v, tally, depth + 1);
+      }
+      return v === s.value ? s.raw : JSON.stringify(v);
+    })
+    .join('');
 }
 
 function redactText(scanner: Scanner, text: string, tally: Tally): string {
@@ -273,46 +267,54 @@ function redactText(scanner: Scanner, text: string, tally: Tally): string {
  * Strings the detectors find something in that has no position (a future
  * detector judging a whole value): the whole string is replaced.
  */
-function redactWholeStrings(scanner: Scanner, json: string, tally: Tally): TextResult {
-  const values: string[] = [];
-  const text = segments(json)
+function redactWholeStrings(scanner: Scanner, json: string, tally: Tally): string {
+  return segments(json)
     .map((s) => {
       if (s.value === undefined) return s.raw;
       const kinds = [...new Set(scanWhole(scanner, s.value, 'body').map((f) => f.kind))];
-      const v = kinds.length === 0 ? s.value : marker(kinds);
-      if (v !== s.value) tally.kinds(kinds);
-      if (!s.key) values.push(v);
-      return v === s.value ? s.raw : JSON.stringify(v);
+      if (kinds.length === 0) return s.raw;
+      tally.kinds(kinds);
+      return JSON.stringify(marker(kinds));
     })
     .join('');
-  return { text, values };
 }
 
 /**
  * A JSON text as its reader sees it: strings decoded, each segment on its
- * own line, a JSON document held in a string read the same way.
+ * own line, a JSON document held in a string read the same way. `groups`
+ * holds the values under each key name in order (array items under their
+ * array's key), which is how text gets split: `{"type":"text","text":"AKIAIOSF"},
+ * {"type":"text","text":"ODNN7EXAMPLE"}`.
  */
-function decodedView(json: string, depth = 0): { text: string; values: string[] } {
-  const values: string[] = [];
+function decodedView(
+  json: string,
+  groups = new Map<string, string[]>(),
+  depth = 0,
+): { text: string; groups: Map<string, string[]> } {
+  let key = '';
   const parts = segments(json).map((s) => {
     if (s.value === undefined) return s.raw;
-    if (!s.key) values.push(s.value);
+    if (s.key) key = s.value;
+    else {
+      const g = groups.get(key);
+      if (g === undefined) groups.set(key, [s.value]);
+      else g.push(s.value);
+    }
     if (depth < MAX_NESTING && /\\|^\s*[[{]/.test(s.value) && isJson(s.value)) {
-      const inner = decodedView(s.value, depth + 1);
-      values.push(...inner.values);
-      return `${s.value}\n${inner.text}`;
+      return `${s.value}\n${decodedView(s.value, groups, depth + 1).text}`;
     }
     return s.value;
   });
-  return { text: parts.join('\n'), values };
+  return { text: parts.join('\n'), groups };
 }
 
-/** What the scanner finds in a JSON text as the upstream reads it, and in adjacent values. */
+/** What the scanner finds in a JSON text as the upstream reads it, and in values read together. */
 function jsonFindings(scanner: Scanner, json: string): Finding[] {
   const v = decodedView(json);
+  const together = [...v.groups.values()].map((g) => g.join('')).join('\n');
   return dedupe([
     ...scanWhole(scanner, v.text, 'body'),
-    ...scanWhole(scanner, v.values.join(''), 'body (adjacent strings)'),
+    ...scanWhole(scanner, together, 'body (adjacent strings)'),
   ]);
 }
 
@@ -327,10 +329,10 @@ export function redactBody(scanner: Scanner, body: Buffer): Redaction {
     // Most calls carry nothing: one scan of the decoded view decides that.
     let residual = jsonFindings(scanner, utf8);
     if (residual.length === 0) return { body, redactions: {}, residual, json: true };
-    let text = redactJson(scanner, utf8, tally, 0).text;
+    let text = redactJson(scanner, utf8, tally, 0);
     residual = jsonFindings(scanner, text);
     if (residual.length > 0) {
-      text = redactWholeStrings(scanner, text, tally).text;
+      text = redactWholeStrings(scanner, text, tally);
       residual = jsonFindings(scanner, text);
     }
     return {

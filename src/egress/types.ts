@@ -25,6 +25,8 @@ export interface ProxyOptions {
    * Absent: metered calls are only measured, never refused.
    */
   admit?: Admit;
+  /** Secrets redacted from one LLM request, by kind (for the controller's counts). */
+  redacted?: (counts: Readonly<Record<string, number>>) => void;
 }
 
 export interface UsageRecord extends Usage {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo } from 'node:net';
@@ -27,6 +28,7 @@ const REAL_KEY = 'sk-ant-api03-REAL-KEY-0123456789abcdefghijklmnopqrstuv';
  */
 describe('intercepting egress proxy', () => {
   const log: AuditEntry[] = [];
+  const redactedCounts: Record<string, number>[] = [];
   const seen: { url: string; headers: Record<string, unknown>; body: string }[] = [];
   let ca: CaMaterial;
   let origin: ReturnType<typeof createHttpsServer>;
@@ -120,7 +122,11 @@ describe('intercepting egress proxy', () => {
         return Promise.reject(Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
       },
     });
-    proxy = createEgressProxy({ state: () => state, log: (e) => log.push(e) });
+    proxy = createEgressProxy({
+      state: () => state,
+      log: (e) => log.push(e),
+      redacted: (c) => redactedCounts.push({ ...c }),
+    });
     proxyPort = await listen(proxy);
   });
   afterAll(() => {
@@ -134,6 +140,7 @@ describe('intercepting egress proxy', () => {
     apply(policy());
     log.length = 0;
     seen.length = 0;
+    redactedCounts.length = 0;
   });
 
   const url = (host: string, path = '/'): string => `https://${host}${path}`;
@@ -412,5 +419,191 @@ describe('intercepting egress proxy', () => {
     );
     const r = await httpsVia(proxyPort, url('api.fake-llm.test', '/after'), ca.certPem);
     expect(r.status).toBe(200);
+  });
+
+  describe('LLM API routes (egress.llm)', () => {
+    const AWS = 'AKIAIOSFODNN7EXAMPLE';
+    const STRIPE = 'sk_live_51HqLyjWDarjtT1zdp7dc4eC39HqLyjWD';
+    const messages = (text: string): string =>
+      JSON.stringify({
+        model: 'claude-sonnet-4-5',
+        max_tokens: 64,
+        messages: [{ role: 'user', content: [{ type: 'text', text }] }],
+      });
+    const post = (
+      path: string,
+      body: string | Buffer,
+      headers: Record<string, string> = {},
+      host = 'api.fake-llm.test',
+    ): ReturnType<typeof httpsVia> =>
+      httpsVia(proxyPort, url(host, path), ca.certPem, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+    const anthropicError = (
+      body: string,
+    ): { type: string; error: { type: string; message: string } } =>
+      JSON.parse(body) as { type: string; error: { type: string; message: string } };
+
+    it('redacts secrets in the body, sends the call on and counts them (default redact)', async () => {
+      const r = await post('/v1/messages?beta=true', messages(`keys: ${AWS} and ${STRIPE}`));
+      expect(r.status).toBe(200);
+      expect(seen).toHaveLength(1);
+      const sent = seen[0]?.body ?? '';
+      expect(sent).not.toContain(AWS);
+      expect(sent).not.toContain(STRIPE);
+      const text = (JSON.parse(sent) as { messages: { content: { text: string }[] }[] }).messages[0]
+        ?.content[0]?.text;
+      expect(text).toBe('keys: [REDACTED aws-access-key-id] and [REDACTED stripe-key]');
+      expect(Number(seen[0]?.headers['content-length'])).toBe(Buffer.byteLength(sent));
+      expect(seen[0]?.headers['x-api-key']).toBe(REAL_KEY);
+      const e = log.find((l) => l.kind === 'https');
+      expect(e).toMatchObject({
+        verdict: 'redacted',
+        status: 200,
+        redactions: { 'aws-access-key-id': 1, 'stripe-key': 1 },
+      });
+      expect(JSON.stringify(log)).not.toContain(AWS);
+      expect(redactedCounts).toEqual([{ 'aws-access-key-id': 1, 'stripe-key': 1 }]);
+    });
+
+    it("redacts the bottle's own route credential sent in the conversation", async () => {
+      const r = await post('/v1/messages', messages(`my key is ${REAL_KEY}`));
+      expect(r.status).toBe(200);
+      expect(seen[0]?.body).not.toContain(REAL_KEY);
+      expect(seen[0]?.body).toContain('[REDACTED bottle-secret]');
+    });
+
+    it('decodes a gzip body, redacts it and sends it on uncompressed', async () => {
+      const r = await post('/v1/chat/completions', gzipSync(Buffer.from(messages(`id ${AWS}`))), {
+        'content-encoding': 'gzip',
+      });
+      expect(r.status).toBe(200);
+      expect(seen[0]?.headers['content-encoding']).toBeUndefined();
+      expect(seen[0]?.body).toContain('[REDACTED aws-access-key-id]');
+      expect(seen[0]?.body).not.toContain(AWS);
+    });
+
+    it('forwards a clean body byte for byte, with its own encoding', async () => {
+      const gz = gzipSync(Buffer.from(messages('hello')));
+      const r = await post('/v1/messages', gz, { 'content-encoding': 'gzip' });
+      expect(r.status).toBe(200);
+      expect(seen[0]?.headers['content-encoding']).toBe('gzip');
+      expect(log.at(-1)?.verdict).toBe('allowed');
+      expect(redactedCounts).toEqual([]);
+    });
+
+    it("refuses in the API's own 400 shape where it must (refuse mode), never a 403", async () => {
+      apply(policy({ llm: 'refuse' }));
+      const r = await post('/v1/messages', messages(`key ${AWS}`));
+      expect(r.status).toBe(400);
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(r.headers['x-should-retry']).toBe('false');
+      const e = anthropicError(r.body);
+      expect(e.type).toBe('error');
+      expect(e.error.type).toBe('invalid_request_error');
+      expect(e.error.message).toContain('aws-access-key-id');
+      expect(e.error.message).toContain('egress.llm: refuse');
+      expect(e.error.message).not.toContain(AWS);
+      expect(seen).toHaveLength(0);
+      const o = await post('/v1/chat/completions', messages(`key ${STRIPE}`));
+      expect(o.status).toBe(400);
+      expect(JSON.parse(o.body)).toMatchObject({
+        error: { type: 'invalid_request_error', code: 'secret_in_request' },
+      });
+      expect(seen).toHaveLength(0);
+    });
+
+    it('in audit mode forwards the body unchanged and logs the findings', async () => {
+      apply(policy({ llm: 'audit' }));
+      const r = await post('/v1/messages', messages(`key ${AWS}`));
+      expect(r.status).toBe(200);
+      expect(seen[0]?.body).toContain(AWS);
+      expect(log.at(-1)).toMatchObject({ verdict: 'flagged' });
+      expect(log.at(-1)?.reason).toContain('aws-access-key-id');
+      expect(redactedCounts).toEqual([]);
+    });
+
+    it('refuses (API shape) a secret split across JSON strings, which it cannot redact honestly', async () => {
+      const body = JSON.stringify({
+        model: 'm',
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: AWS.slice(0, 10) },
+              { type: 'text', text: AWS.slice(10) },
+            ],
+          },
+        ],
+      });
+      const r = await post('/v1/messages', body);
+      expect(r.status).toBe(400);
+      expect(anthropicError(r.body).error.message).toContain('cannot be redacted in place');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('refuses (API shape) a secret in the URL or a header, and bodies it cannot read', async () => {
+      const inUrl = await post(`/v1/messages?k=${AWS}`, messages('hi'));
+      expect(inUrl.status).toBe(400);
+      expect(anthropicError(inUrl.body).error.message).toContain('URL or headers');
+      const inHeader = await post('/v1/messages', messages('hi'), { 'x-note': STRIPE });
+      expect(inHeader.status).toBe(400);
+      const unknown = await post('/v1/messages', messages(AWS), { 'content-encoding': 'zstd' });
+      expect(unknown.status).toBe(400);
+      expect(anthropicError(unknown.body).error.message).toContain("content-encoding 'zstd'");
+      const stacked = await post('/v1/messages', gzipSync(gzipSync(Buffer.from(messages(AWS)))), {
+        'content-encoding': 'gzip, gzip',
+      });
+      expect(stacked.status).toBe(400);
+      const broken = await post('/v1/messages', Buffer.from('not gzip at all'), {
+        'content-encoding': 'gzip',
+      });
+      expect(broken.status).toBe(400);
+      expect(anthropicError(broken.body).error.message).toContain('does not decode as gzip');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('holds LLM bodies up to 32 MiB and refuses larger ones in the API shape (413)', async () => {
+      const image = Buffer.alloc(12 * 1024 * 1024, 3).toString('base64');
+      const big = JSON.stringify({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image', source: { data: image } },
+              { type: 'text', text: `late ${AWS}` },
+            ],
+          },
+        ],
+      });
+      expect(big.length).toBeGreaterThan(16 * 1024 * 1024);
+      const ok = await post('/v1/messages', big);
+      expect(ok.status).toBe(200);
+      expect(seen[0]?.body.length).toBe(
+        big.length + '[REDACTED aws-access-key-id]'.length - AWS.length,
+      );
+      expect(seen[0]?.body).not.toContain(AWS);
+      seen.length = 0;
+      const huge = Buffer.alloc(33 * 1024 * 1024, 0x61);
+      const r = await post('/v1/messages', huge).catch((e: unknown) => ({
+        status: 0,
+        body: String(e),
+        headers: {},
+      }));
+      expect(r.status).toBe(413);
+      expect(anthropicError(r.body).error.type).toBe('request_too_large');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('keeps refusing with 403 on other hosts and on paths that are not LLM calls', async () => {
+      const other = await post('/upload', messages(`key ${AWS}`), {}, 'other.fake-llm.test');
+      expect(other.status).toBe(403);
+      expect(other.body).toContain('aws-access-key-id');
+      const files = await post('/v1/files', messages(`key ${AWS}`));
+      expect(files.status).toBe(403);
+      expect(seen).toHaveLength(0);
+    });
   });
 });

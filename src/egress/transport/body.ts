@@ -74,6 +74,39 @@ export function readBody(
   req.on('end', onEnd);
 }
 
+/** An LLM request body: held whole up to `limit` (for redaction), never streamed on. */
+export type LlmBody = { kind: 'none' } | { kind: 'whole'; body: Buffer } | { kind: 'over' };
+
+/** Reads an LLM request body; past `limit` it stops holding and reports `over` at once. */
+export function readLlmBody(req: IncomingMessage, limit: number, done: (b: LlmBody) => void): void {
+  if (!hasBody(req)) {
+    done({ kind: 'none' });
+    return;
+  }
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    done({ kind: 'over' });
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (c: Buffer): void => {
+    size += c.length;
+    if (size <= limit) {
+      chunks.push(c);
+      return;
+    }
+    req.off('data', onData);
+    req.off('end', onEnd);
+    chunks.length = 0;
+    done({ kind: 'over' });
+  };
+  const onEnd = (): void => {
+    done({ kind: 'whole', body: Buffer.concat(chunks) });
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+}
+
 /**
  * Scans the streamed rest of a body chunk by chunk, each together with the
  * tail of what came before, so a secret across two chunks is seen.

@@ -7,6 +7,13 @@ import {
 import { ABANDONED, NO_TICKET, type CallTicket, type Ticket } from '../admission.js';
 import { redactPath, type AuditEntry } from '../audit.js';
 import { findingsVerdict } from '../decide/findings.js';
+import {
+  LLM_BODY_LIMIT,
+  llmApi,
+  llmBodyVerdict,
+  llmHeadVerdict,
+  shapeForLlm,
+} from '../decide/llm.js';
 import { admissionVerdict, meteringVerdict } from '../decide/metering.js';
 import { requestVerdict } from '../decide/request.js';
 import { decide, isRefusal, refusal, type Flag, type Refuse } from '../decide/verdict.js';
@@ -14,7 +21,7 @@ import type { Finding } from '../dlp.js';
 import type { MeteredApi } from '../meter.js';
 import { PrivateAddressError } from '../upstream.js';
 import type { Target } from '../types.js';
-import { readBody, streamScanner, type ReadBody } from './body.js';
+import { readBody, readLlmBody, streamScanner, type ReadBody } from './body.js';
 import type { ProxyContext } from './context.js';
 import { responseHeaders, upstreamHeaders } from './headers.js';
 import { refuseResponse, writeRefusal } from './refusals.js';
@@ -31,6 +38,8 @@ interface Exchange {
   started: number;
   bytesUp: number;
   bytesDown: number;
+  /** An LLM request sent with secrets replaced: what was replaced, by kind. */
+  redactions?: Record<string, number>;
 }
 
 function log(
@@ -116,6 +125,11 @@ export function handleRequest(
     return;
   }
   x.path = head.target;
+  const api = llmApi(x.method, x.path);
+  if (api !== undefined) {
+    handleLlm(x, head.rule, head.findings, api);
+    return;
+  }
   const findings = [...head.findings];
   readBody(
     req,
@@ -130,6 +144,54 @@ export function handleRequest(
       admitThenSend(x, head.rule, b, findings, fv.kind === 'flag' ? fv : undefined);
     },
   );
+}
+
+/**
+ * A call to the bottle's LLM API: the body is held whole (up to the API's
+ * own limit), judged by `egress.llm`, and sent redacted, unchanged, or
+ * refused in the API's own error shape.
+ */
+function handleLlm(x: Exchange, rule: string, headFindings: Finding[], api: MeteredApi): void {
+  const { ctx, req } = x;
+  const hv = decide('llm-head', ctx.state, { api, findings: headFindings }, llmHeadVerdict);
+  if (isRefusal(hv)) {
+    refuse(x, shapeForLlm(api, hv));
+    return;
+  }
+  readLlmBody(req, LLM_BODY_LIMIT, (b) => {
+    if (b.kind === 'none') {
+      admitThenSend(x, rule, { kind: 'none' }, [], hv.kind === 'flag' ? hv : undefined);
+      return;
+    }
+    const body = b.kind === 'whole' ? b.body : undefined;
+    const encoding = req.headers['content-encoding'];
+    const bv = decide('llm-body', ctx.state, { api, body, encoding }, llmBodyVerdict);
+    if (isRefusal(bv)) {
+      refuse(x, shapeForLlm(api, bv));
+      return;
+    }
+    const flags = [hv, bv].filter((v): v is Flag => v.kind === 'flag');
+    const flag: Flag | undefined =
+      flags.length === 0
+        ? undefined
+        : {
+            kind: 'flag',
+            rule: flags.map((f) => f.rule).join(' '),
+            why: flags.map((f) => f.why).join('; '),
+          };
+    if (bv.kind === 'redact') {
+      x.redactions = bv.redactions;
+      admitThenSend(x, rule, { kind: 'whole', body: bv.body, findings: [] }, [], flag);
+      return;
+    }
+    admitThenSend(
+      x,
+      rule,
+      { kind: 'whole', body: body ?? Buffer.alloc(0), findings: [] },
+      [],
+      flag,
+    );
+  });
 }
 
 function admitThenSend(
@@ -212,6 +274,11 @@ function send(
   if (b.kind === 'whole') {
     headers['content-length'] = b.body.length;
     delete headers['transfer-encoding'];
+  }
+  if (x.redactions !== undefined) {
+    // The redacted body is the decoded one.
+    delete headers['content-encoding'];
+    ctx.opts.redacted?.(x.redactions);
   }
   const cut = { value: false };
   let answered = false;
@@ -360,11 +427,13 @@ function relayResponse(
   res.once('close', () => {
     const write = (): void => {
       const f = flag();
+      const redactions = x.redactions;
       log(x, {
         rule,
-        verdict: f === undefined ? 'allowed' : 'flagged',
+        verdict: redactions !== undefined ? 'redacted' : f === undefined ? 'allowed' : 'flagged',
         status: upRes.statusCode ?? 0,
         ...(f === undefined ? {} : { reason: f.why }),
+        ...(redactions === undefined ? {} : { redactions }),
         ...(metered?.call.charged() === undefined ? {} : { unmetered: true }),
       });
     };
