@@ -14,6 +14,8 @@ import {
   type Ticket,
 } from './admission.js';
 import type { ProxyState, Target } from './types.js';
+import { llmBodyVerdict, shapeForLlm } from './decide/llm.js';
+import { decide, type Refuse } from './decide/verdict.js';
 
 /**
  * WebSocket through the proxy (Codex speaks the Responses API over one).
@@ -40,6 +42,10 @@ export interface RelayOptions {
   api: MeteredApi | undefined;
   /** Accounting for one call on the socket (usage log; charged its estimate if left unread). */
   account: ((ticket: Ticket, estimate: number) => CallTicket) | undefined;
+  /** The LLM API this socket calls (metered or not): its messages follow `egress.llm`. */
+  llm?: MeteredApi | undefined;
+  /** Secrets redacted from one message, by kind. */
+  redacted?: ((counts: Readonly<Record<string, number>>) => void) | undefined;
 }
 
 /** A message that starts a metered call on a Responses WebSocket. */
@@ -60,6 +66,12 @@ function sendable(code: number): number {
     (code >= 3000 && code <= 4999)
     ? code
     : 1000;
+}
+
+/** A refusal as an OpenAI Responses WebSocket error event. */
+function shapedWsError(v: Refuse): string {
+  const inner = (JSON.parse(v.shaped?.body ?? '{}') as { error?: Record<string, unknown> }).error;
+  return JSON.stringify({ type: 'error', status: v.shaped?.status ?? v.status, error: inner });
 }
 
 function asBuffer(data: RawData): Buffer {
@@ -220,9 +232,43 @@ export function relayWebSocket(o: RelayOptions): void {
           if (client.readyState === WebSocket.OPEN) client.send(shapedWsRefusal(r.refusal));
         });
       };
+      const redactions: Record<string, number> = {};
+      /** A message to the LLM API: redacted, refused on the socket, or passed (egress.llm). */
+      const llmMessage = (api: MeteredApi, buf: Buffer): Buffer | undefined => {
+        const v = decide(
+          'llm-ws',
+          o.state,
+          { api, body: buf, encoding: undefined },
+          llmBodyVerdict,
+        );
+        if (v.kind === 'pass') return buf;
+        if (v.kind === 'flag') {
+          if (verdict !== 'refused') verdict = 'flagged';
+          reason = v.why;
+          return buf;
+        }
+        if (v.kind === 'redact') {
+          for (const [k, n] of Object.entries(v.redactions))
+            redactions[k] = (redactions[k] ?? 0) + n;
+          o.redacted?.(v.redactions);
+          if (verdict === 'allowed') verdict = 'redacted';
+          return v.body;
+        }
+        verdict = 'refused';
+        reason = v.why;
+        o.log({ rule: v.rule, verdict: 'refused', status: 101, reason: v.why });
+        // The call is answered on the socket as an API error; the socket and the session go on.
+        if (client.readyState === WebSocket.OPEN) client.send(shapedWsError(shapeForLlm(api, v)));
+        return undefined;
+      };
       client.on('message', (data: RawData, isBinary: boolean) => {
         const buf = asBuffer(data);
         bytesUp += buf.length;
+        if (o.llm !== undefined && !isBinary) {
+          const out = llmMessage(o.llm, buf);
+          if (out !== undefined) relay(out, isBinary);
+          return;
+        }
         const text = buf.toString('latin1');
         const findings = o.state().scanner.scanText(text, 'websocket message');
         if (endsWithTokenFragment(text)) {
@@ -255,6 +301,7 @@ export function relayWebSocket(o: RelayOptions): void {
           bytesDown,
           ...(reason === undefined ? {} : { reason }),
           ...(accounted.some((c) => c.charged() !== undefined) ? { unmetered: true } : {}),
+          ...(Object.keys(redactions).length === 0 ? {} : { redactions }),
         });
       };
       client.once('close', (code: number) => {

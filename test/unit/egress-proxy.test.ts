@@ -354,7 +354,8 @@ describe('intercepting egress proxy', () => {
 
   it('relays a WebSocket through the interception with the credential injected', async () => {
     const sock = await tlsThrough(proxyPort, 'api.fake-llm.test', 443, ca.certPem);
-    const ws = new WebSocket('wss://api.fake-llm.test/v1/responses', {
+    // Not an LLM API path: a finding closes the socket (LLM sockets redact, below).
+    const ws = new WebSocket('wss://api.fake-llm.test/socket', {
       createConnection: () => sock,
       headers: { 'x-api-key': 'placeholder' },
     });
@@ -595,6 +596,53 @@ describe('intercepting egress proxy', () => {
       expect(r.status).toBe(413);
       expect(anthropicError(r.body).error.type).toBe('request_too_large');
       expect(seen).toHaveLength(0);
+    });
+
+    it('redacts messages on a Responses WebSocket and answers what it must refuse on the socket', async () => {
+      const sock = await tlsThrough(proxyPort, 'api.fake-llm.test', 443, ca.certPem);
+      const ws = new WebSocket('wss://api.fake-llm.test/v1/responses', {
+        createConnection: () => sock,
+      });
+      const got: string[] = [];
+      const next = (): Promise<string> =>
+        new Promise((resolve) =>
+          ws.once('message', (m: Buffer) => {
+            resolve(m.toString());
+          }),
+        );
+      got.push(await next());
+      ws.send(JSON.stringify({ type: 'response.create', input: `key ${AWS}` }));
+      got.push(await next());
+      const split = JSON.stringify({
+        type: 'response.create',
+        input: [{ text: AWS.slice(0, 10) }, { text: AWS.slice(10) }],
+      });
+      ws.send(split);
+      got.push(await next());
+      ws.send('{"type":"response.create","input":"still open"}');
+      got.push(await next());
+      ws.close();
+      expect(got[1]).toBe(
+        'echo {"type":"response.create","input":"key [REDACTED aws-access-key-id]"}',
+      );
+      const err = JSON.parse(got[2] ?? '') as {
+        type: string;
+        status: number;
+        error: { type: string };
+      };
+      expect(err).toMatchObject({
+        type: 'error',
+        status: 400,
+        error: { type: 'invalid_request_error' },
+      });
+      expect(got[3]).toBe('echo {"type":"response.create","input":"still open"}');
+      expect(JSON.stringify(got)).not.toContain(AWS);
+      expect(redactedCounts).toEqual([{ 'aws-access-key-id': 1 }]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(log.filter((l) => l.kind === 'websocket').at(-1)).toMatchObject({
+        verdict: 'refused',
+        redactions: { 'aws-access-key-id': 1 },
+      });
     });
 
     it('keeps refusing with 403 on other hosts and on paths that are not LLM calls', async () => {

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Ticket } from '../admission.js';
 import { redactPath } from '../audit.js';
 import { findingsVerdict } from '../decide/findings.js';
+import { llmApi } from '../decide/llm.js';
 import { meteringVerdict } from '../decide/metering.js';
 import { requestVerdict } from '../decide/request.js';
 import { decide, isRefusal, refusal, type Refuse } from '../decide/verdict.js';
@@ -104,6 +105,8 @@ export function handleUpgrade(
   }
   relayWebSocket({
     ...wsMetering(ctx, path, t.host),
+    llm: llmApi('GET', path),
+    redacted: ctx.opts.redacted,
     req,
     socket: sock,
     head,
