@@ -63,10 +63,11 @@ export function formatEgressLine(line: string): string {
   const bytes = e.bytesUp === undefined ? '' : ` up ${e.bytesUp} B down ${e.bytesDown ?? 0} B`;
   const reason = e.reason === undefined ? '' : ` - ${e.reason}`;
   const unmetered = e.unmetered === true ? ' UNMETERED' : '';
+  const r = e.redactions;
   const redacted =
-    typeof e.redactions !== 'object' || Object.keys(e.redactions).length === 0
+    typeof r !== 'object' || r === null || Array.isArray(r) || Object.keys(r).length === 0
       ? ''
-      : ` - redacted ${describeRedactions(e.redactions)}`;
+      : ` - redacted ${describeRedactions(r)}`;
   return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${redacted}${reason}`;
 }
 

@@ -131,6 +131,9 @@ describe('egress control plane', () => {
       state: () => state,
       log: (e) => log.push(e),
       admit: (r) => (admit === undefined ? Promise.reject(new Error('no link')) : admit(r)),
+      redacted: (c) => {
+        link?.redacted(c);
+      },
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     proxyPort = (proxy.address() as AddressInfo).port;
@@ -233,6 +236,23 @@ describe('egress control plane', () => {
     expect(log.filter((l) => l.rule === 'budget-exhausted')).toHaveLength(2);
     // Calls that are not metered still pass.
     expect((await call('/v1/messages/count_tokens')).status).toBe(200);
+  });
+
+  it('counts secrets redacted from LLM calls for the launch record and in the ledger', async () => {
+    await start(plan({ tokens: 1000 }));
+    await linkUp();
+    const secretful = JSON.stringify({
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'AKIAIOSFODNN7EXAMPLE and sk_live_51HqLyjWDarjtT1zdp7dc4eC39' },
+      ],
+    });
+    expect((await call('/v1/messages', secretful)).status).toBe(200);
+    expect((await call('/v1/messages', secretful)).status).toBe(200);
+    await settle();
+    const want = { 'aws-access-key-id': 2, 'stripe-key': 2 };
+    expect(control?.redactions()).toEqual(want);
+    expect(await ledger.redactions({ identity: 'demo-20261121-100000' })).toEqual(want);
   });
 
   it('answers an exhausted OpenAI call with insufficient_quota', async () => {

@@ -6,6 +6,7 @@ import { slugify } from '../../src/plan/slug.js';
 import { closest } from '../../src/util/suggest.js';
 import { bottlesFromInspect } from '../../src/backend/docker/docker-backend.js';
 import { parseTokenCount } from '../../src/util/tokens.js';
+import { formatEgressLine } from '../../src/cli/egress.js';
 
 describe('front matter', () => {
   const loc = { file: 'f.md' };
@@ -117,5 +118,33 @@ describe('bottles from docker inspect', () => {
     expect(c).toMatchObject({ slug: '', controllerPid: undefined });
     expect(bottlesFromInspect('')).toEqual([]);
     expect(() => bottlesFromInspect('{}')).toThrow('docker inspect did not return a list');
+  });
+});
+
+describe('egress log lines', () => {
+  it('names the redactions of an LLM call, and survives a hostile redactions field', () => {
+    const line = JSON.stringify({
+      at: '2026-12-01T10:00:00.000Z',
+      kind: 'https',
+      method: 'POST',
+      host: 'api.anthropic.com',
+      port: 443,
+      path: '/v1/messages?beta=',
+      rule: 'allow api.anthropic.com',
+      verdict: 'redacted',
+      status: 200,
+      redactions: { 'aws-access-key-id': 1, 'stripe-key': 2 },
+      bytesUp: 10,
+      bytesDown: 20,
+      ms: 5,
+    });
+    expect(formatEgressLine(line)).toContain(
+      'REDACTED https     POST api.anthropic.com:443/v1/messages?beta= 200',
+    );
+    expect(formatEgressLine(line)).toContain(' - redacted aws-access-key-id, stripe-key x2');
+    for (const redactions of ['x', null, [], {}]) {
+      const odd = JSON.stringify({ kind: 'https', verdict: 'allowed', redactions });
+      expect(formatEgressLine(odd)).not.toContain('redacted');
+    }
   });
 });
