@@ -35,7 +35,7 @@ interface Entry {
   ms?: number;
   unmetered?: boolean;
   revision?: number;
-  redactions?: Record<string, number>;
+  redactions?: unknown;
   allow?: string[];
   deny?: string[];
 }
@@ -67,7 +67,7 @@ export function formatEgressLine(line: string): string {
   const redacted =
     typeof r !== 'object' || r === null || Array.isArray(r) || Object.keys(r).length === 0
       ? ''
-      : ` - redacted ${describeRedactions(r)}`;
+      : ` - redacted ${describeRedactions(r as Record<string, number>)}`;
   return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${redacted}${reason}`;
 }
 
