@@ -318,6 +318,25 @@ function jsonFindings(scanner: Scanner, json: string): Finding[] {
   ]);
 }
 
+const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))/g;
+const SIMPLE: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/**
+ * Findings in a text body, also as a lenient JSON reader would decode it:
+ * a body that is almost JSON (a trailing comma) is redacted as text, and
+ * its `\u0041KIA…` must not pass for harmless.
+ */
+function textFindings(scanner: Scanner, text: string): Finding[] {
+  const plain = scanWhole(scanner, text, 'body');
+  if (!text.includes('\\')) return plain;
+  const unescaped = text.replace(
+    JSON_ESCAPE,
+    (_m, hex: string | undefined, c: string | undefined) =>
+      hex !== undefined ? String.fromCharCode(parseInt(hex, 16)) : (SIMPLE[c ?? ''] ?? c ?? ''),
+  );
+  return dedupe([...plain, ...scanWhole(scanner, unescaped, 'body (escapes decoded)')]);
+}
+
 /**
  * Redacts a request body (already content-decoded). A body is JSON when it
  * parses as JSON, whatever its content type says.
@@ -344,14 +363,14 @@ export function redactBody(scanner: Scanner, body: Buffer): Redaction {
   }
   // Text as bytes: latin1 maps each byte to one character, so what is not replaced is kept exactly.
   const text = body.toString('latin1');
-  if (scanWhole(scanner, text, 'body').length === 0) {
+  if (textFindings(scanner, text).length === 0) {
     return { body, redactions: {}, residual: [], json: false };
   }
   const out = redactText(scanner, text, tally);
   return {
     body: tally.any ? Buffer.from(out, 'latin1') : body,
     redactions: tally.counts,
-    residual: scanWhole(scanner, out, 'body'),
+    residual: textFindings(scanner, out),
     json: false,
   };
 }

@@ -51,7 +51,9 @@ describe('LLM route decisions', () => {
     expect(llmApi('POST', '/v1/messages?beta=true')).toBe('anthropic-messages');
     expect(llmApi('POST', '/v1/chat/completions')).toBe('openai-chat');
     expect(llmApi('POST', '/v1/responses')).toBe('openai-responses');
-    expect(llmApi('POST', '/v1/messages/count_tokens')).toBeUndefined();
+    // Token counting carries the same conversation; it is not metered, but it is redacted.
+    expect(llmApi('POST', '/v1/messages/count_tokens?beta=true')).toBe('anthropic-messages');
+    expect(llmApi('GET', '/v1/messages/count_tokens')).toBeUndefined();
     expect(llmApi('GET', '/v1/models')).toBeUndefined();
   });
 

@@ -216,6 +216,13 @@ describe('LLM request redaction', () => {
     expect(r.redactions).toEqual({});
   });
 
+  it('does not let almost-JSON (redacted as text) hide a key in escapes', () => {
+    const r = redact(`{"a": "\\u0041\\u004b${AWS.slice(2)}", }`);
+    expect(r.json).toBe(false);
+    expect(r.redactions).toEqual({});
+    expect(r.residual.map((f) => f.where)).toEqual(['body (escapes decoded)']);
+  });
+
   it('redacts object keys as well as values', () => {
     const r = redact(JSON.stringify({ [AWS]: 'v' }));
     expect(JSON.parse(r.body.toString())).toEqual({ '[REDACTED aws-access-key-id]': 'v' });

@@ -30,9 +30,18 @@ export interface Redact {
 
 export type LlmBodyVerdict = { kind: 'pass' } | Redact | Flag | Refuse;
 
-/** Which LLM API a request calls, if any: the same test that decides metering. */
+/**
+ * Which LLM API a request calls, if any: the metered calls, and Anthropic's
+ * token counting, which carries the same conversation (a 403 there would
+ * end the session just as well).
+ */
 export function llmApi(method: string, path: string): MeteredApi | undefined {
-  return meteredApi(method, path);
+  const api = meteredApi(method, path);
+  if (api !== undefined) return api;
+  const p = (path.split('?')[0] ?? '').replace(/\/+$/, '');
+  return method === 'POST' && p.endsWith('/v1/messages/count_tokens')
+    ? 'anthropic-messages'
+    : undefined;
 }
 
 const places = (fs: readonly Finding[]): string =>
