@@ -95,6 +95,7 @@ export function renderPreflight(plan: BottlePlan): string {
   eg.push(...plan.egress.deny.map((h) => `deny  ${h}`));
   eg.push(...plan.egress.hosts.map((h) => `host  ${h.name} -> ${h.address}${mark(h)}`));
   if (eg.length === 0) eg.push('nothing: every outbound request is refused');
+  eg.push(`secrets: ${plan.egress.mode}; in LLM requests: ${plan.egress.llm}`);
   out.push(...rows('egress', eg));
   out.push(
     ...rows(

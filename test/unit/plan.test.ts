@@ -278,6 +278,7 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
     expect(r.stdout).toContain('dry run, nothing was created');
     expect(r.stdout).toMatch(/egress\s+allow api\.anthropic\.com/);
     expect(r.stdout).toContain('deny  gist.github.com');
+    expect(r.stdout).toContain('secrets: enforce; in LLM requests: refuse');
     expect(r.stdout).toContain('github.com  Authorization: "Bearer " + <env:GH_TOKEN>');
     expect(r.stdout).toContain("FROM_CMD <- cmd:printf '%s' hello");
     expect(r.stdout).toContain('LITERAL <- literal (value hidden)');
