@@ -82,4 +82,41 @@ describeDocker('secrets in the LLM conversation are redacted, not refused', () =
       fx.cleanup();
     }
   });
+
+  it('codex over its Responses WebSocket: a key in the prompt is redacted, the answer arrives', async () => {
+    const aws = `AKIA${pick(UPPER_DIGITS, 16)}`;
+    const fx = bottleRepo(upstream().port);
+    const before = upstream().requests.length;
+    try {
+      const r = await runBin(fx, [
+        'start',
+        'codex',
+        '--headless',
+        '--prompt',
+        `remember the deploy key ${aws} and say hi`,
+        '--label',
+        'e2e-redact-codex',
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const record = JSON.parse(r.stdout) as {
+        output: string;
+        identity: string;
+        redactions: Record<string, number>;
+      };
+      expect(record.output).toContain('hello from the fake upstream');
+      expect(record.redactions['aws-access-key-id']).toBeGreaterThanOrEqual(1);
+      const seen = upstream().requests.slice(before);
+      expect(seen.some((q) => q.transport === 'websocket')).toBe(true);
+      const sent = JSON.stringify(seen.map((q) => q.body));
+      expect(sent).not.toContain(aws);
+      expect(sent).toContain('[REDACTED aws-access-key-id]');
+      const log = await runBin(fx, ['egress', 'log', record.identity, '--json']);
+      expect(log.stdout).not.toContain(aws);
+      expect(log.stdout).toMatch(/"kind":"websocket".*"verdict":"redacted"/);
+      expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
+    } finally {
+      fx.cleanup();
+    }
+  });
 });
