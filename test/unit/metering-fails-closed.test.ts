@@ -300,9 +300,10 @@ describe('metering fails closed', () => {
     });
   });
 
-  it('releases a call whose body never reached the upstream whole (the agent hung up mid-upload)', async () => {
+  it('holds nothing for a call whose body never arrived whole (the agent hung up mid-upload)', async () => {
+    const before = fake('plain').requests.length;
     const sock = await tlsThrough(proxyPort, HOSTS.plain, 443, ca.certPem);
-    // Larger than the proxy holds: admitted, then streamed upstream as it arrives.
+    // An LLM body is held whole (up to 32 MiB, for redaction) before it is admitted.
     const declared = 9 * 1024 * 1024;
     sock.write(
       `POST /v1/messages HTTP/1.1\r\nhost: ${HOSTS.plain}\r\ncontent-type: application/json\r\n` +
@@ -310,14 +311,17 @@ describe('metering fails closed', () => {
     );
     const chunk = 'x'.repeat(64 * 1024);
     for (let sent = 0; sent < 8.5 * 1024 * 1024; sent += chunk.length) sock.write(chunk);
-    await eventually(async () => {
-      expect(await ledger.reserved('global:claude')).toBe(estimateTokens(declared));
+    await new Promise<void>((resolve) => {
+      sock.once('drain', resolve);
+      if (sock.writableLength === 0) resolve();
     });
+    expect(await ledger.reserved('global:claude')).toBe(0);
     sock.destroy();
     await eventually(async () => {
       expect(await ledger.reserved('global:claude')).toBe(0);
     });
     expect(await ledger.totals({})).toMatchObject({ events: 0 });
+    expect(fake('plain').requests).toHaveLength(before);
   });
 
   it('counts an unmetered charge against every budget scope, and refuses once it used the budget up', async () => {
