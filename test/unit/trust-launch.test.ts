@@ -134,6 +134,7 @@ function record(plan: BottlePlan): LaunchRecord {
     startedAt: '2026-01-01T00:00:00.000Z',
     endedAt: '2026-01-01T00:00:01.000Z',
     timings: {},
+    redactions: {},
   };
 }
 
