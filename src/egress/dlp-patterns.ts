@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { findUrlUserinfo } from './credentials.js';
 
 /**
  * Known secret formats. Each has a distinctive prefix or structure, so a
@@ -212,6 +213,8 @@ export const SECRET_PATTERNS: readonly SecretPattern[] = [
     name: 'url-credentials',
     category: 'token',
     re: /\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]{1,64}:[^\s/@]{3,128}@[a-z0-9.-]+/i,
+    // Placeholders (`${PGPASSWORD}`, `<password>`) are documentation, not credentials.
+    verify: findUrlUserinfo,
   },
   {
     name: 'password-assignment',

@@ -1,14 +1,42 @@
 import { SECRET_PATTERNS } from './dlp-patterns.js';
+import {
+  base64UserPass,
+  basicAuthValue,
+  findBasicInText,
+  findSecretAssignment,
+  findUrlUserinfo,
+} from './credentials.js';
+import { decodeHtmlEntities, decodeJsEscapes, hostToUnicode, scriptsOf } from './encodings.js';
+import {
+  base64Bytes,
+  dnsQuestionNames,
+  highEntropyToken,
+  shannon,
+  structuredBinary,
+} from './entropy.js';
+import { findHexPrivateKey } from './hex-key.js';
+import { nestedPrivateTarget } from './nested-target.js';
+import { findRoutingNumber, findSsn } from './pii.js';
+import { findSeedPhrase } from './seed-phrase.js';
+
+export { highEntropyToken, shannon } from './entropy.js';
 
 /**
  * The scanner for what leaves a bottle: URL, headers and body. It looks at
- * the text as sent and at its decoded forms (URL-decoding repeated, base64
- * and hex runs), because an agent told to hide a key will encode it. It
- * reports what kind of secret it saw and where, never the secret itself.
+ * the text as sent and at its decoded forms (URL-decoding repeated, HTML
+ * character references, JavaScript escapes, base64 at every alignment and
+ * across line wraps, hex runs), because an agent told to hide a key will
+ * encode it. It reports what kind of secret it saw and where, never the
+ * secret itself.
  */
 
 export interface Finding {
-  /** Pattern name, `entropy`, `hostname-encoding` or `bottle-secret`. */
+  /**
+   * Pattern name, or one of the detectors' kinds: `entropy`,
+   * `hostname-encoding`, `bottle-secret`, `seed-phrase`, `hex-private-key`,
+   * `us-ssn`, `us-bank-routing-number`, `basic-auth-credentials`,
+   * `secret-assignment`, `nested-private-target`, `cross-site-cookie`, ...
+   */
   kind: string;
   where: string;
 }
@@ -75,61 +103,123 @@ function hexStretches(text: string): string[] {
   return out;
 }
 
+/** Base64 broken over lines (MIME, PEM bodies), also with `\\n` escapes as JSON carries it. */
+const WRAPPED_BASE64 =
+  /(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{8,}(?:={0,2}(?:\s|\\[rn])+[A-Za-z0-9+/]{4,})+={0,2}/g;
+const MAX_VIEWS = 8;
+
+function urlDecodeOnce(text: string): string | undefined {
+  return /%[0-9a-fA-F]{2}/.test(text) ? safeDecodeURIComponent(text) : undefined;
+}
+
 /**
- * The text and every decoded form of it that is itself text; `hexInRaw` is
- * the text hidden in hex runs of the text as sent.
+ * The text and its text decodings (percent, HTML references, JavaScript
+ * escapes), stacked in any order up to MAX_VIEWS views.
  */
-export function decodedViews(text: string): { views: string[]; hexInRaw: string[] } {
+function textViews(text: string): string[] {
   const views = [text];
-  let cur = text;
-  for (let i = 0; i < 4 && /%[0-9a-fA-F]{2}/.test(cur); i++) {
-    cur = safeDecodeURIComponent(cur);
-    views.push(cur);
+  const seen = new Set(views);
+  for (let i = 0; i < views.length && views.length < MAX_VIEWS; i++) {
+    const v = views[i] ?? '';
+    for (const d of [urlDecodeOnce(v), decodeHtmlEntities(v), decodeJsEscapes(v)]) {
+      if (d === undefined || seen.has(d) || views.length >= MAX_VIEWS) continue;
+      seen.add(d);
+      views.push(d);
+    }
   }
+  return views;
+}
+
+/**
+ * What a base64 run says. It is decoded at all four alignments, so a prefix
+ * in the base64 alphabet glued to it (`token` + base64) cannot shift it out
+ * of reach; the first alignment that decodes to text wins. Bytes that are
+ * not text at any alignment give their printable stretches (text inside
+ * binary) in `binary`.
+ */
+function decodeBase64Run(run: string, text: string[], binary: string[]): void {
+  for (let off = 0; off < 4 && run.length - off >= 16; off++) {
+    const b = base64Bytes(run.slice(off));
+    if (printable(b)) {
+      text.push(b.toString('latin1'));
+      return;
+    }
+  }
+  for (let off = 0; off < 4 && run.length - off >= 16; off++) {
+    const stretches = base64Bytes(run.slice(off))
+      .toString('latin1')
+      .match(/[\x20-\x7e]{12,}/g);
+    if (stretches !== null) binary.push(...stretches);
+  }
+}
+
+export interface DecodedViews {
+  views: string[];
+  /** Text hidden in hex runs of the text as sent. */
+  hexInRaw: string[];
+  /** Printable stretches inside base64 runs that are binary, not text. */
+  inBinary: string[];
+  /** Base64 runs that decode, whole, to text. */
+  base64Texts: string[];
+}
+
+/** The text and every decoded form of it that is itself text. */
+export function decodedViews(text: string): DecodedViews {
+  const views = textViews(text);
   const more: string[] = [];
+  const base64Texts: string[] = [];
+  const inBinary: string[] = [];
   let hexInRaw: string[] = [];
   for (const [i, v] of views.entries()) {
-    for (const m of v.matchAll(BASE64_RUN)) {
-      const b = Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-      if (printable(b)) more.push(b.toString('latin1'));
+    for (const m of v.matchAll(BASE64_RUN)) decodeBase64Run(m[0], base64Texts, inBinary);
+    for (const m of v.matchAll(WRAPPED_BASE64)) {
+      decodeBase64Run(m[0].replace(/\s|\\[rn]/g, ''), base64Texts, inBinary);
     }
     const hex = hexStretches(v);
     if (i === 0) hexInRaw = hex;
     more.push(...hex);
   }
-  // One more round catches base64 inside URL-encoding inside base64.
+  more.push(...base64Texts, ...inBinary);
+  // One more round catches base64 inside an encoding inside base64.
   for (const m of more.slice()) {
-    if (/%[0-9a-fA-F]{2}/.test(m)) more.push(safeDecodeURIComponent(m));
+    for (const d of [urlDecodeOnce(m), decodeHtmlEntities(m), decodeJsEscapes(m)]) {
+      if (d !== undefined) more.push(d);
+    }
   }
   // One string for all decoded runs: each pattern then runs once over them, not once per run.
-  return { views: more.length === 0 ? views : [...views, more.join('\n')], hexInRaw };
+  return {
+    views: more.length === 0 ? views : [...views, more.join('\n')],
+    hexInRaw,
+    inBinary,
+    base64Texts,
+  };
 }
 
-export function shannon(s: string): number {
-  const counts = new Map<string, number>();
-  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-  let h = 0;
-  for (const n of counts.values()) {
-    const p = n / s.length;
-    h -= p * Math.log2(p);
+/** A random token that is not structured binary (a DNS message in base64url is data, not a key). */
+export function randomToken(s: string): boolean {
+  return highEntropyToken(s) && !structuredBinary(base64Bytes(s));
+}
+
+/** Path segments and query values of a URL's path-and-query, percent-decoded. */
+function urlPieces(pathAndQuery: string): string[] {
+  const [path = '', query = ''] = pathAndQuery.split('?', 2);
+  return [...path.split('/'), ...query.split('&').map((kv) => kv.slice(kv.indexOf('=') + 1))].map(
+    safeDecodeURIComponent,
+  );
+}
+
+/** Question names of DNS messages carried in URL pieces (DNS-over-HTTPS `?dns=`). */
+function dnsNamesIn(pieces: readonly string[]): string[] {
+  const names: string[] = [];
+  for (const p of pieces) {
+    if (p.length < 16 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(p)) continue;
+    names.push(...(dnsQuestionNames(base64Bytes(p)) ?? []));
   }
-  return h;
+  return names;
 }
 
-const IMAGE_MAGIC = [
-  Buffer.from('89504e47', 'hex'),
-  Buffer.from('ffd8ff', 'hex'),
-  Buffer.from('GIF8'),
-];
-
-/** Looks like a random token: long, mixed classes, high entropy, not an image blob. */
-export function highEntropyToken(s: string): boolean {
-  if (s.length < 20 || !/^[A-Za-z0-9+/=_.~-]+$/.test(s)) return false;
-  if (!/[a-z]/.test(s) || !/[A-Z]/.test(s) || !/\d/.test(s)) return false;
-  if (shannon(s) < 4.0) return false;
-  const bytes = Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  return !IMAGE_MAGIC.some((m) => bytes.subarray(0, m.length).equals(m));
-}
+/** Absolute URLs written in a text (a Referer, a link in a body). */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]{0,15}:\/\/([^\s"'<>/?#]{1,255})([^\s"'<>]{0,4096})/gi;
 
 /**
  * A host name used as a data channel: encoded labels (hex, base32, base64)
@@ -137,9 +227,21 @@ export function highEntropyToken(s: string): boolean {
  * registered domain) are not judged.
  */
 export function hostnameFinding(host: string): string | undefined {
-  const labels = host.toLowerCase().split('.');
+  const lower = host.toLowerCase().replace(/\.$/, '');
+  const unicode = hostToUnicode(lower);
+  // A label that claims punycode and does not decode cannot be judged.
+  if (unicode === undefined) return 'undecodable punycode label';
+  if (unicode.split('.').some((l) => scriptsOf(l).size > 1)) return 'mixed-script label';
+  const asSent = labelFinding(host.replace(/\.$/, ''));
+  if (asSent !== undefined || unicode === lower) return asSent;
+  // Decoded punycode labels are judged again, on their ASCII letters and digits.
+  return labelFinding(unicode.replace(/[^\x00-\x7f]/g, ''));
+}
+
+function labelFinding(host: string): string | undefined {
+  const labels = host.split('.');
   if (labels.length < 3) return undefined;
-  const sub = host.split('.').slice(0, -2);
+  const sub = labels.slice(0, -2);
   if (sub.length >= 5) return 'deep sub-domain chain';
   for (const label of sub) {
     if (/^[0-9a-f]{12,}$/i.test(label) && label.length % 2 === 0) {
@@ -159,7 +261,7 @@ export function hostnameFinding(host: string): string | undefined {
     if (label.length >= 20 && /^[A-Za-z0-9_-]+$/.test(label)) {
       const b = Buffer.from(label.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
       if (printable(b)) return 'base64-encoded label';
-      if (highEntropyToken(label)) return 'high-entropy label';
+      if (randomToken(label)) return 'high-entropy label';
     }
   }
   return undefined;
@@ -197,6 +299,29 @@ export function endsWithTokenFragment(text: string): boolean {
   return TRUNCATED_TOKEN.test(text.trimEnd());
 }
 
+/** Detectors that are functions rather than one pattern, run over every view like the patterns. */
+const DETECTORS: readonly { kind: string; found: (text: string) => boolean }[] = [
+  { kind: 'seed-phrase', found: findSeedPhrase },
+  { kind: 'hex-private-key', found: findHexPrivateKey },
+  { kind: 'us-ssn', found: findSsn },
+  { kind: 'us-bank-routing-number', found: findRoutingNumber },
+  { kind: 'basic-auth-credentials', found: findBasicInText },
+  { kind: 'url-credentials', found: findUrlUserinfo },
+];
+
+/** Headers that carry a URL as their whole value. */
+const URL_HEADERS = new Set(['referer', 'origin', 'location', 'content-location', 'destination']);
+
+export interface ScanOptions {
+  /**
+   * Judge values assigned to secret-naming keys by their randomness (on by
+   * default). Off for a `Cookie` header: a site's own session cookie going
+   * back to it is not a leak, and cookies carried to another site are the
+   * cookie ledger's to judge.
+   */
+  assignments?: boolean;
+}
+
 export class Scanner {
   private readonly bottleSecrets: string[];
 
@@ -205,15 +330,16 @@ export class Scanner {
     this.bottleSecrets = [...new Set(secrets.flatMap(secretForms))];
   }
 
-  /** Findings in one piece of text (a URL, a header value, a body). */
-  scanText(text: string, where: string): Finding[] {
+  /** Findings in one piece of text (a URL, a header value, a body, a WebSocket message). */
+  scanText(text: string, where: string, opts: ScanOptions = {}): Finding[] {
     const s = text.length > MAX_SCAN ? text.slice(0, MAX_SCAN) : text;
     const findings: Finding[] = [];
-    const { views, hexInRaw } = decodedViews(s);
-    // Random-looking words hidden in hex are keys being smuggled, whatever their format.
-    if (hexInRaw.some((t) => t.split(/[\s"'=:,;]+/).some(highEntropyToken))) {
-      findings.push({ kind: 'hex-encoded-secret', where });
-    }
+    const { views, hexInRaw, inBinary, base64Texts } = decodedViews(s);
+    // Random-looking words hidden in hex or inside binary are keys being smuggled, whatever their format.
+    const randomWord = (t: string): boolean => t.split(/[\s"'=:,;]+/).some(highEntropyToken);
+    if (hexInRaw.some(randomWord)) findings.push({ kind: 'hex-encoded-secret', where });
+    if (inBinary.some(randomWord)) findings.push({ kind: 'binary-encoded-secret', where });
+    if (base64Texts.some(base64UserPass)) findings.push({ kind: 'basic-auth-credentials', where });
     for (const secret of this.bottleSecrets) {
       if (views.some((v) => v.includes(secret))) {
         findings.push({ kind: 'bottle-secret', where });
@@ -229,7 +355,34 @@ export class Scanner {
         }
       }
     }
-    return findings;
+    for (const d of DETECTORS) {
+      if (findings.some((f) => f.kind === d.kind)) continue;
+      if (views.some(d.found)) findings.push({ kind: d.kind, where });
+    }
+    if (opts.assignments !== false && views.some(findSecretAssignment)) {
+      findings.push({ kind: 'secret-assignment', where });
+    }
+    findings.push(...this.urlsInText(views.slice(0, 2), where));
+    return dedupe(findings);
+  }
+
+  /** URLs written inside a text: their host names and their pieces' entropy, as for a request URL. */
+  private urlsInText(views: readonly string[], where: string): Finding[] {
+    const out: Finding[] = [];
+    for (const v of views) {
+      if (!v.includes('://')) continue;
+      for (const m of v.matchAll(URL_IN_TEXT)) {
+        const host = (m[1] ?? '').replace(/^[^@]*@/, '').replace(/:\d+$/, '');
+        const issue = hostnameFinding(host);
+        if (issue !== undefined) {
+          out.push({ kind: 'hostname-encoding', where: `${where} URL (${issue})` });
+        }
+        if (urlPieces(m[2] ?? '').some(randomToken)) {
+          out.push({ kind: 'entropy', where: `${where} URL` });
+        }
+      }
+    }
+    return out;
   }
 
   /**
@@ -269,13 +422,21 @@ export class Scanner {
     const hostIssue = hostnameFinding(host);
     if (hostIssue !== undefined)
       findings.push({ kind: 'hostname-encoding', where: `host (${hostIssue})` });
-    const [path = '', query = ''] = pathAndQuery.split('?', 2);
-    const pieces = [
-      ...path.split('/'),
-      ...query.split('&').map((kv) => kv.slice(kv.indexOf('=') + 1)),
-    ].map(safeDecodeURIComponent);
-    if (pieces.some(highEntropyToken)) findings.push({ kind: 'entropy', where: 'url' });
-    return findings;
+    const pieces = urlPieces(pathAndQuery);
+    if (pieces.some(randomToken)) findings.push({ kind: 'entropy', where: 'url' });
+    // A DNS query in the URL (DNS-over-HTTPS) is judged by the name it asks for, as a host name is.
+    for (const name of dnsNamesIn(pieces)) {
+      const issue = hostnameFinding(name);
+      if (issue !== undefined) {
+        findings.push({ kind: 'hostname-encoding', where: `url DNS query (${issue})` });
+      }
+      findings.push(...this.scanText(name, 'url DNS query'));
+    }
+    const target = nestedPrivateTarget(pathAndQuery);
+    if (target !== undefined) {
+      findings.push({ kind: 'nested-private-target', where: `url (${target})` });
+    }
+    return dedupe(findings);
   }
 
   scanHeaders(
@@ -284,10 +445,37 @@ export class Scanner {
   ): Finding[] {
     const out: Finding[] = [];
     for (const [name, value] of Object.entries(headers)) {
-      if (value === undefined || skip.has(name.toLowerCase())) continue;
-      for (const v of Array.isArray(value) ? value : [value])
-        out.push(...this.scanText(v, `header ${name}`));
+      const lower = name.toLowerCase();
+      if (value === undefined || skip.has(lower)) continue;
+      for (const v of Array.isArray(value) ? value : [value]) {
+        const where = `header ${name}`;
+        out.push(...this.scanText(v, where, { assignments: lower !== 'cookie' }));
+        // Basic credentials to a host without a route for them are the agent's own login leaving.
+        if ((lower === 'authorization' || lower === 'proxy-authorization') && basicAuthValue(v)) {
+          out.push({ kind: 'basic-auth-credentials', where });
+        }
+        if (URL_HEADERS.has(lower)) out.push(...this.urlHeader(v, where));
+      }
     }
-    return out;
+    return dedupe(out);
   }
+
+  /** A header whose value is a URL (`Referer: https://h/p?q`) is judged as a URL. */
+  private urlHeader(value: string, where: string): Finding[] {
+    const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)(.*)$/i.exec(value.trim());
+    if (m === null) return [];
+    const host = (m[1] ?? '').replace(/^[^@]*@/, '').replace(/:\d+$/, '');
+    const rest = m[2] === undefined || m[2] === '' ? '/' : m[2];
+    return this.scanUrl(host, rest).map((f) => ({ kind: f.kind, where: `${where} (${f.where})` }));
+  }
+}
+
+function dedupe(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const k = `${f.kind}\u0000${f.where}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }

@@ -1,0 +1,79 @@
+/**
+ * Randomness measures for the scanner: is a string a random token (a key
+ * without a known format), and are bytes structured binary (a DNS message,
+ * a protocol frame) rather than the random bytes a key decodes to.
+ */
+
+export function shannon(s: string): number {
+  const counts = new Map<string, number>();
+  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+const IMAGE_MAGIC = [
+  Buffer.from('89504e47', 'hex'),
+  Buffer.from('ffd8ff', 'hex'),
+  Buffer.from('GIF8'),
+];
+
+export function base64Bytes(s: string): Buffer {
+  return Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
+
+/** Looks like a random token: long, mixed classes, high entropy, not an image blob. */
+export function highEntropyToken(s: string): boolean {
+  if (s.length < 20 || !/^[A-Za-z0-9+/=_.~-]+$/.test(s)) return false;
+  if (!/[a-z]/.test(s) || !/[A-Z]/.test(s) || !/\d/.test(s)) return false;
+  if (shannon(s) < 4.0) return false;
+  const bytes = base64Bytes(s);
+  return !IMAGE_MAGIC.some((m) => bytes.subarray(0, m.length).equals(m));
+}
+
+/**
+ * Bytes with the structure of a binary message rather than the randomness
+ * of a key: at least one byte in seven is zero (lengths, counts and flags of
+ * a DNS message or a protocol frame), where random bytes have a zero once in
+ * 256. A key hidden inside such bytes is still seen: the scanner reads their
+ * printable stretches separately.
+ */
+export function structuredBinary(bytes: Buffer): boolean {
+  if (bytes.length < 12) return false;
+  let zeros = 0;
+  for (const b of bytes) if (b === 0) zeros++;
+  return zeros >= 3 && zeros * 7 >= bytes.length;
+}
+
+/**
+ * The question names of a DNS wire-format query (RFC 1035), as a
+ * DNS-over-HTTPS `?dns=` value carries it, or undefined when the bytes are
+ * not one. Compression pointers are not used in questions and are refused.
+ */
+export function dnsQuestionNames(bytes: Buffer): string[] | undefined {
+  if (bytes.length < 17) return undefined;
+  const qd = bytes.readUInt16BE(4);
+  // A query: QR bit clear, one to a few questions, no answers.
+  if ((bytes[2] ?? 0) & 0x80 || qd === 0 || qd > 4 || bytes.readUInt16BE(6) !== 0) return undefined;
+  const names: string[] = [];
+  let at = 12;
+  for (let q = 0; q < qd; q++) {
+    const labels: string[] = [];
+    for (;;) {
+      const len = bytes[at];
+      if (len === undefined || len > 63) return undefined;
+      at++;
+      if (len === 0) break;
+      if (at + len > bytes.length) return undefined;
+      labels.push(bytes.subarray(at, at + len).toString('latin1'));
+      at += len;
+    }
+    if (at + 4 > bytes.length) return undefined;
+    at += 4;
+    names.push(labels.join('.'));
+  }
+  return names;
+}
