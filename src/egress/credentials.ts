@@ -108,6 +108,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function secretValue(value: string, strongName: boolean): boolean {
   const v = value.replace(/=+$/, '');
   if (UUID.test(v) || /^\d+$/.test(v) || placeholder(v)) return false;
+  // Keys that are public by design (Stripe `pk_`, PostHog `phc_`, `client-`/`pub-` keys of analytics SDKs).
+  if (/^(?:pk|phc|client|pub|public|publishable)[_-]/i.test(v)) return false;
   // A dotted path or a file name is not a secret (`session.cookie.name`, `key.pem`).
   if (/^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)+$/.test(v) && shannon(v) < 4.2) return false;
   if (highEntropyToken(v)) return true;

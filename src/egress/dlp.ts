@@ -11,8 +11,9 @@ import {
   base64Bytes,
   dnsQuestionNames,
   highEntropyToken,
-  shannon,
+  protobufMessage,
   structuredBinary,
+  tokenInsideBinary,
 } from './entropy.js';
 import { findHexPrivateKey } from './hex-key.js';
 import { nestedPrivateTarget } from './nested-target.js';
@@ -195,9 +196,18 @@ export function decodedViews(text: string): DecodedViews {
   };
 }
 
-/** A random token that is not structured binary (a DNS message in base64url is data, not a key). */
+/**
+ * A random token in a URL piece or host label. A file name is judged by its
+ * stem (`API_ListObjectsV2.html`). Base64 of structured binary (a DNS
+ * message, a protocol-buffers message) is data, not a key, unless a
+ * random-looking word is wrapped inside it.
+ */
 export function randomToken(s: string): boolean {
-  return highEntropyToken(s) && !structuredBinary(base64Bytes(s));
+  const stem = /^(.+)\.[a-z][a-z0-9]{0,4}$/.exec(s)?.[1] ?? s;
+  if (!highEntropyToken(stem)) return false;
+  const bytes = base64Bytes(stem);
+  if (!structuredBinary(bytes) && !protobufMessage(bytes)) return true;
+  return tokenInsideBinary(bytes);
 }
 
 /** Path segments and query values of a URL's path-and-query, percent-decoded. */
@@ -235,7 +245,7 @@ export function hostnameFinding(host: string): string | undefined {
   const asSent = labelFinding(host.replace(/\.$/, ''));
   if (asSent !== undefined || unicode === lower) return asSent;
   // Decoded punycode labels are judged again, on their ASCII letters and digits.
-  return labelFinding(unicode.replace(/[^\x00-\x7f]/g, ''));
+  return labelFinding(unicode.replace(/[^\x20-\x7e]/g, ''));
 }
 
 function labelFinding(host: string): string | undefined {

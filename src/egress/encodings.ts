@@ -67,34 +67,33 @@ function fromCodePoint(n: number): string | undefined {
  */
 export function decodeHtmlEntities(text: string): string | undefined {
   if (!text.includes('&')) return undefined;
-  let changed = false;
   const out = text.replace(ENTITY, (m, dec?: string, hex?: string, name?: string) => {
     let r: string | undefined;
     if (dec !== undefined) r = fromCodePoint(parseInt(dec, 10));
     else if (hex !== undefined) r = fromCodePoint(parseInt(hex, 16));
     else if (name !== undefined && m.endsWith(';')) r = NAMED[name] ?? NAMED[name.toLowerCase()];
     if (r === undefined) return m;
-    changed = true;
     return r;
   });
-  return changed ? out : undefined;
+  return out === text ? undefined : out;
 }
 
-const JS_ESCAPE = /\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))/g;
+const JS_ESCAPE = /\\+(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))/g;
 
-/** `\u0041`, `\u{41}` and `\x41` escapes (JSON, JavaScript, Python) decoded. */
+/**
+ * `\u0041`, `\u{41}` and `\x41` escapes (JSON, JavaScript, Python) decoded,
+ * also when escaped again (`\\u0041`, as JSON carries a JavaScript string).
+ */
 export function decodeJsEscapes(text: string): string | undefined {
   if (!text.includes('\\')) return undefined;
-  let changed = false;
   const out = text.replace(JS_ESCAPE, (m, braced?: string, u4?: string, x2?: string) => {
     const hex = braced ?? u4 ?? x2 ?? '';
     // Surrogate halves are joined by the string itself, so they are decoded one by one.
     const n = parseInt(hex, 16);
     if (n > 0x10ffff) return m;
-    changed = true;
     return n >= 0xd800 && n <= 0xdfff ? String.fromCharCode(n) : String.fromCodePoint(n);
   });
-  return changed ? out : undefined;
+  return out === text ? undefined : out;
 }
 
 /**

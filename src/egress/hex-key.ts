@@ -4,15 +4,18 @@
  * SHA-256 digest, so the rule is decided by context, read on the same line
  * just before the value (and, for two forms, just after it):
  *
- * 1. A digest label makes it a digest, not a key: a scheme prefix glued to
- *    it (`sha256:`, `sha256-`, `zh:`, `@sha256:`), or one of the words
- *    sha/sha256/digest/hash/checksum/cksum/integrity/etag/commit/tree/blob/
- *    object/oid/want/have/ref/tx/txid/block/root/fingerprint/cas/sum/
- *    signature as the nearest label before it; or a `sha256sum` line
- *    (`<hex>  file`), or a git ref line (`<hex> refs/...`, `<hex> HEAD`).
- * 2. Otherwise, a key label (key, secret, private, priv, seed, wallet,
- *    signer, mnemonic, password, token, credential, pk, sk) anywhere in the
- *    40 characters before it makes it a key.
+ * 1. A scheme prefix glued to it (`sha256:`, `sha256-`, `zh:`, `@sha256:`)
+ *    makes it a digest.
+ * 2. Otherwise the nearest word before it (within 48 characters, split at
+ *    `_`, `-` and camelCase) that names either decides: a digest word
+ *    (sha/sha256/digest/hash/checksum/cksum/integrity/etag/commit/tree/
+ *    blob/object/oid/want/have/ref/tx/block/root/fingerprint/cas/sum/sig,
+ *    or an identifier containing sha<digits>/digest/hash/checksum) makes it
+ *    a digest, and so does an identifier word (`id`, `userID`,
+ *    `device_id`: random by design, naming no key); a key word (key, secret, private, priv, seed, wallet,
+ *    signer, mnemonic, password, token, credential, pk, sk) a key. With no
+ *    such word, a `sha256sum` line (`<hex>  file`) or a git ref line
+ *    (`<hex> refs/...`, `<hex> HEAD`) is a digest.
  * 3. Otherwise, with no label at all, it is a key too: a bare 64-hex value
  *    is refused rather than guessed harmless (fail closed). Content
  *    addresses that travel without a label are rare in a bottle's traffic;
@@ -39,33 +42,40 @@ const KEY_WORD =
 /** `sha256:` / `sha256-` / `zh:` / `h1:` glued to the value. */
 const SCHEME_PREFIX = /(?:^|[^A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,9})[:-]$/;
 
-/** The identifier nearest before the value on its line (skipping quotes, `:`, `=`, spaces, brackets). */
-function nearestLabel(before: string): string | undefined {
-  const m = /([A-Za-z][A-Za-z0-9_.-]{0,40})[\s"'`:=,([{<>/]*$/.exec(before);
-  return m?.[1];
+/** Words of the identifiers in `before`, nearest first (`privateKey` -> private, key). */
+function wordsNearestFirst(before: string): string[] {
+  const words: string[] = [];
+  for (const m of before.matchAll(/[A-Za-z][A-Za-z0-9]*/g)) {
+    words.push(
+      ...m[0].split(/(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d{3})/).map((w) => w.toLowerCase()),
+    );
+  }
+  return words.reverse();
 }
 
-/** What a label says the value is: its last word that is a digest or key word decides. */
-function labelKind(label: string): 'digest' | 'key' | undefined {
-  const parts = label
-    .split(/[_.-]+|(?<=[a-z])(?=[A-Z])/)
-    .map((p) => p.toLowerCase())
-    .reverse();
-  for (const p of parts) {
-    const one = p.replace(/s$/, '');
-    if (KEY_WORDS.has(p) || KEY_WORDS.has(one)) return 'key';
-    if (DIGEST_WORDS.has(p) || DIGEST_WORDS.has(one)) return 'digest';
-  }
+function wordKind(w: string): 'digest' | 'key' | undefined {
+  const one = w.replace(/s$/, '');
+  if (KEY_WORDS.has(w) || KEY_WORDS.has(one)) return 'key';
+  if (DIGEST_WORDS.has(w) || DIGEST_WORDS.has(one)) return 'digest';
+  // An identifier (`userID`, `device_id`, `traceId`) is random by design and names no key.
+  if (w === 'id' || w === 'uid' || w === 'guid' || w === 'uuid') return 'digest';
+  // `hexdigest`, `sha256sum`, `blockhash`: a digest word inside one identifier.
+  if (/sha\d|digest|hash|checksum/.test(w)) return 'digest';
   return undefined;
 }
 
 function isDigestContext(text: string, start: number, end: number): boolean {
   const lineStart = text.lastIndexOf('\n', start - 1) + 1;
-  const before = text.slice(Math.max(lineStart, start - 48), start);
+  let before = text.slice(Math.max(lineStart, start - 48), start);
+  // git pkt-lines start with their length in hex (`0032want <oid>`): the keyword follows it.
+  if (start - lineStart <= 48) before = before.replace(/^(?:[0-9a-f]{4})+(?=[a-z])/, '');
   const glued = SCHEME_PREFIX.exec(before);
   if (glued?.[1] !== undefined && !KEY_WORD.test(glued[1])) return true;
-  const label = nearestLabel(before);
-  if (label !== undefined && labelKind(label) === 'digest') return true;
+  // The nearest word that says what the value is decides.
+  for (const w of wordsNearestFirst(before)) {
+    const kind = wordKind(w);
+    if (kind !== undefined) return kind === 'digest';
+  }
   const after = text.slice(end, end + 16);
   // sha256sum / shasum output, and git's "<oid> <ref>" lines.
   return /^(?: [ *]\S|\s+(?:refs\/|HEAD\b))/.test(after);

@@ -44,7 +44,7 @@ export function abaChecksumValid(digits: string): boolean {
     (prefix >= 61 && prefix <= 72) ||
     prefix === 80;
   if (!okPrefix) return false;
-  const d = [...digits].map(Number);
+  const d = digits.split('').map(Number);
   const w = [3, 7, 1, 3, 7, 1, 3, 7, 1];
   return d.reduce((s, x, i) => s + x * (w[i] ?? 0), 0) % 10 === 0;
 }

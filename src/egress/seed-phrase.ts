@@ -39,7 +39,9 @@ export function bip39ChecksumValid(indices: readonly number[]): boolean {
 function wordRuns(text: string): { indices: number[]; start: number; end: number }[] {
   const runs: { indices: number[]; start: number; end: number }[] = [];
   let cur: { indices: number[]; start: number; end: number } | undefined;
-  for (const m of text.matchAll(WORD)) {
+  // JSON carries line breaks as `\\n`: the escape's letter is a separator, not a word.
+  const plain = text.includes('\\') ? text.replace(/\\[nrt]/g, '  ') : text;
+  for (const m of plain.matchAll(WORD)) {
     const idx = INDEX.get(m[0].toLowerCase());
     const at = m.index;
     if (idx !== undefined && cur !== undefined && at - cur.end <= MAX_GAP) {

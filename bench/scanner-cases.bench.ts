@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { CookieLedger } from '../src/egress/cookies.js';
+import { Scanner } from '../src/egress/dlp.js';
+import { runThroughProxy, type ProxyCase, type Verdict } from './proxy-cases.js';
+
+/**
+ * The scanner on traffic it was not written against: held-out attacks for
+ * each class of detector (bench/scanner-cases/held-out-attacks.json, written
+ * before the detectors were tuned) and a benign sample of a coding agent's
+ * ordinary traffic (bench/scanner-cases/benign.json, built by
+ * make-benign.mjs: package registries, git smart-HTTP, LLM API calls,
+ * docs, DNS-over-HTTPS, telemetry). Requests go through the real proxy; the
+ * cookie cases go through the cookie ledger, which the proxy feeds.
+ */
+
+interface JsonCase {
+  id: string;
+  class: string;
+  transport?: 'websocket';
+  method?: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  frames?: string[];
+}
+interface CookieCases {
+  setBy: { host: string; setCookie: string[] };
+  cases: { id: string; host: string; texts: string[] }[];
+}
+
+const DIR = join(import.meta.dirname, 'scanner-cases');
+const load = <T>(name: string): T => JSON.parse(readFileSync(join(DIR, name), 'utf8')) as T;
+
+function toProxyCase(c: JsonCase): ProxyCase {
+  return {
+    id: c.id,
+    transport: c.transport === 'websocket' ? 'websocket' : 'http',
+    url: c.url,
+    ...(c.method === undefined ? {} : { method: c.method }),
+    ...(c.headers === undefined ? {} : { headers: c.headers }),
+    ...(c.body === undefined ? {} : { body: c.body }),
+    ...(c.frames === undefined
+      ? {}
+      : { frames: c.frames.map((payload) => ({ opcode: 'text' as const, payload })) }),
+  };
+}
+
+/** What the scanner says about a case on its own (for the report of misses and false blocks). */
+function why(c: JsonCase): string {
+  const s = new Scanner([]);
+  const u = new URL(c.url);
+  const f = [
+    ...s.scanUrl(u.hostname, `${u.pathname}${u.search}`),
+    ...s.scanHeaders(c.headers ?? {}, new Set()),
+    ...(c.body === undefined ? [] : s.scanText(c.body, 'body')),
+    ...(c.frames ?? []).flatMap((t) => s.scanText(t, 'websocket message')),
+  ];
+  return f.map((x) => `${x.kind} in ${x.where}`).join('; ') || 'no finding';
+}
+
+function table(
+  cases: readonly JsonCase[],
+  verdicts: Map<string, Verdict>,
+  want: Verdict,
+): { lines: string[]; hits: number } {
+  const byClass = new Map<string, { n: number; hit: number }>();
+  const notes: string[] = [];
+  for (const c of cases) {
+    const row = byClass.get(c.class) ?? { n: 0, hit: 0 };
+    row.n++;
+    if (verdicts.get(c.id) === want) row.hit++;
+    else notes.push(`- ${want === 'block' ? 'missed' : 'false block'} ${c.id}: ${why(c)}`);
+    byClass.set(c.class, row);
+  }
+  const hits = [...byClass.values()].reduce((a, r) => a + r.hit, 0);
+  const label = want === 'block' ? 'blocked' : 'passed';
+  return {
+    hits,
+    lines: [
+      `| class | cases | ${label} |`,
+      '| --- | --- | --- |',
+      ...[...byClass].sort().map(([k, r]) => `| ${k} | ${r.n} | ${r.hit} |`),
+      `| **all** | ${cases.length} | ${hits} (${((100 * hits) / cases.length).toFixed(1)}%) |`,
+      ...notes,
+    ],
+  };
+}
+
+it('blocks held-out attacks and passes a benign sample', async () => {
+  const attacks = load<{ requests: JsonCase[]; cookies: CookieCases }>('held-out-attacks.json');
+  const benign = load<{ requests: JsonCase[] }>('benign.json').requests;
+  const verdicts = await runThroughProxy([...attacks.requests, ...benign].map(toProxyCase));
+
+  const ledger = new CookieLedger();
+  ledger.observeResponse(attacks.cookies.setBy.host, attacks.cookies.setBy.setCookie);
+  const cookieCases: JsonCase[] = attacks.cookies.cases.map((c) => {
+    verdicts.set(c.id, ledger.check(c.host, c.texts).length > 0 ? 'block' : 'allow');
+    return { id: c.id, class: 'cross-site-cookie (ledger)', url: `https://${c.host}/` };
+  });
+
+  const a = table([...attacks.requests, ...cookieCases], verdicts, 'block');
+  const b = table(benign, verdicts, 'allow');
+  process.stdout.write(
+    `\nheld-out attacks\n${a.lines.join('\n')}\n\nbenign sample\n${b.lines.join('\n')}\n`,
+  );
+  expect(b.hits).toBe(benign.length);
+});
