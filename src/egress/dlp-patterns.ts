@@ -212,7 +212,8 @@ export const SECRET_PATTERNS: readonly SecretPattern[] = [
   {
     name: 'url-credentials',
     category: 'token',
-    re: /\b[a-z][a-z0-9+.-]*:\/\/[^\s/:@]{1,64}:[^\s/@]{3,128}@[a-z0-9.-]+/i,
+    // Bounded scheme: an unbounded one made a long `a.a.a...` run quadratic.
+    re: /\b[a-z][a-z0-9+.-]{0,15}:\/\/[^\s/:@]{1,64}:[^\s/@]{3,128}@[a-z0-9.-]+/i,
     // Placeholders (`${PGPASSWORD}`, `<password>`) are documentation, not credentials.
     verify: findUrlUserinfo,
   },

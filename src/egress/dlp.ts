@@ -6,7 +6,14 @@ import {
   findSecretAssignment,
   findUrlUserinfo,
 } from './credentials.js';
-import { decodeHtmlEntities, decodeJsEscapes, hostToUnicode, scriptsOf } from './encodings.js';
+import {
+  decodeHtmlEntities,
+  decodeJsEscapes,
+  ENTITY,
+  hostToUnicode,
+  JS_ESCAPE,
+  scriptsOf,
+} from './encodings.js';
 import {
   base64Bytes,
   dnsQuestionNames,
@@ -68,9 +75,16 @@ const MAX_SCAN = 8 * 1024 * 1024;
 
 function printable(b: Buffer): boolean {
   if (b.length === 0) return false;
-  let ok = 0;
-  for (const c of b) if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) ok++;
-  return ok / b.length > 0.9;
+  // More than one byte in ten outside text decides it: random bytes stop here within a few dozen.
+  const allowed = Math.floor(b.length / 10);
+  let bad = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] ?? 0;
+    if ((c < 0x20 || c >= 0x7f) && c !== 0x0a && c !== 0x0d && c !== 0x09 && ++bad > allowed) {
+      return false;
+    }
+  }
+  return b.length - bad > b.length * 0.9;
 }
 
 function safeDecodeURIComponent(s: string): string {
@@ -104,13 +118,121 @@ function hexStretches(text: string): string[] {
   return out;
 }
 
-/** Base64 broken over lines (MIME, PEM bodies), also with `\\n` escapes as JSON carries it. */
-const WRAPPED_BASE64 =
-  /(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{8,}(?:={0,2}(?:\s|\\[rn])+[A-Za-z0-9+/]{4,})+={0,2}/g;
+/** Separators between the lines of wrapped base64: white space, or `\\n` escapes as JSON carries them. */
+const LINE_BREAKS = /(?:\s|\\[rn])+/;
+const B64_LINE = /^[A-Za-z0-9+/]+={0,2}$/;
+const B64_16 = /^[A-Za-z0-9+/]{16}$/;
+
+/** A line break (real or `\\n`) right after 16 base64 characters: found from the breaks, not by a scan per position. */
+function wrapHint(text: string): boolean {
+  for (const brk of ['\n', '\\n']) {
+    for (let at = text.indexOf(brk); at >= 0; at = text.indexOf(brk, at + 1)) {
+      let end = at;
+      if (brk === '\n' && text[at - 1] === '\r') end--;
+      if (brk === '\\n' && text.slice(at - 2, at) === '\\r') end -= 2;
+      if (end >= 16 && B64_16.test(text.slice(end - 16, end))) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Base64 broken over lines (MIME, PEM, `base64` output), joined again. Wrapped
+ * lines all have the same width, which ordinary words do not: a run of two or
+ * more base64 lines of one width of at least 16, and the shorter last line,
+ * is one value. A plain split, so the cost is linear in the text.
+ */
+export function wrappedBase64(text: string): string[] {
+  // Most text has no base64 line at all: one pass over its line breaks spares it the split.
+  if (!wrapHint(text)) return [];
+  const out: string[] = [];
+  let run: string[] = [];
+  let width: number | undefined;
+  const flush = (): void => {
+    if (run.length >= 2 && (width !== undefined || (run[0]?.length ?? 0) >= 16)) {
+      out.push(run.join(''));
+    }
+    run = [];
+    width = undefined;
+  };
+  const start = (first: string): void => {
+    run = first.length >= 4 ? [first] : [];
+  };
+  for (const part of text.split(LINE_BREAKS)) {
+    if (!B64_LINE.test(part)) {
+      // `"data":"QUJD` / `REVG"}`: the base64 ends or starts inside a part with other text.
+      const head = /^[A-Za-z0-9+/]*={0,2}/.exec(part)?.[0] ?? '';
+      if (run.length > 0 && head.length > 0 && (width === undefined || head.length <= width)) {
+        run.push(head);
+      }
+      flush();
+      start(base64Tail(part));
+      continue;
+    }
+    if (run.length === 0) {
+      start(part);
+    } else if (width === undefined && part.length >= 16 && !part.endsWith('=')) {
+      // The second line gives the width (the first may be the tail of a longer line).
+      width = part.length;
+      run.push(part);
+    } else if (width !== undefined && part.length === width && !part.endsWith('=')) {
+      run.push(part);
+    } else if (part.length <= (width ?? run[0]?.length ?? 0)) {
+      run.push(part);
+      flush();
+    } else {
+      flush();
+      start(part);
+    }
+  }
+  flush();
+  return out;
+}
+
+/** The base64 characters that end `s`, by a backward scan (a regex `[...]*$` is quadratic). */
+function base64Tail(s: string): string {
+  let i = s.length;
+  while (i > 0 && /[A-Za-z0-9+/]/.test(s[i - 1] ?? '')) i--;
+  return s.slice(i);
+}
+
 const MAX_VIEWS = 8;
 
 function urlDecodeOnce(text: string): string | undefined {
   return /%[0-9a-fA-F]{2}/.test(text) ? safeDecodeURIComponent(text) : undefined;
+}
+
+/** Characters kept on each side of an encoded sequence when only the encoded regions are decoded. */
+const REGION_CONTEXT = 160;
+const PERCENT = /%[0-9a-fA-F]{2}/g;
+
+/**
+ * The text with `decode` applied to the regions around each `marker` match
+ * (merged when they touch), the regions joined by newlines; undefined when
+ * nothing changed. A key partly or wholly encoded lies inside a region, and
+ * a large body with a few encoded characters is not copied whole for each
+ * decoder.
+ */
+function decodeRegions(
+  text: string,
+  marker: RegExp,
+  decode: (s: string) => string | undefined,
+): string | undefined {
+  const spans: [number, number][] = [];
+  for (const m of text.matchAll(marker)) {
+    const a = Math.max(0, m.index - REGION_CONTEXT);
+    const b = Math.min(text.length, m.index + m[0].length + REGION_CONTEXT);
+    const last = spans.at(-1);
+    if (last !== undefined && a <= last[1]) last[1] = b;
+    else spans.push([a, b]);
+  }
+  if (spans.length === 0) return undefined;
+  const parts = spans.map(([a, b]) => {
+    const piece = text.slice(a, b);
+    return decode(piece) ?? piece;
+  });
+  const out = parts.join('\n');
+  return out === text ? undefined : out;
 }
 
 /**
@@ -122,7 +244,11 @@ function textViews(text: string): string[] {
   const seen = new Set(views);
   for (let i = 0; i < views.length && views.length < MAX_VIEWS; i++) {
     const v = views[i] ?? '';
-    for (const d of [urlDecodeOnce(v), decodeHtmlEntities(v), decodeJsEscapes(v)]) {
+    for (const d of [
+      decodeRegions(v, PERCENT, urlDecodeOnce),
+      decodeRegions(v, ENTITY, decodeHtmlEntities),
+      decodeRegions(v, JS_ESCAPE, decodeJsEscapes),
+    ]) {
       if (d === undefined || seen.has(d) || views.length >= MAX_VIEWS) continue;
       seen.add(d);
       views.push(d);
@@ -139,18 +265,33 @@ function textViews(text: string): string[] {
  * binary) in `binary`.
  */
 function decodeBase64Run(run: string, text: string[], binary: string[]): void {
+  const decoded: Buffer[] = [];
   for (let off = 0; off < 4 && run.length - off >= 16; off++) {
-    const b = base64Bytes(run.slice(off));
+    const b = base64Bytes(off === 0 ? run : run.slice(off));
     if (printable(b)) {
       text.push(b.toString('latin1'));
       return;
     }
+    decoded.push(b);
   }
-  for (let off = 0; off < 4 && run.length - off >= 16; off++) {
-    const stretches = base64Bytes(run.slice(off))
-      .toString('latin1')
-      .match(/[\x20-\x7e]{12,}/g);
-    if (stretches !== null) binary.push(...stretches);
+  // Text inside binary: at every alignment for short runs; long runs are blobs (images, archives),
+  // encoded whole, so their own alignment is the one that counts.
+  for (const b of run.length <= 512 ? decoded : decoded.slice(0, 1)) {
+    printableStretches(b, 12, binary);
+  }
+}
+
+/** Runs of at least `min` printable ASCII bytes, by one pass over the bytes. */
+function printableStretches(b: Buffer, min: number, out: string[]): void {
+  let start = -1;
+  for (let i = 0; i <= b.length; i++) {
+    const c = i < b.length ? (b[i] ?? 0) : 0;
+    if (c >= 0x20 && c < 0x7f) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      if (i - start >= min) out.push(b.toString('latin1', start, i));
+      start = -1;
+    }
   }
 }
 
@@ -171,11 +312,15 @@ export function decodedViews(text: string): DecodedViews {
   const base64Texts: string[] = [];
   const inBinary: string[] = [];
   let hexInRaw: string[] = [];
+  const runs = new Set<string>();
   for (const [i, v] of views.entries()) {
-    for (const m of v.matchAll(BASE64_RUN)) decodeBase64Run(m[0], base64Texts, inBinary);
-    for (const m of v.matchAll(WRAPPED_BASE64)) {
-      decodeBase64Run(m[0].replace(/\s|\\[rn]/g, ''), base64Texts, inBinary);
+    for (const m of v.matchAll(BASE64_RUN)) {
+      // The same run in several views (most of them) is decoded once.
+      if (runs.has(m[0])) continue;
+      runs.add(m[0]);
+      decodeBase64Run(m[0], base64Texts, inBinary);
     }
+    for (const w of wrappedBase64(v)) decodeBase64Run(w, base64Texts, inBinary);
     const hex = hexStretches(v);
     if (i === 0) hexInRaw = hex;
     more.push(...hex);

@@ -54,7 +54,7 @@ const NAMED: Readonly<Record<string, string>> = {
   NewLine: '\n',
 };
 
-const ENTITY = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));?/g;
+export const ENTITY = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z]{2,8}));?/g;
 
 function fromCodePoint(n: number): string | undefined {
   return n > 0 && n <= 0x10ffff ? String.fromCodePoint(n) : undefined;
@@ -78,7 +78,8 @@ export function decodeHtmlEntities(text: string): string | undefined {
   return out === text ? undefined : out;
 }
 
-const JS_ESCAPE = /\\+(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))/g;
+export const JS_ESCAPE =
+  /(?<!\\)\\{1,8}(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))/g;
 
 /**
  * `\u0041`, `\u{41}` and `\x41` escapes (JSON, JavaScript, Python) decoded,

@@ -65,10 +65,12 @@ function wordKind(w: string): 'digest' | 'key' | undefined {
 }
 
 function isDigestContext(text: string, start: number, end: number): boolean {
-  const lineStart = text.lastIndexOf('\n', start - 1) + 1;
-  let before = text.slice(Math.max(lineStart, start - 48), start);
+  // The same line only, and a bounded look back (many values on one long line stay linear).
+  const window = text.slice(Math.max(0, start - 48), start);
+  const nl = window.lastIndexOf('\n');
+  let before = nl >= 0 ? window.slice(nl + 1) : window;
   // git pkt-lines start with their length in hex (`0032want <oid>`): the keyword follows it.
-  if (start - lineStart <= 48) before = before.replace(/^(?:[0-9a-f]{4})+(?=[a-z])/, '');
+  if (nl >= 0 || start <= 48) before = before.replace(/^(?:[0-9a-f]{4})+(?=[a-z])/, '');
   const glued = SCHEME_PREFIX.exec(before);
   if (glued?.[1] !== undefined && !KEY_WORD.test(glued[1])) return true;
   // The nearest word that says what the value is decides.

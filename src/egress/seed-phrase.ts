@@ -14,9 +14,9 @@ import { BIP39_ENGLISH } from './bip39-english.js';
 
 const INDEX = new Map<string, number>(BIP39_ENGLISH.map((w, i) => [w, i]));
 const LENGTHS = [24, 21, 18, 15, 12];
-/** Words, and what may stand between two of them: separators, numbering, quotes, no letters. */
-const WORD = /[A-Za-z]+/g;
+/** What may stand between two words of a phrase: separators, numbering, quotes, no letters. */
 const MAX_GAP = 6;
+const MAX_RUN = 1024;
 const CONTEXT =
   /seed|mnemonic|recovery|phrase|wallet|secret|backup|passphrase|bip-?39|words?\b|metamask|ledger|trezor/i;
 
@@ -35,22 +35,41 @@ export function bip39ChecksumValid(indices: readonly number[]): boolean {
   return first >> (8 - csBits) === checksum;
 }
 
-/** Runs of consecutive list words (index and where the run starts/ends in the text). */
-function wordRuns(text: string): { indices: number[]; start: number; end: number }[] {
-  const runs: { indices: number[]; start: number; end: number }[] = [];
-  let cur: { indices: number[]; start: number; end: number } | undefined;
+interface Run {
+  indices: number[];
+  start: number;
+  end: number;
+}
+
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
+/** Runs of consecutive list words, by one pass over the characters (base64 blobs are mostly letters). */
+function wordRuns(text: string): Run[] {
   // JSON carries line breaks as `\\n`: the escape's letter is a separator, not a word.
   const plain = text.includes('\\') ? text.replace(/\\[nrt]/g, '  ') : text;
-  for (const m of plain.matchAll(WORD)) {
-    const idx = INDEX.get(m[0].toLowerCase());
-    const at = m.index;
+  const runs: Run[] = [];
+  let cur: Run | undefined;
+  let i = 0;
+  while (i < plain.length) {
+    if (!isLetter(plain.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const at = i;
+    while (i < plain.length && isLetter(plain.charCodeAt(i))) i++;
+    const len = i - at;
+    // List words are 3 to 8 letters: others are not looked up.
+    const w = len < 3 || len > 8 ? undefined : plain.slice(at, i);
+    const idx = w === undefined ? undefined : (INDEX.get(w) ?? INDEX.get(w.toLowerCase()));
     if (idx !== undefined && cur !== undefined && at - cur.end <= MAX_GAP) {
       cur.indices.push(idx);
-      cur.end = at + m[0].length;
+      cur.end = i;
       continue;
     }
     if (cur !== undefined && cur.indices.length >= 12) runs.push(cur);
-    cur = idx === undefined ? undefined : { indices: [idx], start: at, end: at + m[0].length };
+    cur = idx === undefined ? undefined : { indices: [idx], start: at, end: i };
   }
   if (cur !== undefined && cur.indices.length >= 12) runs.push(cur);
   return runs;
@@ -59,6 +78,9 @@ function wordRuns(text: string): { indices: number[]; start: number; end: number
 export function findSeedPhrase(text: string): boolean {
   if (text.length < 12 * 3) return false;
   for (const run of wordRuns(text)) {
+    // Thousands of list words in a row are no prose; checking every window would cost too much to
+    // bound, so such a run is reported rather than passed unjudged.
+    if (run.indices.length > MAX_RUN) return true;
     const around = text.slice(Math.max(0, run.start - 80), run.start);
     if (CONTEXT.test(around)) return true;
     // Any window of a valid length with a valid checksum; bounded by the run's length times five.
