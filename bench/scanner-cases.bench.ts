@@ -31,7 +31,7 @@ interface CookieCases {
 }
 
 const DIR = join(import.meta.dirname, 'scanner-cases');
-const load = <T>(name: string): T => JSON.parse(readFileSync(join(DIR, name), 'utf8')) as T;
+const load = (name: string): unknown => JSON.parse(readFileSync(join(DIR, name), 'utf8'));
 
 function toProxyCase(c: JsonCase): ProxyCase {
   return {
@@ -89,8 +89,8 @@ function table(
 }
 
 it('blocks held-out attacks and passes a benign sample', async () => {
-  const attacks = load<{ requests: JsonCase[]; cookies: CookieCases }>('held-out-attacks.json');
-  const benign = load<{ requests: JsonCase[] }>('benign.json').requests;
+  const attacks = load('held-out-attacks.json') as { requests: JsonCase[]; cookies: CookieCases };
+  const benign = (load('benign.json') as { requests: JsonCase[] }).requests;
   const verdicts = await runThroughProxy([...attacks.requests, ...benign].map(toProxyCase));
 
   const ledger = new CookieLedger();

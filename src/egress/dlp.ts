@@ -78,8 +78,7 @@ function printable(b: Buffer): boolean {
   // More than one byte in ten outside text decides it: random bytes stop here within a few dozen.
   const allowed = Math.floor(b.length / 10);
   let bad = 0;
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i] ?? 0;
+  for (const c of b) {
     if ((c < 0x20 || c >= 0x7f) && c !== 0x0a && c !== 0x0d && c !== 0x09 && ++bad > allowed) {
       return false;
     }
