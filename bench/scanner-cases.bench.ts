@@ -8,7 +8,8 @@ import { runThroughProxy, type ProxyCase, type Verdict } from './proxy-cases.js'
 /**
  * The scanner on traffic it was not written against: held-out attacks for
  * each class of detector (bench/scanner-cases/held-out-attacks.json, written
- * before the detectors were tuned) and a benign sample of a coding agent's
+ * before the detectors were tuned; held-out-attacks-2.json, written after
+ * the first tuning round and not tuned on) and a benign sample of a coding agent's
  * ordinary traffic (bench/scanner-cases/benign.json, built by
  * make-benign.mjs: package registries, git smart-HTTP, LLM API calls,
  * docs, DNS-over-HTTPS, telemetry). Requests go through the real proxy; the
@@ -90,8 +91,11 @@ function table(
 
 it('blocks held-out attacks and passes a benign sample', async () => {
   const attacks = load('held-out-attacks.json') as { requests: JsonCase[]; cookies: CookieCases };
+  const second = (load('held-out-attacks-2.json') as { requests: JsonCase[] }).requests;
   const benign = (load('benign.json') as { requests: JsonCase[] }).requests;
-  const verdicts = await runThroughProxy([...attacks.requests, ...benign].map(toProxyCase));
+  const verdicts = await runThroughProxy(
+    [...attacks.requests, ...second, ...benign].map(toProxyCase),
+  );
 
   const ledger = new CookieLedger();
   ledger.observeResponse(attacks.cookies.setBy.host, attacks.cookies.setBy.setCookie);
@@ -101,9 +105,11 @@ it('blocks held-out attacks and passes a benign sample', async () => {
   });
 
   const a = table([...attacks.requests, ...cookieCases], verdicts, 'block');
+  const a2 = table(second, verdicts, 'block');
   const b = table(benign, verdicts, 'allow');
   process.stdout.write(
-    `\nheld-out attacks\n${a.lines.join('\n')}\n\nbenign sample\n${b.lines.join('\n')}\n`,
+    `\nheld-out attacks\n${a.lines.join('\n')}\n\nsecond held-out set\n${a2.lines.join('\n')}` +
+      `\n\nbenign sample\n${b.lines.join('\n')}\n`,
   );
   expect(b.hits).toBe(benign.length);
 });

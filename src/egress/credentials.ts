@@ -114,6 +114,9 @@ export function secretValue(value: string, strongName: boolean): boolean {
   if (/^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)+$/.test(v) && shannon(v) < 4.2) return false;
   if (highEntropyToken(v)) return true;
   if (!strongName || v.length < 24) return false;
+  // Hex has at most 4 bits a character and a random 40-digit one falls under 3.5 bits one time in
+  // twenty: hex is judged by how many of its 16 digits it uses instead.
+  if (/^[0-9a-f]+$/i.test(v)) return v.length >= 32 && new Set(v.toLowerCase()).size >= 10;
   return /\d/.test(v) && /[a-z]/i.test(v) && shannon(v) >= 3.5;
 }
 

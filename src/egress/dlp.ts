@@ -531,7 +531,9 @@ export class Scanner {
         if (issue !== undefined) {
           out.push({ kind: 'hostname-encoding', where: `${where} URL (${issue})` });
         }
-        if (urlPieces(m[2] ?? '').some(randomToken)) {
+        // A URL in prose or markdown ends before its closing punctuation (`(url).`, `[x](url)`).
+        const rest = (m[2] ?? '').replace(/[)\]}.,;:!?*_~`]+$/, '');
+        if (urlPieces(rest).some(randomToken)) {
           out.push({ kind: 'entropy', where: `${where} URL` });
         }
       }

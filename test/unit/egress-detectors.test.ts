@@ -302,7 +302,7 @@ describe('URLs carried in headers and bodies', () => {
   it('judges a Referer, Origin, Location or any URL in a header as a URL', () => {
     const f = (h: Record<string, string>): string[] =>
       scanner.scanHeaders(h, new Set()).map((x) => x.kind);
-    expect(f({ referer: `https://app.example.com/s/${token(28)}` })).toContain('entropy');
+    expect(f({ referer: `https://app.example.com/s/${token(36)}` })).toContain('entropy');
     expect(f({ location: `https://cb.example.net/r?q=${token(32)}` })).toContain('entropy');
     expect(f({ 'x-callback': `https://cb.example.net/r?q=${token(32)}` })).toContain('entropy');
     expect(f({ referer: 'https://7365637265745f6170695f6b6579.evil.com/' })).toContain(
@@ -315,10 +315,12 @@ describe('URLs carried in headers and bodies', () => {
   });
 
   it('judges URLs inside bodies', () => {
-    expect(kinds(JSON.stringify({ next: `https://c.example.org/p/${token(30)}` }))).toContain(
+    expect(kinds(JSON.stringify({ next: `https://c.example.org/p/${token(36)}` }))).toContain(
       'entropy',
     );
     expect(kinds('see https://github.com/acme/app/blob/main/src/index.ts#L10')).toEqual([]);
+    expect(kinds(`[report](https://share.example.com/view?k=${token(40)}).`)).toContain('entropy');
+    expect(kinds('(see https://docs.python.org/3/library/asyncio.html).')).toEqual([]);
   });
 });
 
@@ -329,7 +331,10 @@ describe('encodings the scanner decodes', () => {
     expect(decodeHtmlEntities('&#65;&#x4b;&#X49;&amp;&lt;&colon;&#65')).toBe('AKI&<:A');
     expect(decodeHtmlEntities('no references')).toBeUndefined();
     expect(decodeHtmlEntities('&bogus; stays')).toBeUndefined();
-    const dec = key.split('').map((c) => `&#${c.charCodeAt(0)};`).join('');
+    const dec = key
+      .split('')
+      .map((c) => `&#${c.charCodeAt(0)};`)
+      .join('');
     expect(kinds(dec)).toContain('aws-access-key-id');
     expect(kinds(dec.replace(/&/g, '&amp;'))).toContain('aws-access-key-id');
     expect(urlKinds('search.example.com', `/q?s=${encodeURIComponent(dec)}`)).toContain(
@@ -340,7 +345,10 @@ describe('encodings the scanner decodes', () => {
 
   it('decodes JavaScript and JSON escapes, also escaped twice', () => {
     expect(decodeJsEscapes('\\u0041\\x42\\u{43}')).toBe('ABC');
-    const esc = key.split('').map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    const esc = key
+      .split('')
+      .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      .join('');
     expect(kinds(esc)).toContain('aws-access-key-id');
     expect(kinds(JSON.stringify({ s: esc }))).toContain('aws-access-key-id');
     expect(kinds('const s = "caf\\u00e9 \\u2014 ok"; const re = /\\x41-\\x5a/;')).toEqual([]);
@@ -421,7 +429,7 @@ describe('random tokens versus structured binary in URLs', () => {
     const pb = Buffer.concat([
       Buffer.from([0x0a, inner.length]),
       Buffer.from(inner),
-      Buffer.from([0x10, 1]),
+      Buffer.from([0x10, 1, 0x18, 2]),
     ]);
     expect(randomToken(pb.toString('base64url'))).toBe(true);
     expect(randomToken(token(32))).toBe(true);
