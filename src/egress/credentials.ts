@@ -44,12 +44,17 @@ export function basicAuthValue(value: string): boolean {
 const BASIC_IN_TEXT = /\bbasic\s+([A-Za-z0-9+/]{6,512}={0,2})(?![A-Za-z0-9+/=])/gi;
 
 /** `Basic <base64 of user:pass>` written anywhere in a text (a header copied into a body). */
-export function findBasicInText(text: string): boolean {
+/** The first `Basic <base64>` carrying credentials, as written, or undefined. */
+export function matchBasicInText(text: string): string | undefined {
   for (const m of text.matchAll(BASIC_IN_TEXT)) {
     const t = b64Text(m[1] ?? '');
-    if (t !== undefined && userPass(t)) return true;
+    if (t !== undefined && userPass(t)) return m[0];
   }
-  return false;
+  return undefined;
+}
+
+export function findBasicInText(text: string): boolean {
+  return matchBasicInText(text) !== undefined;
 }
 
 /**
@@ -70,15 +75,20 @@ export function base64UserPass(decoded: string): boolean {
 const USERINFO =
   /\b[a-z][a-z0-9+.-]{0,15}:\/\/([^\s/?#@:"'<>]{1,128})(?::([^\s/?#@"'<>]{0,256}))?@(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?![a-z0-9_-])/gi;
 
-export function findUrlUserinfo(text: string): boolean {
-  if (!text.includes('@')) return false;
+/** The first URL with credentials in its userinfo (scheme to host), or undefined. */
+export function matchUrlUserinfo(text: string): string | undefined {
+  if (!text.includes('@')) return undefined;
   for (const m of text.matchAll(USERINFO)) {
     const user = m[1] ?? '';
     const pass = m[2];
-    if (pass !== undefined && !placeholder(decodeSafe(pass))) return true;
-    if (pass === undefined && highEntropyToken(decodeSafe(user))) return true;
+    if (pass !== undefined && !placeholder(decodeSafe(pass))) return m[0];
+    if (pass === undefined && highEntropyToken(decodeSafe(user))) return m[0];
   }
-  return false;
+  return undefined;
+}
+
+export function findUrlUserinfo(text: string): boolean {
+  return matchUrlUserinfo(text) !== undefined;
 }
 
 function decodeSafe(s: string): string {
@@ -120,15 +130,20 @@ export function secretValue(value: string, strongName: boolean): boolean {
   return /\d/.test(v) && /[a-z]/i.test(v) && shannon(v) >= 3.5;
 }
 
-export function findSecretAssignment(text: string): boolean {
+/** The first random value assigned to a secret-naming key (the value only), or undefined. */
+export function matchSecretAssignment(text: string): string | undefined {
   for (const m of text.matchAll(SECRET_NAME)) {
     const value = m[1] ?? '';
     if (secretValue(value, STRONG_NAME.test(m[0].slice(0, m[0].length - value.length)))) {
-      return true;
+      return value;
     }
   }
   for (const m of text.matchAll(BEARER)) {
-    if (secretValue(m[1] ?? '', true)) return true;
+    if (secretValue(m[1] ?? '', true)) return m[1];
   }
-  return false;
+  return undefined;
+}
+
+export function findSecretAssignment(text: string): boolean {
+  return matchSecretAssignment(text) !== undefined;
 }

@@ -5,6 +5,9 @@ import {
   findBasicInText,
   findSecretAssignment,
   findUrlUserinfo,
+  matchBasicInText,
+  matchSecretAssignment,
+  matchUrlUserinfo,
 } from './credentials.js';
 import { hostToUnicode, scriptsOf } from './encodings.js';
 import { decodedViews, printable, safeDecodeURIComponent, urlEncodingDepth } from './views.js';
@@ -16,10 +19,10 @@ import {
   structuredBinary,
   tokenInsideBinary,
 } from './entropy.js';
-import { findHexPrivateKey } from './hex-key.js';
+import { findHexPrivateKey, matchHexPrivateKey } from './hex-key.js';
 import { nestedPrivateTarget } from './nested-target.js';
-import { findRoutingNumber, findSsn } from './pii.js';
-import { findSeedPhrase } from './seed-phrase.js';
+import { findRoutingNumber, findSsn, matchRoutingNumber, matchSsn } from './pii.js';
+import { findSeedPhrase, matchSeedPhrase } from './seed-phrase.js';
 
 export { highEntropyToken, shannon } from './entropy.js';
 export { decodedViews, urlEncodingDepth, wrappedBase64, type DecodedViews } from './views.js';
@@ -177,6 +180,38 @@ const TRUNCATED_TOKEN =
 
 export function endsWithTokenFragment(text: string): boolean {
   return TRUNCATED_TOKEN.test(text.trimEnd());
+}
+
+/** The detectors' matchers on plain text: what they found, as it stands in the text. */
+const MATCHERS: readonly { kind: string; match: (text: string) => string | undefined }[] = [
+  { kind: 'seed-phrase', match: matchSeedPhrase },
+  { kind: 'hex-private-key', match: matchHexPrivateKey },
+  { kind: 'us-ssn', match: matchSsn },
+  { kind: 'us-bank-routing-number', match: matchRoutingNumber },
+  { kind: 'basic-auth-credentials', match: matchBasicInText },
+  { kind: 'url-credentials', match: matchUrlUserinfo },
+  { kind: 'secret-assignment', match: matchSecretAssignment },
+];
+
+/**
+ * Every plain occurrence of what the detectors (not the known-format
+ * patterns, which are regexes of their own) find in `text`, for a redactor
+ * to replace. Encoded forms are not located: a finding the scanner reports
+ * from a decoded view with no plain match here cannot be replaced in place.
+ */
+export function detectorMatches(text: string): { kind: string; match: string }[] {
+  const out: { kind: string; match: string }[] = [];
+  for (const m of MATCHERS) {
+    let rest = text;
+    // Each match is blanked out and the text searched again; bounded, a body has few secrets.
+    for (let i = 0; i < 64; i++) {
+      const found = m.match(rest);
+      if (found === undefined || found === '') break;
+      out.push({ kind: m.kind, match: found });
+      rest = rest.split(found).join(' '.repeat(found.length));
+    }
+  }
+  return out;
 }
 
 /** Detectors that are functions rather than one pattern, run over every view like the patterns. */

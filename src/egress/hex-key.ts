@@ -83,7 +83,8 @@ function isDigestContext(text: string, start: number, end: number): boolean {
   return /^(?: [ *]\S|\s+(?:refs\/|HEAD\b))/.test(after);
 }
 
-export function findHexPrivateKey(text: string): boolean {
+/** The first 64-hex value that is a key, as it stands in the text, or undefined. */
+export function matchHexPrivateKey(text: string): string | undefined {
   for (const m of text.matchAll(HEX64)) {
     const start = m.index;
     const end = start + m[0].length;
@@ -92,7 +93,11 @@ export function findHexPrivateKey(text: string): boolean {
     // All one digit, or a run like 0123...: test vectors and padding, not keys.
     if (/^(.)\1+$/.test(hex) || new Set(hex.toLowerCase()).size < 8) continue;
     // A key label (rule 2) or no label at all (rule 3): a key.
-    return true;
+    return m[0];
   }
-  return false;
+  return undefined;
+}
+
+export function findHexPrivateKey(text: string): boolean {
+  return matchHexPrivateKey(text) !== undefined;
 }

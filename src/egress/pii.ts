@@ -25,14 +25,22 @@ export function ssnValid(area: string, group: string, serial: string): boolean {
   return a !== 0 && a !== 666 && a < 900 && group !== '00' && serial !== '0000';
 }
 
-export function findSsn(text: string): boolean {
+/** The first SSN in the text, as written, or undefined. */
+export function matchSsn(text: string): string | undefined {
   for (const m of text.matchAll(DASHED_SSN)) {
-    if (ssnValid(m[1] ?? '', m[2] ?? '', m[3] ?? '')) return true;
+    if (ssnValid(m[1] ?? '', m[2] ?? '', m[3] ?? '')) return m[0];
   }
   for (const m of text.matchAll(NAMED_SSN)) {
-    if (ssnValid(m[1] ?? '', m[2] ?? '', m[3] ?? '')) return true;
+    if (ssnValid(m[1] ?? '', m[2] ?? '', m[3] ?? '')) {
+      // The naming words have no digits: the number starts at the first one.
+      return m[0].slice(m[0].search(/\d/));
+    }
   }
-  return false;
+  return undefined;
+}
+
+export function findSsn(text: string): boolean {
+  return matchSsn(text) !== undefined;
 }
 
 export function abaChecksumValid(digits: string): boolean {
@@ -49,11 +57,16 @@ export function abaChecksumValid(digits: string): boolean {
   return d.reduce((s, x, i) => s + x * (w[i] ?? 0), 0) % 10 === 0;
 }
 
-export function findRoutingNumber(text: string): boolean {
+/** The first routing number named as one, or undefined. */
+export function matchRoutingNumber(text: string): string | undefined {
   for (const m of text.matchAll(NINE_DIGITS)) {
     if (!abaChecksumValid(m[0])) continue;
     const before = text.slice(Math.max(0, m.index - 48), m.index);
-    if (ROUTING_CONTEXT.test(before)) return true;
+    if (ROUTING_CONTEXT.test(before)) return m[0];
   }
-  return false;
+  return undefined;
+}
+
+export function findRoutingNumber(text: string): boolean {
+  return matchRoutingNumber(text) !== undefined;
 }

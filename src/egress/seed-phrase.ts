@@ -75,20 +75,26 @@ function wordRuns(text: string): Run[] {
   return runs;
 }
 
-export function findSeedPhrase(text: string): boolean {
-  if (text.length < 12 * 3) return false;
+/** The phrase found, as it stands in the text (for a redactor), or undefined. */
+export function matchSeedPhrase(text: string): string | undefined {
+  if (text.length < 12 * 3) return undefined;
   for (const run of wordRuns(text)) {
     // Thousands of list words in a row are no prose; checking every window would cost too much to
     // bound, so such a run is reported rather than passed unjudged.
-    if (run.indices.length > MAX_RUN) return true;
+    if (run.indices.length > MAX_RUN) return text.slice(run.start, run.end);
     const around = text.slice(Math.max(0, run.start - 80), run.start);
-    if (CONTEXT.test(around)) return true;
+    if (CONTEXT.test(around)) return text.slice(run.start, run.end);
     // Any window of a valid length with a valid checksum; bounded by the run's length times five.
     for (const len of LENGTHS) {
       for (let i = 0; i + len <= run.indices.length; i++) {
-        if (bip39ChecksumValid(run.indices.slice(i, i + len))) return true;
+        if (bip39ChecksumValid(run.indices.slice(i, i + len)))
+          return text.slice(run.start, run.end);
       }
     }
   }
-  return false;
+  return undefined;
+}
+
+export function findSeedPhrase(text: string): boolean {
+  return matchSeedPhrase(text) !== undefined;
 }

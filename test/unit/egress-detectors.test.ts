@@ -2,7 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BIP39_ENGLISH } from '../../src/egress/bip39-english.js';
-import { Scanner, hostnameFinding, randomToken, wrappedBase64 } from '../../src/egress/dlp.js';
+import {
+  Scanner,
+  detectorMatches,
+  hostnameFinding,
+  randomToken,
+  wrappedBase64,
+} from '../../src/egress/dlp.js';
 import { decodeHtmlEntities, decodeJsEscapes, hostToUnicode } from '../../src/egress/encodings.js';
 import { dnsQuestionNames, protobufMessage, structuredBinary } from '../../src/egress/entropy.js';
 import { findHexPrivateKey } from '../../src/egress/hex-key.js';
@@ -470,5 +476,31 @@ describe('private targets nested in an allowed URL', () => {
     '/x?url=http://93.184.216.34/',
   ])('leaves %s alone', (path) => {
     expect(nestedPrivateTarget(path), path).toBeUndefined();
+  });
+});
+
+describe('detector matches for redaction', () => {
+  it('locates every plain occurrence of what the detectors find', () => {
+    const key = hex(32);
+    const phrase = mnemonic(12).join(' ');
+    const secret = token(40);
+    const text = [
+      `PRIVATE_KEY=${key}`,
+      `again ${key}`,
+      `backup: ${phrase}`,
+      'applicant 219-09-9999 and SSN 287654321',
+      `{"client_secret":"${secret}"}`,
+      `https://ci:${token(16)}@git.example.com/x.git`,
+    ].join('\n');
+    const found = detectorMatches(text);
+    const of = (kind: string): string[] => found.filter((f) => f.kind === kind).map((f) => f.match);
+    expect(of('hex-private-key')).toEqual([key]);
+    expect(of('seed-phrase')).toEqual([phrase]);
+    expect(of('us-ssn')).toEqual(['219-09-9999', '287654321']);
+    expect(of('secret-assignment')).toContain(secret);
+    expect(of('url-credentials')[0]).toMatch(/^https:\/\/ci:.*@git\.example\.com$/);
+    let redacted = text;
+    for (const f of found) redacted = redacted.split(f.match).join(`[REDACTED ${f.kind}]`);
+    expect(kinds(redacted)).toEqual([]);
   });
 });
