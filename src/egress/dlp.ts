@@ -182,6 +182,33 @@ export function endsWithTokenFragment(text: string): boolean {
   return TRUNCATED_TOKEN.test(text.trimEnd());
 }
 
+/**
+ * Where URLs written in a text carry what `urlsInText` reports: an encoded
+ * host name (the host) and random pieces of the path or query (each piece).
+ */
+function urlSpans(text: string): Located[] {
+  if (!text.includes('://')) return [];
+  const out: Located[] = [];
+  for (const m of text.matchAll(URL_IN_TEXT)) {
+    const hostRaw = m[1] ?? '';
+    const hostStart = m.index + m[0].indexOf(hostRaw);
+    const host = hostRaw.replace(/^[^@]*@/, '').replace(/:\d+$/, '');
+    if (hostnameFinding(host) !== undefined) {
+      const at = hostStart + hostRaw.indexOf(host);
+      out.push({ kind: 'hostname-encoding', start: at, end: at + host.length });
+    }
+    const rest = (m[2] ?? '').replace(/[)\]}.,;:!?*_~`]+$/, '');
+    const restStart = hostStart + hostRaw.length;
+    for (const piece of rest.matchAll(/[^/?&=#]+/g)) {
+      if (randomToken(safeDecodeURIComponent(piece[0]))) {
+        const at = restStart + piece.index;
+        out.push({ kind: 'entropy', start: at, end: at + piece[0].length });
+      }
+    }
+  }
+  return out;
+}
+
 /** The detectors' matchers on plain text: what they found, as it stands in the text. */
 const MATCHERS: readonly { kind: string; match: (text: string) => string | undefined }[] = [
   { kind: 'seed-phrase', match: matchSeedPhrase },
@@ -327,6 +354,13 @@ export class Scanner {
         }
       }
     }
+    // The detectors' plain matches, everywhere they occur.
+    for (const d of detectorMatches(text)) {
+      for (let i = text.indexOf(d.match); i >= 0; i = text.indexOf(d.match, i + 1)) {
+        out.push({ kind: d.kind, start: i, end: i + d.match.length });
+      }
+    }
+    out.push(...urlSpans(text));
     return out;
   }
 

@@ -12,6 +12,7 @@ import {
 import { decodeHtmlEntities, decodeJsEscapes, hostToUnicode } from '../../src/egress/encodings.js';
 import { dnsQuestionNames, protobufMessage, structuredBinary } from '../../src/egress/entropy.js';
 import { findHexPrivateKey } from '../../src/egress/hex-key.js';
+import { redactBody } from '../../src/egress/redact.js';
 import { nestedPrivateTarget } from '../../src/egress/nested-target.js';
 import { abaChecksumValid, findRoutingNumber, findSsn, ssnValid } from '../../src/egress/pii.js';
 import { bip39ChecksumValid, findSeedPhrase } from '../../src/egress/seed-phrase.js';
@@ -502,5 +503,30 @@ describe('detector matches for redaction', () => {
     let redacted = text;
     for (const f of found) redacted = redacted.split(f.match).join(`[REDACTED ${f.kind}]`);
     expect(kinds(redacted)).toEqual([]);
+  });
+});
+
+describe('LLM redaction of what the detectors find', () => {
+  it('redacts keys, phrases, SSNs and tokens in URLs instead of refusing the call', () => {
+    const key = hex(32);
+    const phrase = mnemonic(12).join(' ');
+    const link = `https://share.example.com/view?k=${token(40)}`;
+    const text = `PRIVATE_KEY=${key}\nbackup: ${phrase}\nSSN 219-09-9999\nsee ${link}\n`;
+    const body = JSON.stringify({
+      model: 'claude-sonnet-4-5',
+      messages: [
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: text }] },
+      ],
+    });
+    const r = redactBody(new Scanner([]), Buffer.from(body));
+    expect(r.residual).toEqual([]);
+    expect(Object.keys(r.redactions).sort()).toEqual(
+      ['entropy', 'hex-private-key', 'seed-phrase', 'us-ssn'].sort(),
+    );
+    const out = r.body.toString();
+    for (const secret of [key, phrase, '219-09-9999', link.split('=')[1] ?? '']) {
+      expect(out).not.toContain(secret);
+    }
+    expect(out).toContain('https://share.example.com/view?k=[REDACTED entropy]');
   });
 });
