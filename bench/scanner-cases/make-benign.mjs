@@ -2,7 +2,8 @@
 // registries, git smart-HTTP, LLM API calls, docs, DNS-over-HTTPS,
 // telemetry). Values that are random in real traffic (ids, digests, image
 // bytes, signatures) are random here too. Run: node bench/scanner-cases/make-benign.mjs
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 
