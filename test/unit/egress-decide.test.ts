@@ -10,6 +10,7 @@ import {
   splitAuthority,
 } from '../../src/egress/decide/host.js';
 import { admissionVerdict, meteringVerdict } from '../../src/egress/decide/metering.js';
+import { pathVerdict, removeDotSegments } from '../../src/egress/decide/path.js';
 import { requestVerdict, type RequestFacts } from '../../src/egress/decide/request.js';
 import { decide, type Refuse } from '../../src/egress/decide/verdict.js';
 import { buildState } from '../../src/egress/state.js';
@@ -272,5 +273,88 @@ describe('metering verdicts', () => {
       rule: 'budget-unavailable',
       why: 'admission failed: link down',
     });
+  });
+});
+
+describe('path normalisation and encoded separators', () => {
+  it.each([
+    ['/a/b/../c', '/a/c'],
+    ['/a/./b/.', '/a/b/'],
+    ['/repos/ok/../../admin', '/admin'],
+    ['/..', '/'],
+    ['/../..', '/'],
+    ['/.', '/'],
+    ['/a/b/..', '/a/'],
+    ['/a//../b', '/a/b'],
+    ['/a..b/', '/a..b/'],
+    ['/v1.2/models', '/v1.2/models'],
+    ['/.../x', '/.../x'],
+    ['/a/...b/..c/', '/a/...b/..c/'],
+  ])('remove_dot_segments(%s) = %s', (input, output) => {
+    expect(removeDotSegments(input)).toBe(output);
+  });
+
+  const ruled = (): ProxyState =>
+    state({ rules: [{ host: 'api.example.test', paths: ['/repos/ok/'] }] });
+  const judge = (s: ProxyState, rawTarget: string, host = 'api.example.test') =>
+    pathVerdict(s, { host, port: 443, method: 'GET', rawTarget });
+
+  it('judges the normalised path and sends it upstream, the query untouched', () => {
+    expect(judge(ruled(), '/repos/ok/./x/../y?next=/../../admin')).toEqual({
+      kind: 'allow',
+      target: '/repos/ok/y?next=/../../admin',
+      path: '/repos/ok/y',
+      rule: 'rule api.example.test * /repos/ok/',
+    });
+    expect(judge(ruled(), '/repos/ok/../../admin')).toMatchObject({
+      kind: 'refuse',
+      status: 403,
+      why: 'GET /admin matches none of the method/path rules for this host',
+    });
+    expect(judge(ruled(), '/..')).toMatchObject({ kind: 'refuse', status: 403 });
+    // A host without rules is normalised too.
+    expect(judge(state(), '/a/b/../c?q=..')).toMatchObject({ target: '/a/c?q=..' });
+  });
+
+  it.each([
+    ['/repos/ok/%2e%2e/%2e%2e/admin', "an encoded '.' (%2e)"],
+    ['/repos/ok/%2E%2e/admin', "an encoded '.' (%2E)"],
+    ['/repos/ok/x%2f..%2f..%2fadmin', "an encoded '/' (%2f)"],
+    ['/repos/ok/x%5c..%5cadmin', "an encoded '\\' (%5c)"],
+    ['/repos/ok/x%5C', "an encoded '\\' (%5C)"],
+    ['/repos/ok/..\\..\\admin', 'a backslash'],
+    ['/repos/ok/%252e%252e/admin', "a double-encoded '.' (%2e)"],
+    ['/repos/ok/%25252f', "a double-encoded '/' (%2f)"],
+    ['/repos/ok/%25%32%65%25%32%65/admin', "a double-encoded '.' (%2e)"],
+    ['/repos/ok/..;/admin', "'..;'"],
+  ])('refuses %s on a host with rules, saying why', (path, why) => {
+    const v = judge(ruled(), path);
+    expect(v).toMatchObject({ kind: 'refuse', status: 400, rule: 'path-encoding' });
+    expect((v as Refuse).why).toContain(why);
+  });
+
+  it('lets near-misses through', () => {
+    for (const p of [
+      '/repos/ok/a..b/',
+      '/repos/ok/v1.2/',
+      '/repos/ok/...x/',
+      '/repos/ok/%41%20b',
+    ]) {
+      expect(judge(ruled(), p), p).toMatchObject({ kind: 'allow', target: p });
+    }
+    // Encoded separators are the upstream's business where no rule could be dodged.
+    for (const p of ['/x/%2e%2e/y', '/a%2fb', '/%41', '/a\\b']) {
+      expect(judge(state(), p), p).toMatchObject({ kind: 'allow', target: p });
+    }
+  });
+
+  it('refuses a request target that is not a path', () => {
+    for (const t of ['https://other.example.test/x', '*', 'x/y', '/a\u0100']) {
+      expect(judge(state(), t), t).toMatchObject({
+        kind: 'refuse',
+        status: 400,
+        rule: 'request-target',
+      });
+    }
   });
 });

@@ -322,6 +322,38 @@ describe('intercepting egress proxy', () => {
     ).toBe(403);
   });
 
+  it('normalises dot segments before the rules and sends upstream the path it judged', async () => {
+    apply(policy({ rules: [{ host: 'other.fake-llm.test', paths: ['/repos/ok/'] }] }));
+    const sock = await tlsThrough(proxyPort, 'other.fake-llm.test', 443, ca.certPem);
+    const h = { host: 'other.fake-llm.test' };
+    const escape = await requestOver(sock, { path: '/repos/ok/../../admin', headers: h });
+    expect(escape.status).toBe(403);
+    expect(escape.body).toContain('GET /admin matches none of the method/path rules');
+    const inside = await requestOver(sock, { path: '/repos/ok/./a/../b?n=/../x', headers: h });
+    expect(inside.body).toBe('origin GET /repos/ok/b?n=/../x');
+    for (const p of [
+      '/repos/ok/%2e%2e/%2e%2e/admin',
+      '/repos/ok/..%2f..%2fadmin',
+      '/repos/ok/..\\..\\admin',
+      '/repos/ok/%252e%252e/admin',
+    ]) {
+      const r = await requestOver(sock, { path: p, headers: h });
+      expect(r.status, p).toBe(400);
+      expect(r.body, p).toContain('rule: path-encoding');
+      expect(r.body, p).toMatch(/the path contains (an encoded|a double-encoded|a backslash)/);
+    }
+    // Absolute form inside a tunnel would let the upstream pick another virtual host.
+    const abs = await requestOver(sock, { path: 'https://elsewhere.test/repos/ok/', headers: h });
+    expect(abs.status).toBe(400);
+    expect(abs.body).toContain('origin form');
+    sock.destroy();
+    expect(seen.map((s) => s.url)).toEqual(['/repos/ok/b?n=/../x']);
+    expect(log.find((l) => l.status === 400)?.reason).toContain("encoded '.'");
+    apply(policy());
+    const free = await httpsVia(proxyPort, url('other.fake-llm.test', '/a/b/../c/%41'), ca.certPem);
+    expect(free.body).toBe('origin GET /a/c/%41');
+  });
+
   it('applies a new policy to an open tunnel without dropping it', async () => {
     const sock = await tlsThrough(proxyPort, 'other.fake-llm.test', 443, ca.certPem);
     const h = { host: 'other.fake-llm.test' };
