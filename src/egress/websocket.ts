@@ -13,6 +13,7 @@ import {
   type CallTicket,
   type Ticket,
 } from './admission.js';
+import { rawResponse } from './transport/refusals.js';
 import type { ProxyState, Target } from './types.js';
 import { llmBodyVerdict, shapeForLlm } from './decide/llm.js';
 import { decide, type Refuse } from './decide/verdict.js';
@@ -123,14 +124,15 @@ export function relayWebSocket(o: RelayOptions): void {
         status: res.statusCode ?? 0,
         reason: 'upstream refused the upgrade',
       });
-      if (o.socket.writable) {
-        o.socket.end(
-          `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n` +
-            `content-type: ${res.headers['content-type'] ?? 'text/plain'}\r\n` +
-            `content-length: ${body.length}\r\nconnection: close\r\n\r\n`,
-        );
-        o.socket.end(body);
-      }
+      // Head and body in one write and one end: a second end() loses the body.
+      rawResponse(
+        o.socket,
+        res.statusCode ?? 502,
+        res.statusMessage ?? '',
+        body,
+        res.headers['content-type'] ?? 'text/plain',
+        false,
+      );
     });
   });
   upstream.on('error', (e: Error) => {
@@ -140,12 +142,12 @@ export function relayWebSocket(o: RelayOptions): void {
       return;
     }
     o.log({ verdict: 'allowed', status: 502, reason: `upstream: ${e.message}` });
-    if (o.socket.writable) {
-      const body = `bot-bottle egress proxy: cannot reach ${t.host}:${t.port}: ${e.message}\n`;
-      o.socket.end(
-        `HTTP/1.1 502 Bad Gateway\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
-    }
+    rawResponse(
+      o.socket,
+      502,
+      'Bad Gateway',
+      `bot-bottle egress proxy: cannot reach ${t.host}:${t.port}: ${e.message}\n`,
+    );
   });
 
   upstream.on('open', () => {

@@ -122,6 +122,9 @@ describe('host verdicts', () => {
   it('checks the TLS server name and the Host header against the connection', () => {
     expect(sniVerdict('a.test', undefined)).toEqual({ kind: 'allow' });
     expect(sniVerdict('a.test', 'A.test')).toEqual({ kind: 'allow' });
+    expect(sniVerdict('a.test', 'a.test.')).toEqual({ kind: 'allow' });
+    expect(sniVerdict('a.test', 'A.TEST.')).toEqual({ kind: 'allow' });
+    expect(refusedRule(sniVerdict('a.test', 'a.test..'))).toBe('sni-mismatch');
     expect(sniVerdict('a.test', 'b.test')).toMatchObject({
       rule: 'sni-mismatch',
       why: "TLS server name 'b.test' differs from the CONNECT host",

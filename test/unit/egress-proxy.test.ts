@@ -87,7 +87,18 @@ describe('intercepting egress proxy', () => {
         });
       },
     );
-    wss = new WebSocketServer({ server: origin });
+    wss = new WebSocketServer({ noServer: true });
+    origin.on('upgrade', (req, sock, head) => {
+      if (req.url === '/refuse-upgrade') {
+        const body = `upstream says no: ${'x'.repeat(20_000)} end`;
+        sock.end(
+          `HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\n` +
+            `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+        );
+        return;
+      }
+      wss.handleUpgrade(req, sock, head, (ws) => wss.emit('connection', ws, req));
+    });
     wss.on('connection', (ws, req) => {
       ws.send(`hello key=${String(req.headers['x-api-key'])}`);
       ws.on('message', (m: Buffer) => {
@@ -409,6 +420,39 @@ describe('intercepting egress proxy', () => {
       verdict: 'refused',
       status: 101,
     });
+  });
+
+  it("passes the upstream's refusal of a WebSocket upgrade whole, and keeps serving", async () => {
+    const sock = await tlsThrough(proxyPort, 'api.fake-llm.test', 443, ca.certPem);
+    const ws = new WebSocket('wss://api.fake-llm.test/refuse-upgrade', {
+      createConnection: () => sock,
+    });
+    const got = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      ws.on('open', () => {
+        reject(new Error('upgrade was accepted'));
+      });
+    });
+    expect(got.status).toBe(401);
+    expect(got.body).toBe(`upstream says no: ${'x'.repeat(20_000)} end`);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await httpsVia(proxyPort, url('api.fake-llm.test', '/after'), ca.certPem)).status).toBe(
+      200,
+    );
+  });
+
+  it('accepts a host written with a trailing dot in CONNECT, TLS server name and Host', async () => {
+    const sock = await tlsThrough(proxyPort, 'other.fake-llm.test.', 443, ca.certPem);
+    const r = await requestOver(sock, { path: '/dot', headers: { host: 'other.fake-llm.test.' } });
+    sock.destroy();
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('origin GET /dot');
   });
 
   it('streams a body larger than it holds, scanning as it goes', async () => {

@@ -62,7 +62,7 @@ export function sniVerdict(
   servername: string | undefined,
 ): { kind: 'allow' } | Refuse {
   const sni = servername ?? '';
-  if (sni === '' || sni.toLowerCase() === connectHost) return { kind: 'allow' };
+  if (sni === '' || normaliseHostName(sni) === connectHost) return { kind: 'allow' };
   return refusal(
     'sni-mismatch',
     `TLS server name '${sni.toLowerCase()}' differs from the CONNECT host`,

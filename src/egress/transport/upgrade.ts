@@ -50,6 +50,8 @@ export function handleUpgrade(
   t: Target,
 ): void {
   const started = Date.now();
+  // The HTTP server hands the socket over without its error listener; a reset must not crash the proxy.
+  sock.on('error', () => undefined);
   let path = req.url ?? '/';
   const refuse = (v: Refuse): void => {
     ctx.entry(
