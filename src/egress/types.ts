@@ -45,3 +45,8 @@ export interface Target {
 export const HEALTH_PATH = '/__bot-bottle/health';
 /** Request bodies up to this size are held whole and scanned before any byte leaves. */
 export const BODY_HOLD_LIMIT = 8 * 1024 * 1024;
+/**
+ * The most a compressed body may decode to before it is refused (or, in
+ * `audit`, forwarded unscanned): a gzip bomb is cut here, not in memory.
+ */
+export const DECODED_BODY_LIMIT = 8 * BODY_HOLD_LIMIT;

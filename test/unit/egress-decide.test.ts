@@ -1,7 +1,10 @@
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NO_TICKET } from '../../src/egress/admission.js';
 import { createCa } from '../../src/egress/ca.js';
 import { emptyPolicy, type EgressPolicyConfig } from '../../src/egress/config.js';
+import { bodyVerdict, problemVerdict } from '../../src/egress/decide/body.js';
+import { encodingVerdict, type Coding } from '../../src/egress/decide/encoding.js';
 import { findingsVerdict } from '../../src/egress/decide/findings.js';
 import {
   hostHeaderVerdict,
@@ -14,6 +17,8 @@ import { pathVerdict, removeDotSegments } from '../../src/egress/decide/path.js'
 import { requestVerdict, type RequestFacts } from '../../src/egress/decide/request.js';
 import { decide, type Refuse } from '../../src/egress/decide/verdict.js';
 import { buildState } from '../../src/egress/state.js';
+import type { Scanner } from '../../src/egress/dlp.js';
+import { BodyInspector, SCAN_WINDOW, scanAll } from '../../src/egress/transport/inspector.js';
 import type { ProxyState } from '../../src/egress/types.js';
 
 /**
@@ -359,5 +364,160 @@ describe('path normalisation and encoded separators', () => {
         rule: 'request-target',
       });
     }
+  });
+});
+
+describe('body encoding verdicts', () => {
+  const enc = (ce?: string, te?: string, s = state()) =>
+    encodingVerdict(s, { contentEncoding: ce, transferEncoding: te });
+
+  it.each([
+    [undefined, 'identity'],
+    ['identity', 'identity'],
+    ['gzip', 'gzip'],
+    ['x-gzip', 'gzip'],
+    [' GZip ', 'gzip'],
+    ['deflate', 'deflate'],
+    ['br', 'br'],
+    ['identity, br', 'br'],
+  ])('decodes content-encoding %s as %s', (ce, coding) => {
+    expect(enc(ce, 'chunked')).toEqual({ kind: 'decode', coding });
+  });
+
+  it.each([
+    ['gzip, gzip', undefined, 415, 'body-encoding stacked', 'content-encoding: gzip, gzip'],
+    ['br,gzip', undefined, 415, 'body-encoding stacked', 'content-encoding: br, gzip'],
+    ['zstd', undefined, 415, 'body-encoding unknown', "'zstd'"],
+    ['compress', undefined, 415, 'body-encoding unknown', "'compress'"],
+    ['gzip;q=1', undefined, 415, 'body-encoding unknown', "'gzip;q=1'"],
+    [undefined, 'gzip, chunked', 415, 'body-encoding transfer', "'gzip'"],
+  ])('refuses %s / %s', (ce, te, status, rule, why) => {
+    const v = enc(ce, te);
+    expect(v).toMatchObject({ kind: 'refuse', status, rule });
+    expect((v as Refuse).why).toContain(why);
+  });
+
+  it('flags instead of refusing in audit mode', () => {
+    expect(enc('zstd', undefined, state({ mode: 'audit' }))).toMatchObject({
+      kind: 'flag',
+      rule: 'body-encoding unknown',
+    });
+  });
+});
+
+describe('body verdicts', () => {
+  const f = [{ kind: 'aws-access-key-id', where: 'body' }];
+  const undecodable = {
+    kind: 'undecodable' as const,
+    coding: 'gzip',
+    detail: 'incorrect header check',
+  };
+  const over = { kind: 'over-limit' as const, limit: 64 * 1024 * 1024 };
+
+  it('refuses a body that could not be read whole before looking at findings', () => {
+    expect(problemVerdict(state(), undecodable)).toMatchObject({
+      kind: 'refuse',
+      status: 400,
+      why: 'the body does not decode as gzip (incorrect header check), so it cannot be scanned',
+    });
+    expect(problemVerdict(state(), over)).toMatchObject({
+      kind: 'refuse',
+      status: 413,
+      rule: 'body-decoded-size',
+    });
+    expect(bodyVerdict(state(), { findings: f, problem: over, encoding: undefined })).toMatchObject(
+      { status: 413 },
+    );
+    expect(
+      bodyVerdict(state(), { findings: f, problem: undefined, encoding: undefined }),
+    ).toMatchObject({ status: 403, rule: 'dlp aws-access-key-id' });
+    expect(bodyVerdict(state(), { findings: [], problem: undefined, encoding: undefined })).toEqual(
+      {
+        kind: 'pass',
+      },
+    );
+  });
+
+  it('keeps every reason in one flag in audit mode', () => {
+    const audit = state({ mode: 'audit' });
+    const encoding = encodingVerdict(audit, {
+      contentEncoding: 'zstd',
+      transferEncoding: undefined,
+    });
+    const v = bodyVerdict(audit, {
+      findings: f,
+      problem: over,
+      encoding: encoding.kind === 'flag' ? encoding : undefined,
+    });
+    expect(v.kind).toBe('flag');
+    const why = v.kind === 'flag' ? v.why : '';
+    expect(why).toContain("'zstd'");
+    expect(why).toContain('decodes to more than 64 MiB');
+    expect(why).toContain('aws-access-key-id in body');
+  });
+});
+
+describe('body inspector', () => {
+  const scanner = (): Scanner => state().scanner;
+  const run = (coding: Coding | undefined, chunks: Buffer[], limit = 1024 * 1024) =>
+    new Promise<BodyInspector>((resolve) => {
+      const ins = new BodyInspector(scanner, coding, limit);
+      let i = 0;
+      const next = (): void => {
+        const c = chunks[i++];
+        if (c === undefined)
+          ins.end(() => {
+            resolve(ins);
+          });
+        else ins.write(c, next);
+      };
+      next();
+    });
+  const split = (b: Buffer, n: number): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let at = 0; at < b.length; at += n) out.push(b.subarray(at, at + n));
+    return out;
+  };
+  const KEY = 'AKIAIOSFODNN7EXAMPLE';
+
+  it('finds a secret split across chunks, in every coding', async () => {
+    const text = Buffer.from(`${'a'.repeat(5000)} ${KEY} ${'b'.repeat(5000)}`);
+    const forms: [Coding, Buffer][] = [
+      ['identity', text],
+      ['gzip', gzipSync(text)],
+      ['deflate', deflateSync(text)],
+      ['deflate', deflateRawSync(text)],
+      ['br', brotliCompressSync(text)],
+    ];
+    for (const [coding, body] of forms) {
+      const ins = await run(coding, split(body, 7));
+      expect(ins.problem, coding).toBeUndefined();
+      expect(
+        ins.findings.map((x) => x.kind),
+        coding,
+      ).toContain('aws-access-key-id');
+    }
+  });
+
+  it('stops at the decode limit and at a stream that ends early', async () => {
+    const bomb = await run('gzip', [gzipSync(Buffer.alloc(2 * 1024 * 1024))]);
+    expect(bomb.problem).toEqual({ kind: 'over-limit', limit: 1024 * 1024 });
+    const short = await run('gzip', [gzipSync(Buffer.from(`x ${KEY} y`)).subarray(0, 15)]);
+    expect(short.problem).toMatchObject({ kind: 'undecodable', detail: 'unexpected end of file' });
+    const junk = await run('br', [Buffer.from('not brotli at all')]);
+    expect(junk.problem).toMatchObject({ kind: 'undecodable', coding: 'br' });
+  });
+
+  it('scans raw bytes when the coding is unknown (audit)', async () => {
+    const ins = await run(undefined, [Buffer.from(`zstd-ish ${KEY}`)]);
+    expect(ins.findings.map((x) => x.kind)).toContain('aws-access-key-id');
+  });
+
+  it('scans text longer than the scanner reads at once, window by window', () => {
+    const long = `${'a'.repeat(SCAN_WINDOW + 10)} ${KEY} `;
+    expect(scanAll(scanner, long, 'websocket message').map((x) => x.kind)).toContain(
+      'aws-access-key-id',
+    );
+    expect(state().scanner.scanText(long, 'x')).toEqual([]);
   });
 });

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo } from 'node:net';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { AuditEntry } from '../../src/egress/audit.js';
@@ -13,7 +13,8 @@ import {
   type EgressPolicyConfig,
   type EgressSecrets,
 } from '../../src/egress/config.js';
-import { createEgressProxy, type ProxyState } from '../../src/egress/proxy.js';
+import { BODY_HOLD_LIMIT, createEgressProxy, type ProxyState } from '../../src/egress/proxy.js';
+import { DECODED_BODY_LIMIT } from '../../src/egress/types.js';
 import { buildState } from '../../src/egress/state.js';
 import { FAKE_CA_PATH } from '../fixtures/fake-llm.js';
 import { connectTunnel, httpsVia, requestOver, tlsThrough } from '../helpers/via-proxy.js';
@@ -29,7 +30,9 @@ const REAL_KEY = 'sk-ant-api03-REAL-KEY-0123456789abcdefghijklmnopqrstuv';
 describe('intercepting egress proxy', () => {
   const log: AuditEntry[] = [];
   const redactedCounts: Record<string, number>[] = [];
-  const seen: { url: string; headers: Record<string, unknown>; body: string }[] = [];
+  const seen: { url: string; headers: Record<string, unknown>; body: string; bytes: Buffer }[] = [];
+  const arrived: string[] = [];
+  const cutShort: string[] = [];
   let ca: CaMaterial;
   let origin: ReturnType<typeof createHttpsServer>;
   let wss: WebSocketServer;
@@ -69,12 +72,17 @@ describe('intercepting egress proxy', () => {
       { cert: readFileSync(`${TLS}upstream.crt`), key: readFileSync(`${TLS}upstream.key`) },
       (req, res) => {
         const chunks: Buffer[] = [];
+        arrived.push(req.url ?? '');
+        req.on('close', () => {
+          if (!req.complete) cutShort.push(req.url ?? '');
+        });
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
           seen.push({
             url: req.url ?? '',
             headers: req.headers,
             body: Buffer.concat(chunks).toString(),
+            bytes: Buffer.concat(chunks),
           });
           if (req.url === '/sse') {
             res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -152,6 +160,8 @@ describe('intercepting egress proxy', () => {
     log.length = 0;
     seen.length = 0;
     redactedCounts.length = 0;
+    arrived.length = 0;
+    cutShort.length = 0;
   });
 
   const url = (host: string, path = '/'): string => `https://${host}${path}`;
@@ -728,6 +738,162 @@ describe('intercepting egress proxy', () => {
       const files = await post('/v1/files', messages(`key ${AWS}`));
       expect(files.status).toBe(403);
       expect(seen).toHaveLength(0);
+    });
+  });
+
+  describe('request bodies in any encoding', () => {
+    const KEY = 'AKIAIOSFODNN7EXAMPLE';
+    const post = (body: Buffer, headers: Record<string, string>, path = '/upload') =>
+      httpsVia(proxyPort, url('other.fake-llm.test', path), ca.certPem, {
+        method: 'POST',
+        headers,
+        body,
+      }).catch((e: unknown) => ({ status: 0, body: String(e), headers: {}, chunkTimes: [] }));
+    const waitFor = async (cond: () => boolean): Promise<void> => {
+      for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(cond()).toBe(true);
+    };
+    const secret = Buffer.from(`{"note":"key ${KEY} here"}`);
+
+    it('decodes gzip, x-gzip, deflate (zlib and raw) and br before scanning', async () => {
+      const forms: [string, Buffer][] = [
+        ['gzip', gzipSync(secret)],
+        ['x-gzip', gzipSync(secret)],
+        ['deflate', deflateSync(secret)],
+        ['deflate', deflateRawSync(secret)],
+        ['br', brotliCompressSync(secret)],
+        ['identity', secret],
+        ['GZIP', gzipSync(secret)],
+      ];
+      for (const [coding, body] of forms) {
+        const r = await post(body, { 'content-encoding': coding });
+        expect(r.status, coding).toBe(403);
+        expect(r.body, coding).toContain('aws-access-key-id in body');
+      }
+      expect(seen).toHaveLength(0);
+      const clean = gzipSync(Buffer.from('{"note":"nothing here"}'));
+      const ok = await post(clean, { 'content-encoding': 'gzip' });
+      expect(ok.status).toBe(200);
+      // Upstream gets the body as the agent encoded it.
+      expect(seen[0]?.bytes.equals(clean)).toBe(true);
+      expect(seen[0]?.headers['content-encoding']).toBe('gzip');
+    });
+
+    it('refuses stacked, unknown and transfer codings with 415 naming them', async () => {
+      const cases: [Record<string, string>, string][] = [
+        [
+          { 'content-encoding': 'gzip, gzip' },
+          'encoded more than once (content-encoding: gzip, gzip)',
+        ],
+        [{ 'content-encoding': 'gzip,br' }, 'encoded more than once (content-encoding: gzip, br)'],
+        [{ 'content-encoding': 'zstd' }, "content-encoding 'zstd' cannot be decoded"],
+        [{ 'content-encoding': 'compress' }, "content-encoding 'compress' cannot be decoded"],
+        [{ 'content-encoding': 'x-made-up' }, "content-encoding 'x-made-up' cannot be decoded"],
+        [{ 'transfer-encoding': 'gzip, chunked' }, "transfer-coding 'gzip'"],
+      ];
+      for (const [headers, why] of cases) {
+        const r = await post(gzipSync(gzipSync(secret)), headers);
+        expect(r.status, why).toBe(415);
+        expect(r.body, why).toContain(why);
+      }
+      expect(seen).toHaveLength(0);
+    });
+
+    it('refuses a body that does not decode, or ends mid-stream, with 400', async () => {
+      const broken = Buffer.from(gzipSync(secret));
+      broken.fill(0x41, 12, 30);
+      const bad = await post(broken, { 'content-encoding': 'gzip' });
+      expect(bad.status).toBe(400);
+      expect(bad.body).toContain('does not decode as gzip');
+      const short = await post(gzipSync(secret).subarray(0, 20), { 'content-encoding': 'gzip' });
+      expect(short.status).toBe(400);
+      expect(short.body).toContain('unexpected end of file');
+      const notBr = await post(Buffer.from('plain text, not brotli'), { 'content-encoding': 'br' });
+      expect(notBr.status).toBe(400);
+      expect(notBr.body).toContain('does not decode as br');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('refuses a compression bomb with 413 instead of scanning part of it', async () => {
+      const bomb = gzipSync(
+        Buffer.concat([Buffer.alloc(DECODED_BODY_LIMIT + 1024), Buffer.from(` ${KEY} `)]),
+      );
+      expect(bomb.length).toBeLessThan(BODY_HOLD_LIMIT);
+      const r = await post(bomb, { 'content-encoding': 'gzip' });
+      expect(r.status).toBe(413);
+      expect(r.body).toContain('decodes to more than 64 MiB');
+      expect(seen).toHaveLength(0);
+      expect(log.at(-1)).toMatchObject({ verdict: 'refused', rule: 'body-decoded-size' });
+    });
+
+    it('decodes and scans an encoded body too large to hold as it streams, and cuts it', async () => {
+      const noise = randomBytes(BODY_HOLD_LIMIT + 1024 * 1024);
+      const clean = gzipSync(noise, { level: 1 });
+      expect(clean.length).toBeGreaterThan(BODY_HOLD_LIMIT);
+      const ok = await post(clean, { 'content-encoding': 'gzip' });
+      expect(ok.status).toBe(200);
+      expect(seen[0]?.bytes.length).toBe(clean.length);
+      seen.length = 0;
+      const leaky = gzipSync(
+        Buffer.concat([noise, Buffer.from(` ${KEY} `), randomBytes(1024 * 1024)]),
+        { level: 1 },
+      );
+      const cut = await post(leaky, { 'content-encoding': 'gzip' });
+      expect([0, 403]).toContain(cut.status);
+      await waitFor(() => log.some((l) => l.rule === 'dlp aws-access-key-id'));
+      expect(seen).toHaveLength(0);
+      expect(log.find((l) => l.rule === 'dlp aws-access-key-id')?.reason).toContain(
+        'aws-access-key-id in body (streamed)',
+      );
+    });
+
+    it('aborts the upstream request when a streamed compressed body ends incomplete', async () => {
+      const whole = gzipSync(randomBytes(BODY_HOLD_LIMIT + 1024 * 1024), { level: 1 });
+      const r = await post(whole.subarray(0, whole.length - 100), { 'content-encoding': 'gzip' });
+      expect([0, 400]).toContain(r.status);
+      await waitFor(() => cutShort.length > 0);
+      expect(seen).toHaveLength(0);
+      expect(log.find((l) => l.rule === 'body-encoding undecodable')?.reason).toContain(
+        '(unexpected end of file), so it cannot be scanned; the upload was cut off',
+      );
+    });
+
+    it('aborts the upstream request when the agent goes away mid-body', async () => {
+      const sock = await tlsThrough(proxyPort, 'other.fake-llm.test', 443, ca.certPem);
+      const size = BODY_HOLD_LIMIT + 4 * 1024 * 1024;
+      const part = Buffer.alloc(BODY_HOLD_LIMIT + 1024 * 1024, 97);
+      sock.write(
+        `POST /partial HTTP/1.1\r\nhost: other.fake-llm.test\r\ncontent-length: ${size}\r\n\r\n`,
+      );
+      sock.write(part);
+      await waitFor(() => arrived.includes('/partial'));
+      sock.destroy();
+      await waitFor(() => cutShort.includes('/partial'));
+      expect(seen).toHaveLength(0);
+      await waitFor(() => log.some((l) => l.rule === 'body-truncated'));
+      // A held body is never sent at all.
+      const held = await tlsThrough(proxyPort, 'other.fake-llm.test', 443, ca.certPem);
+      held.write(
+        'POST /held HTTP/1.1\r\nhost: other.fake-llm.test\r\ncontent-length: 1000\r\n\r\nabc',
+      );
+      await new Promise((r) => setImmediate(r));
+      held.destroy();
+      await waitFor(() => log.filter((l) => l.rule === 'body-truncated').length === 2);
+      expect(arrived).not.toContain('/held');
+    });
+
+    it('forwards in audit mode what it cannot read, logged with the reason', async () => {
+      apply(policy({ mode: 'audit' }));
+      const stacked = await post(gzipSync(gzipSync(secret)), { 'content-encoding': 'gzip, gzip' });
+      expect(stacked.status).toBe(200);
+      expect(log.at(-1)).toMatchObject({ verdict: 'flagged' });
+      expect(log.at(-1)?.reason).toContain('encoded more than once');
+      const bomb = gzipSync(Buffer.alloc(DECODED_BODY_LIMIT + 1024));
+      expect((await post(bomb, { 'content-encoding': 'gzip' })).status).toBe(200);
+      expect(log.at(-1)?.reason).toContain('decodes to more than 64 MiB');
+      expect((await post(gzipSync(secret), { 'content-encoding': 'gzip' })).status).toBe(200);
+      expect(log.at(-1)?.reason).toContain('aws-access-key-id in body');
+      expect(seen).toHaveLength(3);
     });
   });
 });

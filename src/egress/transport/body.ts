@@ -1,20 +1,21 @@
 import type { IncomingMessage } from 'node:http';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import type { Finding, Scanner } from '../dlp.js';
-import { BODY_HOLD_LIMIT } from '../types.js';
-
-/** Text carried from one streamed chunk into the next scan (longer than any secret format). */
-export const STREAM_OVERLAP = 4096;
+import type { BodyProblem } from '../decide/body.js';
+import type { Coding } from '../decide/encoding.js';
+import type { Scanner } from '../dlp.js';
+import { BODY_HOLD_LIMIT, DECODED_BODY_LIMIT } from '../types.js';
+import { BodyInspector } from './inspector.js';
 
 /**
- * A request body as read: `whole` when it fit the hold limit (scanned
- * whole), else `held`: the first part, scanned; the rest is still in the
- * request and must be scanned as it streams (`streamScanner`).
+ * A request body as read: `whole` when it fit the hold limit (decoded and
+ * scanned whole; no inspector: judged elsewhere, as LLM bodies are), else `held`: the first part, decoded and scanned; the
+ * rest is still in the request and goes through the same inspector as it
+ * streams. `gone`: the agent went away before the body was complete.
  */
 export type ReadBody =
   | { kind: 'none' }
-  | { kind: 'whole'; body: Buffer; findings: Finding[] }
-  | { kind: 'held'; held: Buffer; findings: Finding[] };
+  | { kind: 'whole'; body: Buffer; inspector: BodyInspector | undefined }
+  | { kind: 'held'; held: Buffer; inspector: BodyInspector }
+  | { kind: 'gone'; bytes: number };
 
 export function hasBody(req: IncomingMessage): boolean {
   return (
@@ -23,55 +24,72 @@ export function hasBody(req: IncomingMessage): boolean {
   );
 }
 
-function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
-  const opts = { maxOutputLength: 4 * BODY_HOLD_LIMIT };
-  try {
-    switch ((encoding ?? '').trim().toLowerCase()) {
-      case 'gzip':
-      case 'x-gzip':
-        return gunzipSync(body, opts);
-      case 'deflate':
-        return inflateSync(body, opts);
-      case 'br':
-        return brotliDecompressSync(body, opts);
-      default:
-        return body;
-    }
-  } catch {
-    return body;
-  }
+export interface ReadOptions {
+  scanner: () => Scanner;
+  /** undefined: the body cannot be decoded (audit); its raw bytes are scanned. */
+  coding: Coding | undefined;
+  /** A problem that refuses: reading stops at once (in `enforce`). */
+  stopsAt: (p: BodyProblem) => boolean;
 }
 
-/** Holds the body (up to the limit) and scans it; calls `done` once with what it read. */
-export function readBody(
-  req: IncomingMessage,
-  scanner: () => Scanner,
-  done: (b: ReadBody) => void,
-): void {
+/**
+ * Holds the body up to the limit, decoding and scanning as it arrives;
+ * calls `done` once. A problem that refuses ends the read early, so a
+ * compression bomb is not held to the end.
+ */
+export function readBody(req: IncomingMessage, o: ReadOptions, done: (b: ReadBody) => void): void {
   if (!hasBody(req)) {
     done({ kind: 'none' });
     return;
   }
+  const inspector = new BodyInspector(o.scanner, o.coding, DECODED_BODY_LIMIT);
   const chunks: Buffer[] = [];
   let size = 0;
+  let settled = false;
+  const settle = (b: ReadBody): void => {
+    if (settled) return;
+    settled = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', onClose);
+    done(b);
+  };
+  inspector.onProblem = (p) => {
+    if (o.stopsAt(p)) settle({ kind: 'whole', body: Buffer.concat(chunks), inspector });
+  };
   const onData = (c: Buffer): void => {
     size += c.length;
     chunks.push(c);
-    if (size <= BODY_HOLD_LIMIT) return;
-    // Too large to hold: scan what is held, then stream the rest through the scanner.
+    inspector.write(c, () => undefined);
+    if (size <= BODY_HOLD_LIMIT || settled) return;
+    // Too large to hold: what is held is scanned now, the rest as it streams.
+    req.pause();
     req.off('data', onData);
     req.off('end', onEnd);
-    req.pause();
     const held = Buffer.concat(chunks);
-    done({ kind: 'held', held, findings: scanner().scanText(held.toString('latin1'), 'body') });
+    whenWritten(inspector, () => {
+      inspector.stream();
+      settle({ kind: 'held', held, inspector });
+    });
   };
   const onEnd = (): void => {
-    const body = Buffer.concat(chunks);
-    const text = decodeBody(body, req.headers['content-encoding']).toString('latin1');
-    done({ kind: 'whole', body, findings: scanner().scanText(text, 'body') });
+    inspector.end(() => {
+      settle({ kind: 'whole', body: Buffer.concat(chunks), inspector });
+    });
+  };
+  const onClose = (): void => {
+    if (req.complete) return;
+    inspector.close();
+    settle({ kind: 'gone', bytes: size });
   };
   req.on('data', onData);
   req.on('end', onEnd);
+  req.on('close', onClose);
+}
+
+/** Runs `then` once every chunk written so far has been decoded and gathered. */
+function whenWritten(inspector: BodyInspector, then: () => void): void {
+  inspector.write(Buffer.alloc(0), then);
 }
 
 /** An LLM request body: held whole up to `limit` (for redaction), never streamed on. */
@@ -105,17 +123,4 @@ export function readLlmBody(req: IncomingMessage, limit: number, done: (b: LlmBo
   };
   req.on('data', onData);
   req.on('end', onEnd);
-}
-
-/**
- * Scans the streamed rest of a body chunk by chunk, each together with the
- * tail of what came before, so a secret across two chunks is seen.
- */
-export function streamScanner(held: Buffer, scanner: () => Scanner): (c: Buffer) => Finding[] {
-  let tail = held.subarray(-STREAM_OVERLAP).toString('latin1');
-  return (c) => {
-    const text = tail + c.toString('latin1');
-    tail = text.slice(-STREAM_OVERLAP);
-    return scanner().scanText(text, 'body (streamed)');
-  };
 }

@@ -6,7 +6,8 @@ import {
 } from 'node:http';
 import { ABANDONED, NO_TICKET, type CallTicket, type Ticket } from '../admission.js';
 import { redactPath, type AuditEntry } from '../audit.js';
-import { findingsVerdict } from '../decide/findings.js';
+import { bodyVerdict, problemVerdict } from '../decide/body.js';
+import { encodingVerdict } from '../decide/encoding.js';
 import {
   LLM_BODY_LIMIT,
   llmApi,
@@ -21,7 +22,8 @@ import type { Finding } from '../dlp.js';
 import type { MeteredApi } from '../meter.js';
 import { PrivateAddressError } from '../upstream.js';
 import type { Target } from '../types.js';
-import { readBody, readLlmBody, streamScanner, type ReadBody } from './body.js';
+import { hasBody, readBody, readLlmBody, type ReadBody } from './body.js';
+import type { BodyInspector } from './inspector.js';
 import type { ProxyContext } from './context.js';
 import { responseHeaders, upstreamHeaders } from './headers.js';
 import { refuseResponse, writeRefusal } from './refusals.js';
@@ -130,18 +132,63 @@ export function handleRequest(
     handleLlm(x, head.rule, head.findings, api);
     return;
   }
-  const findings = [...head.findings];
+  const enc = hasBody(req)
+    ? decide(
+        'encoding',
+        ctx.state,
+        {
+          contentEncoding: req.headers['content-encoding'],
+          transferEncoding: req.headers['transfer-encoding'],
+        },
+        encodingVerdict,
+      )
+    : undefined;
+  if (enc !== undefined && isRefusal(enc)) {
+    refuse(x, enc);
+    return;
+  }
+  const encodingFlag = enc?.kind === 'flag' ? enc : undefined;
+  const judge = (b: ReadBody): ReturnType<typeof bodyVerdict> | Refuse =>
+    decide(
+      'body',
+      ctx.state,
+      {
+        findings: [
+          ...head.findings,
+          ...(b.kind === 'whole' || b.kind === 'held' ? (b.inspector?.findings ?? []) : []),
+        ],
+        problem: b.kind === 'whole' || b.kind === 'held' ? b.inspector?.problem : undefined,
+        encoding: encodingFlag,
+      },
+      bodyVerdict,
+    );
   readBody(
     req,
-    () => ctx.state().scanner,
+    {
+      scanner: () => ctx.state().scanner,
+      coding: enc?.kind === 'decode' ? enc.coding : undefined,
+      stopsAt: (p) => isRefusal(decide('body', ctx.state, p, problemVerdict)),
+    },
     (b) => {
-      if (b.kind !== 'none') findings.push(...b.findings);
-      const fv = decide('findings', ctx.state, findings, findingsVerdict);
-      if (isRefusal(fv)) {
-        refuse(x, fv);
+      if (b.kind === 'gone') {
+        x.bytesUp = 0;
+        log(x, {
+          rule: 'body-truncated',
+          verdict: 'refused',
+          status: 0,
+          reason: `the agent closed the connection after ${b.bytes} bytes, before the body was complete; nothing was sent`,
+        });
         return;
       }
-      admitThenSend(x, head.rule, b, findings, fv.kind === 'flag' ? fv : undefined);
+      const bv = judge(b);
+      if (isRefusal(bv)) {
+        refuse(x, bv);
+        return;
+      }
+      admitThenSend(x, head.rule, b, () => {
+        const now = judge(b);
+        return now.kind === 'flag' ? now : undefined;
+      });
     },
   );
 }
@@ -160,7 +207,7 @@ function handleLlm(x: Exchange, rule: string, headFindings: Finding[], api: Mete
   }
   readLlmBody(req, LLM_BODY_LIMIT, (b) => {
     if (b.kind === 'none') {
-      admitThenSend(x, rule, { kind: 'none' }, [], hv.kind === 'flag' ? hv : undefined);
+      admitThenSend(x, rule, { kind: 'none' }, () => (hv.kind === 'flag' ? hv : undefined));
       return;
     }
     const body = b.kind === 'whole' ? b.body : undefined;
@@ -181,26 +228,19 @@ function handleLlm(x: Exchange, rule: string, headFindings: Finding[], api: Mete
           };
     if (bv.kind === 'redact') {
       x.redactions = bv.redactions;
-      admitThenSend(x, rule, { kind: 'whole', body: bv.body, findings: [] }, [], flag);
+      admitThenSend(x, rule, { kind: 'whole', body: bv.body, inspector: undefined }, () => flag);
       return;
     }
     admitThenSend(
       x,
       rule,
-      { kind: 'whole', body: body ?? Buffer.alloc(0), findings: [] },
-      [],
-      flag,
+      { kind: 'whole', body: body ?? Buffer.alloc(0), inspector: undefined },
+      () => flag,
     );
   });
 }
 
-function admitThenSend(
-  x: Exchange,
-  rule: string,
-  b: ReadBody,
-  findings: Finding[],
-  flag: Flag | undefined,
-): void {
+function admitThenSend(x: Exchange, rule: string, b: ReadBody, flag: () => Flag | undefined): void {
   const { opts } = x.ctx;
   const bodyBytes =
     b.kind === 'whole'
@@ -216,7 +256,7 @@ function admitThenSend(
     acceptEncoding: x.req.headers['accept-encoding'],
   });
   if (mv.kind === 'free') {
-    send(x, rule, b, findings, flag, undefined);
+    send(x, rule, b, flag, undefined);
     return;
   }
   const metered = (ticket: Ticket): Metered => ({
@@ -231,14 +271,14 @@ function admitThenSend(
     ),
   });
   if (mv.kind === 'measure' || opts.admit === undefined) {
-    send(x, rule, b, findings, flag, metered(NO_TICKET));
+    send(x, rule, b, flag, metered(NO_TICKET));
     return;
   }
   const api = mv.api;
   const ask = mv.request;
   const then = (av: ReturnType<typeof admissionVerdict>): void => {
     if (isRefusal(av)) refuse(x, av);
-    else send(x, rule, b, findings, flag, metered(av.ticket));
+    else send(x, rule, b, flag, metered(av.ticket));
   };
   opts.admit(ask).then(
     (r) => {
@@ -261,8 +301,7 @@ function send(
   x: Exchange,
   rule: string,
   b: ReadBody,
-  findings: Finding[],
-  flag: Flag | undefined,
+  flag: () => Flag | undefined,
   metered: Metered | undefined,
 ): void {
   const { ctx, req, res, t } = x;
@@ -293,7 +332,7 @@ function send(
   });
   up.on('response', (upRes) => {
     answered = true;
-    relayResponse(x, rule, upRes, metered, () => flag);
+    relayResponse(x, rule, upRes, metered, flag);
   });
   up.on('error', (e: Error) => {
     // After an answer, the meter settles the call when the response ends.
@@ -323,45 +362,83 @@ function send(
     x.bytesUp = b.body.length;
     up.end(b.body);
   } else if (b.kind === 'held') {
-    streamRest(x, up, b.held, findings, cut);
+    streamRest(x, up, b.held, b.inspector, cut);
   } else {
     up.end();
   }
 }
 
-/** The rest of a body too large to hold: each chunk scanned before it is written; a finding cuts it. */
+/**
+ * The rest of a body too large to hold: each chunk decoded and scanned
+ * before it is written. In `enforce` a finding, a decoder error or the
+ * decode limit cuts the upload; a body that ends early (the agent went
+ * away, or a compressed stream stops mid-way) aborts the upstream request,
+ * so the upstream never sees it complete.
+ */
 function streamRest(
   x: Exchange,
   up: ClientRequest,
   held: Buffer,
-  findings: Finding[],
+  inspector: BodyInspector,
   cut: { value: boolean },
 ): void {
   const { ctx, req } = x;
   x.bytesUp = held.length;
   up.write(held);
-  const scan = streamScanner(held, () => ctx.state().scanner);
+  const cutIfRefused = (): boolean => {
+    if (cut.value) return true;
+    const v = decide(
+      'body',
+      ctx.state,
+      { findings: inspector.findings, problem: inspector.problem, encoding: undefined },
+      bodyVerdict,
+    );
+    if (!isRefusal(v)) return false;
+    cut.value = true;
+    inspector.close();
+    up.destroy();
+    refuse(x, { ...v, why: `${v.why}; the upload was cut off` });
+    return true;
+  };
+  // The newest chunk waits for the next one (or for the decoder's end): with a declared
+  // length, the upstream would otherwise have the whole body before a truncated
+  // compressed stream is known to be one.
+  let last: Buffer | undefined;
   req.on('data', (c: Buffer) => {
     if (cut.value) return;
-    const more = scan(c);
-    if (more.length > 0 && ctx.state().policy.mode === 'enforce') {
-      cut.value = true;
-      up.destroy();
-      findings.push(...more);
-      const v = decide('findings', ctx.state, findings, findingsVerdict);
-      const base = isRefusal(v) ? v : refusal('dlp', 'secret in the body', 403, findings);
-      refuse(x, { ...base, why: `${base.why}; the upload was cut off` });
-      return;
-    }
-    findings.push(...more);
-    x.bytesUp += c.length;
-    if (!up.write(c)) {
-      req.pause();
-      up.once('drain', () => req.resume());
-    }
+    req.pause();
+    inspector.write(c, () => {
+      if (cutIfRefused()) return;
+      const ready = last;
+      last = c;
+      if (ready === undefined) {
+        req.resume();
+        return;
+      }
+      x.bytesUp += ready.length;
+      if (up.write(ready)) req.resume();
+      else up.once('drain', () => req.resume());
+    });
   });
   req.on('end', () => {
-    if (!cut.value) up.end();
+    inspector.end(() => {
+      if (cutIfRefused()) return;
+      if (last !== undefined) x.bytesUp += last.length;
+      up.end(last);
+    });
+  });
+  req.on('close', () => {
+    if (req.complete || cut.value) return;
+    cut.value = true;
+    inspector.close();
+    up.destroy();
+    log(x, {
+      rule: 'body-truncated',
+      verdict: 'refused',
+      status: 0,
+      reason:
+        'the agent closed the connection before the body was complete; the upload was aborted',
+    });
   });
   req.resume();
 }
