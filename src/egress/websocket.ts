@@ -3,7 +3,11 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { AuditEntry } from './audit.js';
+import { bodyVerdict } from './decide/body.js';
+import { decide, type Flag, type Refuse } from './decide/verdict.js';
 import { endsWithTokenFragment } from './dlp.js';
+import { scanAll } from './transport/inspector.js';
+import { messageTexts } from './transport/message.js';
 import type { Meter, MeteredApi } from './meter.js';
 import {
   estimateTokens,
@@ -16,7 +20,6 @@ import {
 import { rawResponse } from './transport/refusals.js';
 import type { ProxyState, Target } from './types.js';
 import { llmBodyVerdict, shapeForLlm } from './decide/llm.js';
-import { decide, type Refuse } from './decide/verdict.js';
 
 /**
  * WebSocket through the proxy (Codex speaks the Responses API over one).
@@ -73,6 +76,42 @@ function sendable(code: number): number {
 function shapedWsError(v: Refuse): string {
   const inner = (JSON.parse(v.shaped?.body ?? '{}') as { error?: Record<string, unknown> }).error;
   return JSON.stringify({ type: 'error', status: v.shaped?.status ?? v.status, error: inner });
+}
+
+/**
+ * One agent message, judged like a body: its text and any compressed
+ * payload in it are scanned whole; what cannot be read is refused in
+ * `enforce`. Frames compressed by the agent (permessage-deflate) never get
+ * here: the agent side does not negotiate the extension, so `ws` closes a
+ * socket that sends one (1002).
+ */
+function judgeMessage(
+  state: () => ProxyState,
+  buf: Buffer,
+  isBinary: boolean,
+): { kind: 'pass' } | Flag | Refuse {
+  return decide('websocket message', state, { buf, isBinary }, (s, m) => {
+    const read = messageTexts(m.buf, m.isBinary);
+    const findings = read.texts.flatMap((t) => scanAll(() => s.scanner, t, 'websocket message'));
+    if (endsWithTokenFragment(read.texts[0] ?? '')) {
+      findings.push({ kind: 'split-token', where: 'websocket message' });
+    }
+    const v = bodyVerdict(s, {
+      findings,
+      problem: read.problem,
+      encoding: undefined,
+      subject: 'the websocket message',
+    });
+    if (v.kind === 'pass' || read.problem !== undefined) return v;
+    const kinds = [...new Set(findings.map((f) => f.kind))].join(',');
+    return { ...v, why: `websocket message carries what looks like a secret (${kinds})` };
+  });
+}
+
+/** A close reason fits in 123 bytes. */
+function closeReason(v: Refuse): string {
+  const what = v.rule.startsWith('dlp ') ? v.rule.slice(4) : v.rule;
+  return `bot-bottle egress: blocked (${what})`.slice(0, 123);
 }
 
 function asBuffer(data: RawData): Buffer {
@@ -271,21 +310,17 @@ export function relayWebSocket(o: RelayOptions): void {
           if (out !== undefined) relay(out, isBinary);
           return;
         }
-        const text = buf.toString('latin1');
-        const findings = o.state().scanner.scanText(text, 'websocket message');
-        if (endsWithTokenFragment(text)) {
-          findings.push({ kind: 'split-token', where: 'websocket message' });
+        const v = judgeMessage(o.state, buf, isBinary);
+        if (v.kind === 'refuse') {
+          verdict = 'refused';
+          reason = v.why;
+          client.close(1008, closeReason(v));
+          upstream.close(1000);
+          return;
         }
-        if (findings.length > 0) {
-          const kinds = [...new Set(findings.map((f) => f.kind))].join(',');
-          reason = `websocket message carries what looks like a secret (${kinds})`;
-          if (o.state().policy.mode === 'enforce') {
-            verdict = 'refused';
-            client.close(1008, `bot-bottle egress: blocked (${kinds})`);
-            upstream.close(1000);
-            return;
-          }
+        if (v.kind === 'flag') {
           verdict = 'flagged';
+          reason = v.why;
         }
         relay(buf, isBinary);
       });

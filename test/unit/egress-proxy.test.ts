@@ -20,6 +20,12 @@ import { FAKE_CA_PATH } from '../fixtures/fake-llm.js';
 import { connectTunnel, httpsVia, requestOver, tlsThrough } from '../helpers/via-proxy.js';
 
 const TLS = `${import.meta.dirname}/../fixtures/tls/`;
+/** Polls until `cond` holds (events on other sockets land in their own time). */
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
+
 const REAL_KEY = 'sk-ant-api03-REAL-KEY-0123456789abcdefghijklmnopqrstuv';
 
 /**
@@ -425,7 +431,7 @@ describe('intercepting egress proxy', () => {
     });
     expect(await closed).toBe(1008);
     expect(got).toEqual([`hello key=${REAL_KEY}`, 'echo ping']);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => log.some((l) => l.kind === 'websocket'));
     expect(log.find((l) => l.kind === 'websocket')).toMatchObject({
       verdict: 'refused',
       status: 101,
@@ -451,7 +457,6 @@ describe('intercepting egress proxy', () => {
     });
     expect(got.status).toBe(401);
     expect(got.body).toBe(`upstream says no: ${'x'.repeat(20_000)} end`);
-    await new Promise((r) => setTimeout(r, 50));
     expect((await httpsVia(proxyPort, url('api.fake-llm.test', '/after'), ca.certPem)).status).toBe(
       200,
     );
@@ -749,10 +754,6 @@ describe('intercepting egress proxy', () => {
         headers,
         body,
       }).catch((e: unknown) => ({ status: 0, body: String(e), headers: {}, chunkTimes: [] }));
-    const waitFor = async (cond: () => boolean): Promise<void> => {
-      for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(cond()).toBe(true);
-    };
     const secret = Buffer.from(`{"note":"key ${KEY} here"}`);
 
     it('decodes gzip, x-gzip, deflate (zlib and raw) and br before scanning', async () => {
@@ -894,6 +895,90 @@ describe('intercepting egress proxy', () => {
       expect((await post(gzipSync(secret), { 'content-encoding': 'gzip' })).status).toBe(200);
       expect(log.at(-1)?.reason).toContain('aws-access-key-id in body');
       expect(seen).toHaveLength(3);
+    });
+  });
+
+  describe('WebSocket messages the scanner cannot read', () => {
+    const KEY = 'AKIAIOSFODNN7EXAMPLE';
+    const open = async (): Promise<{
+      ws: WebSocket;
+      got: string[];
+      closed: Promise<{ code: number; reason: string }>;
+    }> => {
+      const sock = await tlsThrough(proxyPort, 'api.fake-llm.test', 443, ca.certPem);
+      // Not an LLM route: text messages there are redacted instead (egress.llm).
+      const ws = new WebSocket('wss://api.fake-llm.test/v1/stream', {
+        createConnection: () => sock,
+      });
+      const got: string[] = [];
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.on('close', (code: number, reason: Buffer) => {
+          resolve({ code, reason: reason.toString() });
+        }),
+      );
+      ws.on('error', () => undefined);
+      await new Promise<void>((resolve) =>
+        ws.on('message', (m: Buffer) => {
+          got.push(m.toString('latin1'));
+          if (got.length === 1) resolve();
+        }),
+      );
+      return { ws, got, closed };
+    };
+    const lastWs = (): AuditEntry | undefined => log.filter((l) => l.kind === 'websocket').at(-1);
+
+    it('decodes compressed payloads and refuses the secrets in them', async () => {
+      const plain = Buffer.from(`{"input":"${KEY}"}`);
+      for (const payload of [gzipSync(plain), deflateSync(plain)]) {
+        const { ws, got, closed } = await open();
+        ws.send(payload, { binary: true });
+        const c = await closed;
+        expect(c.code).toBe(1008);
+        expect(c.reason).toContain('aws-access-key-id');
+        expect(got).toHaveLength(1);
+      }
+    });
+
+    it('refuses a compressed payload that does not decode, or decodes past the limit', async () => {
+      const junk = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), randomBytes(64)]);
+      const a = await open();
+      a.ws.send(junk, { binary: true });
+      expect((await a.closed).code).toBe(1008);
+      await waitFor(() => lastWs() !== undefined);
+      expect(lastWs()?.reason).toContain('the websocket message does not decode as gzip');
+      const b = await open();
+      b.ws.send(gzipSync(Buffer.alloc(DECODED_BODY_LIMIT + 1)), { binary: true });
+      expect((await b.closed).code).toBe(1008);
+      await waitFor(() => lastWs()?.reason?.includes('64 MiB') === true);
+      expect(lastWs()?.reason).toContain('decodes to more than 64 MiB');
+    });
+
+    it('passes binary that is not compressed, and scans a message past the scanner window', async () => {
+      const { ws, got, closed } = await open();
+      const bin = Buffer.from([0x00, 0x01, 0xfe, 0xff, 0x42]);
+      ws.send(bin, { binary: true });
+      await new Promise<void>((resolve) =>
+        ws.on('message', () => {
+          resolve();
+        }),
+      );
+      expect(got[1]).toBe(Buffer.from(`echo ${bin.toString()}`).toString('latin1'));
+      ws.send(`${'a'.repeat(BODY_HOLD_LIMIT + 10)} ${KEY} `);
+      expect((await closed).code).toBe(1008);
+      expect(got).toHaveLength(2);
+    });
+
+    it('closes a socket whose agent sends a frame compressed without negotiating it', async () => {
+      const { ws, got, closed } = await open();
+      const payload = Buffer.from(`leak ${KEY}`);
+      const mask = randomBytes(4);
+      const masked = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] ?? 0)));
+      // FIN + RSV1 (permessage-deflate) + text; masked, as a client must.
+      const frame = Buffer.concat([Buffer.from([0xc1, 0x80 | payload.length]), mask, masked]);
+      (ws as unknown as { _socket: { write: (b: Buffer) => void } })._socket.write(frame);
+      // 1002: protocol error, sent by the proxy; the frame never reached the upstream.
+      expect((await closed).code).toBe(1002);
+      expect(got).toHaveLength(1);
     });
   });
 });

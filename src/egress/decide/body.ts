@@ -8,19 +8,23 @@ export type BodyProblem =
   { kind: 'undecodable'; coding: string; detail: string } | { kind: 'over-limit'; limit: number };
 
 /** A problem reading the body: refused in `enforce` (400, 413), flagged in `audit`. */
-export function problemVerdict(state: ProxyState, p: BodyProblem): Refuse | Flag {
+export function problemVerdict(
+  state: ProxyState,
+  p: BodyProblem,
+  subject = 'the body',
+): Refuse | Flag {
   if (p.kind === 'undecodable') {
     return byMode(
       state,
       'body-encoding undecodable',
-      `the body does not decode as ${p.coding} (${p.detail}), so it cannot be scanned`,
+      `${subject} does not decode as ${p.coding} (${p.detail}), so it cannot be scanned`,
       400,
     );
   }
   return byMode(
     state,
     'body-decoded-size',
-    `the body decodes to more than ${Math.round(p.limit / 1024 / 1024)} MiB, past what the scanner reads (a compression bomb?)`,
+    `${subject} decodes to more than ${Math.round(p.limit / 1024 / 1024)} MiB, past what the scanner reads (a compression bomb?)`,
     413,
   );
 }
@@ -32,6 +36,8 @@ export interface BodyFacts {
   problem: BodyProblem | undefined;
   /** The encoding verdict when it only flagged (audit). */
   encoding: Flag | undefined;
+  /** What is judged, in the refusal text (default: the body). */
+  subject?: string;
 }
 
 /**
@@ -43,7 +49,7 @@ export interface BodyFacts {
 export function bodyVerdict(state: ProxyState, f: BodyFacts): { kind: 'pass' } | Flag | Refuse {
   const flags: Flag[] = f.encoding === undefined ? [] : [f.encoding];
   if (f.problem !== undefined) {
-    const pv = problemVerdict(state, f.problem);
+    const pv = problemVerdict(state, f.problem, f.subject);
     if (isRefusal(pv)) return pv;
     flags.push(pv);
   }
