@@ -258,6 +258,80 @@ egress:
       ).toBe(false);
     });
 
+    it('refuses bodies the scanner cannot read whole, each saying why, none reaching the upstream', async () => {
+      // Bodies are built inside the agent container and sent through the proxy as an agent would.
+      const script = `
+        const net = require('node:net'), tls = require('node:tls'), zlib = require('node:zlib');
+        const crypto = require('node:crypto');
+        const KEY = 'AKIA' + 'IOSFODNN7EXAMPLE';
+        const secret = Buffer.from(JSON.stringify({ note: 'key ' + KEY }));
+        const MiB = 1024 * 1024;
+        const send = (path, headers, body) => new Promise((resolve) => {
+          let got = '';
+          let done = false;
+          const finish = (why) => {
+            if (done) return;
+            done = true;
+            const status = got.split('\\r\\n')[0];
+            const text = got.slice(got.indexOf('\\r\\n\\r\\n') + 4).split('\\n')[0];
+            resolve(got === '' ? why : status + ' | ' + text);
+          };
+          const s = net.connect(3128, 'egress', () =>
+            s.write('CONNECT api.openai.com:443 HTTP/1.1\\r\\nHost: api.openai.com:443\\r\\n\\r\\n'));
+          s.on('error', () => finish('RESET'));
+          s.once('data', () => {
+            const t = tls.connect({ socket: s, servername: 'api.openai.com' }, () => {
+              let head = 'POST ' + path + ' HTTP/1.1\\r\\nHost: api.openai.com\\r\\nContent-Length: ' +
+                body.length + '\\r\\nConnection: close\\r\\n';
+              for (const [k, v] of Object.entries(headers)) head += k + ': ' + v + '\\r\\n';
+              t.write(head + '\\r\\n');
+              t.write(body);
+            });
+            t.on('data', (d) => (got += d));
+            t.on('end', () => finish('CLOSED'));
+            t.on('close', () => finish('CLOSED'));
+            t.on('error', () => finish('RESET'));
+          });
+        });
+        (async () => {
+          const out = {};
+          out.bomb = await send('/v1/files-bomb', { 'content-encoding': 'gzip' },
+            zlib.gzipSync(Buffer.concat([Buffer.alloc(65 * MiB), Buffer.from(' ' + KEY + ' ')])));
+          out.stacked = await send('/v1/files-stacked', { 'content-encoding': 'gzip, gzip' },
+            zlib.gzipSync(zlib.gzipSync(secret)));
+          out.unknown = await send('/v1/files-zstd', { 'content-encoding': 'zstd' }, secret);
+          out.big = await send('/v1/files-big', {},
+            Buffer.concat([Buffer.alloc(9 * MiB, 97), Buffer.from(' ' + KEY + ' '), Buffer.alloc(MiB, 98)]));
+          out.bigGzip = await send('/v1/files-big-gzip', { 'content-encoding': 'gzip' },
+            zlib.gzipSync(Buffer.concat([crypto.randomBytes(9 * MiB), Buffer.from(' ' + KEY + ' '),
+              crypto.randomBytes(MiB)]), { level: 1 }));
+          console.log(JSON.stringify(out));
+        })();`;
+      const before = upstream().requests.length;
+      // Async: the in-process fake upstream must be able to take what the proxy sends meanwhile.
+      const out = JSON.parse(await inAgentAsync('esc-a', ['node', '-e', script])) as Record<
+        string,
+        string
+      >;
+      expect(out.bomb).toMatch(/^HTTP\/1\.1 413 .*decodes to more than 64 MiB/);
+      expect(out.stacked).toMatch(
+        /^HTTP\/1\.1 415 .*encoded more than once \(content-encoding: gzip, gzip\)/,
+      );
+      expect(out.unknown).toMatch(/^HTTP\/1\.1 415 .*content-encoding 'zstd' cannot be decoded/);
+      // A body too large to hold is cut while it streams: the refusal, or the connection cut.
+      for (const k of ['big', 'bigGzip'] as const) {
+        expect(out[k], k).toMatch(/^(HTTP\/1\.1 403 .*aws-access-key-id|RESET|CLOSED)/);
+      }
+      expect(
+        upstream()
+          .requests.slice(before)
+          .filter((r) => r.path.startsWith('/v1/files-')),
+      ).toEqual([]);
+      const log = (await runBin(fx, ['egress', 'log', 'esc-a', '--json'])).stdout;
+      expect(log).toContain('aws-access-key-id in body (streamed)');
+      expect(log).toContain('the upload was cut off');
+    });
+
     it('changes the rules live (egress deny/allow/show) without restarting the sidecar', async () => {
       const startedAt = (): string =>
         dockerOut(['inspect', '--format', '{{.State.StartedAt}}', 'bot-bottle-esc-a-egress']);
