@@ -149,10 +149,25 @@ export function relayWebSocket(o: RelayOptions): void {
       return undefined;
     }) as unknown as never,
   });
-  let bytesUp = 0;
-  let bytesDown = 0;
   let opened = false;
+  answerFailedUpgrade(o, upstream, () => opened);
 
+  upstream.on('open', () => {
+    opened = true;
+    const wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      handleProtocols: () => (upstream.protocol === '' ? false : upstream.protocol),
+    });
+    wss.handleUpgrade(o.req, o.socket, o.head, (client) => {
+      relayMessages(o, upstream, client);
+    });
+  });
+}
+
+/** The upstream would not take the upgrade: its answer (or why it could not be reached) goes to the agent. */
+function answerFailedUpgrade(o: RelayOptions, upstream: WebSocket, opened: () => boolean): void {
+  const t = o.target;
   upstream.on('unexpected-response', (_req, res) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
@@ -175,7 +190,7 @@ export function relayWebSocket(o: RelayOptions): void {
     });
   });
   upstream.on('error', (e: Error) => {
-    if (opened) return;
+    if (opened()) return;
     if (e.name === 'PrivateAddressError') {
       o.refuse('private-address', e.message);
       return;
@@ -188,176 +203,166 @@ export function relayWebSocket(o: RelayOptions): void {
       `bot-bottle egress proxy: cannot reach ${t.host}:${t.port}: ${e.message}\n`,
     );
   });
+}
 
-  upstream.on('open', () => {
-    opened = true;
-    const wss = new WebSocketServer({
-      noServer: true,
-      perMessageDeflate: false,
-      handleProtocols: () => (upstream.protocol === '' ? false : upstream.protocol),
+/** Both sides open: each agent message judged, then relayed (admitted first when it starts a metered call). */
+function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket): void {
+  const t = o.target;
+  let bytesUp = 0;
+  let bytesDown = 0;
+  let verdict: AuditEntry['verdict'] = 'allowed';
+  let reason: string | undefined;
+  // Calls in flight on this socket, oldest first: usage comes back in order.
+  // A call sent on the open socket counts as answered: closing it unread charges it.
+  const open: Ticket[] = [];
+  const accounted: CallTicket[] = [];
+  const startCall = (ticket: Ticket, estimate: number): Ticket => {
+    const call = o.account?.(ticket, estimate);
+    if (call !== undefined) accounted.push(call);
+    (call ?? ticket).answered(101);
+    return call ?? ticket;
+  };
+  const callTicket: Ticket = {
+    answered: () => undefined,
+    usage(u) {
+      // Usage no call is waiting for (never expected) is still logged and counted.
+      const t = open.shift() ?? startCall(NO_TICKET, 0);
+      t.usage(u);
+      t.done();
+    },
+    done() {
+      for (const t of open.splice(0)) t.done();
+    },
+  };
+  const meter = o.meterFor?.(callTicket);
+  // Admission is asynchronous; later messages wait for it so order is kept.
+  let queue: Promise<void> = Promise.resolve();
+  const relay = (buf: Buffer, isBinary: boolean): void => {
+    const admit = o.admit;
+    const api = o.api;
+    const text = isBinary ? '' : buf.toString('utf8');
+    // Not an admitted API: nothing is ever waited for, so nothing to keep in order.
+    if (admit === undefined || api === undefined) {
+      if (api !== undefined && STARTS_CALL.test(text)) {
+        open.push(startCall(NO_TICKET, estimateTokens(buf.length)));
+      }
+      upstream.send(buf, { binary: isBinary });
+      return;
+    }
+    if (!STARTS_CALL.test(text)) {
+      queue = queue.then(() => {
+        if (upstream.readyState === WebSocket.OPEN) upstream.send(buf, { binary: isBinary });
+      });
+      return;
+    }
+    queue = queue.then(async () => {
+      const r = await admit({ api, host: t.host, estimate: estimateTokens(buf.length) }).catch(
+        (e: unknown) => ({
+          ok: false as const,
+          refusal: {
+            kind: 'unavailable' as const,
+            message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
+          },
+        }),
+      );
+      if (r.ok) {
+        if (upstream.readyState !== WebSocket.OPEN) {
+          r.ticket.done();
+          return;
+        }
+        open.push(startCall(r.ticket, estimateTokens(buf.length)));
+        upstream.send(buf, { binary: isBinary });
+        return;
+      }
+      verdict = 'refused';
+      reason = r.refusal.message;
+      o.log({
+        rule: `budget-${r.refusal.kind}`,
+        verdict: 'refused',
+        status: 101,
+        reason: r.refusal.message,
+      });
+      // The call is answered on the socket, as the API reports its own errors.
+      if (client.readyState === WebSocket.OPEN) client.send(shapedWsRefusal(r.refusal));
     });
-    wss.handleUpgrade(o.req, o.socket, o.head, (client) => {
-      let verdict: AuditEntry['verdict'] = 'allowed';
-      let reason: string | undefined;
-      // Calls in flight on this socket, oldest first: usage comes back in order.
-      // A call sent on the open socket counts as answered: closing it unread charges it.
-      const open: Ticket[] = [];
-      const accounted: CallTicket[] = [];
-      const startCall = (ticket: Ticket, estimate: number): Ticket => {
-        const call = o.account?.(ticket, estimate);
-        if (call !== undefined) accounted.push(call);
-        (call ?? ticket).answered(101);
-        return call ?? ticket;
-      };
-      const callTicket: Ticket = {
-        answered: () => undefined,
-        usage(u) {
-          // Usage no call is waiting for (never expected) is still logged and counted.
-          const t = open.shift() ?? startCall(NO_TICKET, 0);
-          t.usage(u);
-          t.done();
-        },
-        done() {
-          for (const t of open.splice(0)) t.done();
-        },
-      };
-      const meter = o.meterFor?.(callTicket);
-      // Admission is asynchronous; later messages wait for it so order is kept.
-      let queue: Promise<void> = Promise.resolve();
-      const relay = (buf: Buffer, isBinary: boolean): void => {
-        const admit = o.admit;
-        const api = o.api;
-        const text = isBinary ? '' : buf.toString('utf8');
-        // Not an admitted API: nothing is ever waited for, so nothing to keep in order.
-        if (admit === undefined || api === undefined) {
-          if (api !== undefined && STARTS_CALL.test(text)) {
-            open.push(startCall(NO_TICKET, estimateTokens(buf.length)));
-          }
-          upstream.send(buf, { binary: isBinary });
-          return;
-        }
-        if (!STARTS_CALL.test(text)) {
-          queue = queue.then(() => {
-            if (upstream.readyState === WebSocket.OPEN) upstream.send(buf, { binary: isBinary });
-          });
-          return;
-        }
-        queue = queue.then(async () => {
-          const r = await admit({ api, host: t.host, estimate: estimateTokens(buf.length) }).catch(
-            (e: unknown) => ({
-              ok: false as const,
-              refusal: {
-                kind: 'unavailable' as const,
-                message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
-              },
-            }),
-          );
-          if (r.ok) {
-            if (upstream.readyState !== WebSocket.OPEN) {
-              r.ticket.done();
-              return;
-            }
-            open.push(startCall(r.ticket, estimateTokens(buf.length)));
-            upstream.send(buf, { binary: isBinary });
-            return;
-          }
-          verdict = 'refused';
-          reason = r.refusal.message;
-          o.log({
-            rule: `budget-${r.refusal.kind}`,
-            verdict: 'refused',
-            status: 101,
-            reason: r.refusal.message,
-          });
-          // The call is answered on the socket, as the API reports its own errors.
-          if (client.readyState === WebSocket.OPEN) client.send(shapedWsRefusal(r.refusal));
-        });
-      };
-      const redactions: Record<string, number> = {};
-      /** A message to the LLM API: redacted, refused on the socket, or passed (egress.llm). */
-      const llmMessage = (api: MeteredApi, buf: Buffer): Buffer | undefined => {
-        const v = decide(
-          'llm-ws',
-          o.state,
-          { api, body: buf, encoding: undefined },
-          llmBodyVerdict,
-        );
-        if (v.kind === 'pass') return buf;
-        if (v.kind === 'flag') {
-          if (verdict !== 'refused') verdict = 'flagged';
-          reason = v.why;
-          return buf;
-        }
-        if (v.kind === 'redact') {
-          for (const [k, n] of Object.entries(v.redactions))
-            redactions[k] = (redactions[k] ?? 0) + n;
-          o.redacted?.(v.redactions);
-          if (verdict === 'allowed') verdict = 'redacted';
-          return v.body;
-        }
-        verdict = 'refused';
-        reason = v.why;
-        o.log({ rule: v.rule, verdict: 'refused', status: 101, reason: v.why });
-        // The call is answered on the socket as an API error; the socket and the session go on.
-        if (client.readyState === WebSocket.OPEN) client.send(shapedWsError(shapeForLlm(api, v)));
-        return undefined;
-      };
-      client.on('message', (data: RawData, isBinary: boolean) => {
-        const buf = asBuffer(data);
-        bytesUp += buf.length;
-        if (o.llm !== undefined && !isBinary) {
-          const out = llmMessage(o.llm, buf);
-          if (out !== undefined) relay(out, isBinary);
-          return;
-        }
-        const v = judgeMessage(o.state, buf, isBinary);
-        if (v.kind === 'refuse') {
-          verdict = 'refused';
-          reason = v.why;
-          client.close(1008, closeReason(v));
-          upstream.close(1000);
-          return;
-        }
-        if (v.kind === 'flag') {
-          verdict = 'flagged';
-          reason = v.why;
-        }
-        relay(buf, isBinary);
-      });
-      upstream.on('message', (data: RawData, isBinary: boolean) => {
-        const buf = asBuffer(data);
-        bytesDown += buf.length;
-        client.send(buf, { binary: isBinary });
-        if (!isBinary) meter?.write(buf);
-      });
-      const finish = (): void => {
-        o.log({
-          verdict,
-          status: 101,
-          bytesUp,
-          bytesDown,
-          ...(reason === undefined ? {} : { reason }),
-          ...(accounted.some((c) => c.charged() !== undefined) ? { unmetered: true } : {}),
-          ...(Object.keys(redactions).length === 0 ? {} : { redactions }),
-        });
-      };
-      client.once('close', (code: number) => {
-        if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code));
-        // Logged once every call on the socket is settled: the line says if any went unread.
-        void (meter?.end() ?? Promise.resolve()).then(() => {
-          callTicket.done();
-          finish();
-        });
-      });
-      upstream.once('close', (code: number) => {
-        if (client.readyState === WebSocket.OPEN) client.close(sendable(code));
-      });
-      client.on('error', () => {
-        upstream.terminate();
-      });
-      upstream.on('error', () => {
-        client.terminate();
-      });
+  };
+  const redactions: Record<string, number> = {};
+  /** A message to the LLM API: redacted, refused on the socket, or passed (egress.llm). */
+  const llmMessage = (api: MeteredApi, buf: Buffer): Buffer | undefined => {
+    const v = decide('llm-ws', o.state, { api, body: buf, encoding: undefined }, llmBodyVerdict);
+    if (v.kind === 'pass') return buf;
+    if (v.kind === 'flag') {
+      if (verdict !== 'refused') verdict = 'flagged';
+      reason = v.why;
+      return buf;
+    }
+    if (v.kind === 'redact') {
+      for (const [k, n] of Object.entries(v.redactions)) redactions[k] = (redactions[k] ?? 0) + n;
+      o.redacted?.(v.redactions);
+      if (verdict === 'allowed') verdict = 'redacted';
+      return v.body;
+    }
+    verdict = 'refused';
+    reason = v.why;
+    o.log({ rule: v.rule, verdict: 'refused', status: 101, reason: v.why });
+    // The call is answered on the socket as an API error; the socket and the session go on.
+    if (client.readyState === WebSocket.OPEN) client.send(shapedWsError(shapeForLlm(api, v)));
+    return undefined;
+  };
+  client.on('message', (data: RawData, isBinary: boolean) => {
+    const buf = asBuffer(data);
+    bytesUp += buf.length;
+    if (o.llm !== undefined && !isBinary) {
+      const out = llmMessage(o.llm, buf);
+      if (out !== undefined) relay(out, isBinary);
+      return;
+    }
+    const v = judgeMessage(o.state, buf, isBinary);
+    if (v.kind === 'refuse') {
+      verdict = 'refused';
+      reason = v.why;
+      client.close(1008, closeReason(v));
+      upstream.close(1000);
+      return;
+    }
+    if (v.kind === 'flag') {
+      verdict = 'flagged';
+      reason = v.why;
+    }
+    relay(buf, isBinary);
+  });
+  upstream.on('message', (data: RawData, isBinary: boolean) => {
+    const buf = asBuffer(data);
+    bytesDown += buf.length;
+    client.send(buf, { binary: isBinary });
+    if (!isBinary) meter?.write(buf);
+  });
+  const finish = (): void => {
+    o.log({
+      verdict,
+      status: 101,
+      bytesUp,
+      bytesDown,
+      ...(reason === undefined ? {} : { reason }),
+      ...(accounted.some((c) => c.charged() !== undefined) ? { unmetered: true } : {}),
+      ...(Object.keys(redactions).length === 0 ? {} : { redactions }),
     });
+  };
+  client.once('close', (code: number) => {
+    if (upstream.readyState === WebSocket.OPEN) upstream.close(sendable(code));
+    // Logged once every call on the socket is settled: the line says if any went unread.
+    void (meter?.end() ?? Promise.resolve()).then(() => {
+      callTicket.done();
+      finish();
+    });
+  });
+  upstream.once('close', (code: number) => {
+    if (client.readyState === WebSocket.OPEN) client.close(sendable(code));
+  });
+  client.on('error', () => {
+    upstream.terminate();
+  });
+  upstream.on('error', () => {
+    client.terminate();
   });
 }

@@ -21,45 +21,7 @@ import { handleUpgrade } from './upgrade.js';
 export function createConnectHandler(
   ctx: ProxyContext,
 ): (req: IncomingMessage, client: Socket, head: Buffer) => void {
-  const tlsServers = new Map<string, { server: HttpsServer; notAfter: number }>();
-
-  const tlsServerFor = async (host: string, port: number): Promise<HttpsServer> => {
-    const key = `${host}:${port}`;
-    const leaf = await ctx.state().minter.leaf(host);
-    const cached = tlsServers.get(key);
-    if (cached?.notAfter === leaf.notAfter.getTime()) return cached.server;
-    const t: Target = { scheme: 'https', host, port };
-    const server = createHttpsServer({
-      key: leaf.keyPem,
-      cert: leaf.certPem,
-      ALPNProtocols: ['http/1.1'],
-      keepAliveTimeout: 65_000,
-    });
-    server.on('secureConnection', (s: TLSSocket) => {
-      if (typeof s.servername === 'string') ctx.servernames.set(s, s.servername);
-    });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      handleRequest(ctx, req, res, t, req.url ?? '/');
-    });
-    server.on('upgrade', (req: IncomingMessage, s: Socket, head: Buffer) => {
-      handleUpgrade(ctx, req, s, head, t);
-    });
-    server.on('tlsClientError', (e: Error) => {
-      ctx.entry(
-        'connect',
-        t,
-        {
-          rule: 'tls',
-          verdict: 'refused',
-          status: 0,
-          reason: `TLS handshake with the agent failed: ${e.message}`,
-        },
-        Date.now(),
-      );
-    });
-    tlsServers.set(key, { server, notAfter: leaf.notAfter.getTime() });
-    return server;
-  };
+  const tlsServerFor = createTlsServers(ctx);
 
   return (req, client, head) => {
     const started = Date.now();
@@ -171,5 +133,52 @@ export function createConnectHandler(
         unreachable('connect', e);
       },
     );
+  };
+}
+
+/**
+ * One TLS server per intercepted host and port, with a leaf from the
+ * bottle's CA (made again when the leaf is renewed); each request and
+ * upgrade inside goes to the transport like a plain one.
+ */
+function createTlsServers(ctx: ProxyContext): (host: string, port: number) => Promise<HttpsServer> {
+  const tlsServers = new Map<string, { server: HttpsServer; notAfter: number }>();
+
+  return async (host: string, port: number): Promise<HttpsServer> => {
+    const key = `${host}:${port}`;
+    const leaf = await ctx.state().minter.leaf(host);
+    const cached = tlsServers.get(key);
+    if (cached?.notAfter === leaf.notAfter.getTime()) return cached.server;
+    const t: Target = { scheme: 'https', host, port };
+    const server = createHttpsServer({
+      key: leaf.keyPem,
+      cert: leaf.certPem,
+      ALPNProtocols: ['http/1.1'],
+      keepAliveTimeout: 65_000,
+    });
+    server.on('secureConnection', (s: TLSSocket) => {
+      if (typeof s.servername === 'string') ctx.servernames.set(s, s.servername);
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      handleRequest(ctx, req, res, t, req.url ?? '/');
+    });
+    server.on('upgrade', (req: IncomingMessage, s: Socket, head: Buffer) => {
+      handleUpgrade(ctx, req, s, head, t);
+    });
+    server.on('tlsClientError', (e: Error) => {
+      ctx.entry(
+        'connect',
+        t,
+        {
+          rule: 'tls',
+          verdict: 'refused',
+          status: 0,
+          reason: `TLS handshake with the agent failed: ${e.message}`,
+        },
+        Date.now(),
+      );
+    });
+    tlsServers.set(key, { server, notAfter: leaf.notAfter.getTime() });
+    return server;
   };
 }
