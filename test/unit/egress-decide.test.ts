@@ -508,6 +508,26 @@ describe('body inspector', () => {
     expect(junk.problem).toMatchObject({ kind: 'undecodable', coding: 'br' });
   });
 
+  it('refuses bytes after the end of a compressed stream, which decoders ignore', async () => {
+    const tail = Buffer.from(` ${KEY} `);
+    const forms: [Coding, Buffer][] = [
+      ['gzip', gzipSync('clean')],
+      ['deflate', deflateSync('clean')],
+      ['deflate', deflateRawSync('clean')],
+      ['br', brotliCompressSync('clean')],
+    ];
+    for (const [coding, body] of forms) {
+      const ins = await run(coding, [body, tail]);
+      expect(ins.problem?.kind, coding).toBe('undecodable');
+      const one = await run(coding, [Buffer.concat([body, tail])]);
+      expect(one.problem?.kind, coding).toBe('undecodable');
+    }
+    const br = await run('br', [brotliCompressSync('clean'), tail]);
+    expect(br.problem).toMatchObject({
+      detail: `${tail.length} bytes after the end of the compressed stream`,
+    });
+  });
+
   it('scans raw bytes when the coding is unknown (audit)', async () => {
     const ins = await run(undefined, [Buffer.from(`zstd-ish ${KEY}`)]);
     expect(ins.findings.map((x) => x.kind)).toContain('aws-access-key-id');

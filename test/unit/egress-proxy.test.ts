@@ -809,6 +809,17 @@ describe('intercepting egress proxy', () => {
       const short = await post(gzipSync(secret).subarray(0, 20), { 'content-encoding': 'gzip' });
       expect(short.status).toBe(400);
       expect(short.body).toContain('unexpected end of file');
+      // deflate and br decoders stop at their stream's end; what follows would go unscanned.
+      for (const [coding, body] of [
+        ['deflate', deflateSync('clean')],
+        ['br', brotliCompressSync('clean')],
+      ] as const) {
+        const trailing = await post(Buffer.concat([body, Buffer.from(` ${KEY} `)]), {
+          'content-encoding': coding,
+        });
+        expect(trailing.status, coding).toBe(400);
+        expect(trailing.body, coding).toContain('bytes after the end of the compressed stream');
+      }
       const notBr = await post(Buffer.from('plain text, not brotli'), { 'content-encoding': 'br' });
       expect(notBr.status).toBe(400);
       expect(notBr.body).toContain('does not decode as br');
@@ -846,6 +857,18 @@ describe('intercepting egress proxy', () => {
       expect(log.find((l) => l.rule === 'dlp aws-access-key-id')?.reason).toContain(
         'aws-access-key-id in body (streamed)',
       );
+    });
+
+    it('cuts a streamed body whose compressed stream ends before the body does', async () => {
+      const body = Buffer.concat([
+        deflateRawSync('clean'),
+        Buffer.alloc(BODY_HOLD_LIMIT + 1024 * 1024, 97),
+        Buffer.from(` ${KEY} `),
+      ]);
+      const r = await post(body, { 'content-encoding': 'deflate' });
+      expect(r.status).toBe(400);
+      expect(r.body).toContain('bytes after the end of the compressed stream');
+      expect(arrived).toEqual([]);
     });
 
     it('aborts the upstream request when a streamed compressed body ends incomplete', async () => {

@@ -58,7 +58,8 @@ export function scanAll(scanner: () => Scanner, text: string, where: string): Fi
   return w.findings;
 }
 
-type Decoder = Transform;
+/** A zlib stream: `bytesWritten` counts the input it consumed. */
+type Decoder = Transform & { bytesWritten: number };
 
 function decoderFor(coding: Exclude<Coding, 'identity'>, first: Buffer): Decoder {
   const opts = { chunkSize: 64 * 1024 };
@@ -90,6 +91,9 @@ export class BodyInspector {
   private readonly waiting = new Set<() => void>();
   private stopped = false;
   private decoded = 0;
+  /** Raw bytes whose write to the decoder has completed, and all handed to it. */
+  private rawIn = 0;
+  private rawIssued = 0;
   problem: BodyProblem | undefined;
   readonly window: ScanWindow;
   /** Scan after every chunk (streaming) instead of gathering a whole window (holding). */
@@ -130,16 +134,20 @@ export class BodyInspector {
       return;
     }
     this.decoder ??= this.open(this.coding, raw);
+    this.rawIssued += raw.length;
     let called = false;
     const finish = (): void => {
       if (called) return;
       called = true;
       this.waiting.delete(finish);
+      this.checkTrailing(this.rawIn);
       this.afterChunk();
       done();
     };
     this.waiting.add(finish);
     this.decoder.write(raw, () => {
+      // Writes complete in order: by now the decoder has been offered everything up to this chunk.
+      this.rawIn += raw.length;
       finish();
     });
   }
@@ -161,8 +169,28 @@ export class BodyInspector {
       done();
     };
     this.waiting.add(finish);
-    d.once('end', finish);
+    // At its end the decoder has consumed all it ever will, of everything handed to it.
+    d.once('end', () => {
+      this.checkTrailing(this.rawIssued);
+      finish();
+    });
     d.end();
+  }
+
+  /**
+   * deflate and br decoders stop at the end of their stream and ignore what
+   * follows; bytes after it would reach the upstream unscanned.
+   */
+  private checkTrailing(offered: number): void {
+    const d = this.decoder;
+    if (d === undefined || this.stopped || this.coding === undefined) return;
+    if (d.bytesWritten < offered) {
+      this.fail({
+        kind: 'undecodable',
+        coding: this.coding,
+        detail: `${offered - d.bytesWritten} bytes after the end of the compressed stream`,
+      });
+    }
   }
 
   /** Stops decoding (the request is being refused or went away). */
