@@ -6,6 +6,7 @@ import { emptyPolicy, type EgressPolicyConfig } from '../../src/egress/config.js
 import { bodyVerdict, problemVerdict } from '../../src/egress/decide/body.js';
 import { encodingVerdict, type Coding } from '../../src/egress/decide/encoding.js';
 import { findingsVerdict } from '../../src/egress/decide/findings.js';
+import { decodeLlmBody } from '../../src/egress/decide/llm.js';
 import {
   hostHeaderVerdict,
   hostVerdict,
@@ -539,5 +540,25 @@ describe('body inspector', () => {
       'aws-access-key-id',
     );
     expect(state().scanner.scanText(long, 'x')).toEqual([]);
+  });
+});
+
+describe('LLM bodies: the same encodings rule', () => {
+  it('cannot pass bytes after the end of a compressed stream, which decoders skip', () => {
+    const tail = Buffer.from(' AKIAIOSFODNN7EXAMPLE ');
+    for (const [enc, body] of [
+      ['deflate', deflateSync('{"a":1}')],
+      ['br', brotliCompressSync('{"a":1}')],
+    ] as const) {
+      const d = decodeLlmBody(Buffer.concat([body, tail]), enc);
+      expect(d.ok, enc).toBe(false);
+      expect(!d.ok && d.why, enc).toContain(
+        `${tail.length} bytes after the end of its ${enc} stream`,
+      );
+      expect(decodeLlmBody(body, enc)).toEqual({ ok: true, body: Buffer.from('{"a":1}') });
+    }
+    // Concatenated gzip members are one gzip body (RFC 1952), decoded whole.
+    const two = Buffer.concat([gzipSync('{"a":'), gzipSync('1}')]);
+    expect(decodeLlmBody(two, 'gzip')).toEqual({ ok: true, body: Buffer.from('{"a":1}') });
   });
 });

@@ -103,12 +103,17 @@ type Decoded = { ok: true; body: Buffer } | { ok: false; why: string };
 export function decodeLlmBody(body: Buffer, encoding: string | undefined): Decoded {
   const enc = (encoding ?? '').trim().toLowerCase();
   if (enc === '' || enc === 'identity') return { ok: true, body };
-  const opts = { maxOutputLength: LLM_BODY_LIMIT };
-  const decoders: Record<string, (b: Buffer) => Buffer> = {
-    gzip: (b) => gunzipSync(b, opts),
-    'x-gzip': (b) => gunzipSync(b, opts),
-    deflate: (b) => inflateSync(b, opts),
-    br: (b) => brotliDecompressSync(b, opts),
+  // `info` gives the engine, whose bytesWritten tells what the decoder consumed.
+  const opts = { maxOutputLength: LLM_BODY_LIMIT, info: true };
+  interface Info {
+    buffer: Buffer;
+    engine: { bytesWritten: number };
+  }
+  const decoders: Record<string, (b: Buffer) => Info> = {
+    gzip: (b) => gunzipSync(b, opts) as unknown as Info,
+    'x-gzip': (b) => gunzipSync(b, opts) as unknown as Info,
+    deflate: (b) => inflateSync(b, opts) as unknown as Info,
+    br: (b) => brotliDecompressSync(b, opts) as unknown as Info,
   };
   const decode = decoders[enc];
   if (decode === undefined) {
@@ -120,7 +125,15 @@ export function decodeLlmBody(body: Buffer, encoding: string | undefined): Decod
     };
   }
   try {
-    return { ok: true, body: decode(body) };
+    const out = decode(body);
+    // deflate and br stop at their stream's end; bytes after it would go on unread.
+    if (out.engine.bytesWritten < body.length) {
+      return {
+        ok: false,
+        why: `the request body has ${body.length - out.engine.bytesWritten} bytes after the end of its ${enc} stream, so it cannot be checked for secrets`,
+      };
+    }
+    return { ok: true, body: out.buffer };
   } catch (e) {
     return {
       ok: false,
