@@ -2,9 +2,7 @@ import { SECRET_PATTERNS } from './dlp-patterns.js';
 import {
   base64UserPass,
   basicAuthValue,
-  findBasicInText,
   findSecretAssignment,
-  findUrlUserinfo,
   matchBasicInText,
   matchSecretAssignment,
   matchUrlUserinfo,
@@ -19,10 +17,10 @@ import {
   structuredBinary,
   tokenInsideBinary,
 } from './entropy.js';
-import { findHexPrivateKey, matchHexPrivateKey } from './hex-key.js';
+import { matchHexPrivateKey } from './hex-key.js';
 import { nestedPrivateTarget } from './nested-target.js';
-import { findRoutingNumber, findSsn, matchRoutingNumber, matchSsn } from './pii.js';
-import { findSeedPhrase, matchSeedPhrase } from './seed-phrase.js';
+import { matchRoutingNumber, matchSsn } from './pii.js';
+import { matchSeedPhrase } from './seed-phrase.js';
 
 export { highEntropyToken, shannon } from './entropy.js';
 export { decodedViews, urlEncodingDepth, wrappedBase64, type DecodedViews } from './views.js';
@@ -241,15 +239,13 @@ export function detectorMatches(text: string): { kind: string; match: string }[]
   return out;
 }
 
-/** Detectors that are functions rather than one pattern, run over every view like the patterns. */
-const DETECTORS: readonly { kind: string; found: (text: string) => boolean }[] = [
-  { kind: 'seed-phrase', found: findSeedPhrase },
-  { kind: 'hex-private-key', found: findHexPrivateKey },
-  { kind: 'us-ssn', found: findSsn },
-  { kind: 'us-bank-routing-number', found: findRoutingNumber },
-  { kind: 'basic-auth-credentials', found: findBasicInText },
-  { kind: 'url-credentials', found: findUrlUserinfo },
-];
+/**
+ * Detectors that are functions rather than one pattern, run over every view like the patterns
+ * (secret assignments are judged separately, since headers such as Cookie skip them).
+ */
+const DETECTORS: readonly { kind: string; found: (text: string) => boolean }[] = MATCHERS.filter(
+  (m) => m.kind !== 'secret-assignment',
+).map((m) => ({ kind: m.kind, found: (text: string) => m.match(text) !== undefined }));
 
 /** Headers that carry a URL as their whole value. */
 const URL_HEADERS = new Set(['referer', 'origin', 'location', 'content-location', 'destination']);

@@ -4,7 +4,7 @@ import type { Finding } from '../dlp.js';
 import { meteredApi, type MeteredApi } from '../meter.js';
 import { describeRedactions, redactBody } from '../redact.js';
 import type { ProxyState } from '../types.js';
-import type { Flag, Refuse } from './verdict.js';
+import { refusal, type Flag, type Refuse } from './verdict.js';
 
 /**
  * The bottle's own LLM API (its metered calls) under `egress.llm`
@@ -57,14 +57,7 @@ export function llmRefuse(
   status = 400,
   findings?: readonly Finding[],
 ): Refuse {
-  return {
-    kind: 'refuse',
-    status,
-    rule,
-    why,
-    ...(findings === undefined ? {} : { findings }),
-    shaped: llmRefusal(api, status, why),
-  };
+  return { ...refusal(rule, why, status, findings), shaped: llmRefusal(api, status, why) };
 }
 
 /**
