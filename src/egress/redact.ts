@@ -219,6 +219,29 @@ function segments(json: string): Segment[] {
   return out;
 }
 
+/**
+ * The segments' texts, each on its own line (so no secret is pieced
+ * together from two strings), except that a key, its colon and its value
+ * share one line: detectors that judge a value by the name before it
+ * (`"device_id": "<64 hex>"` is an identifier, `"private_key": ...` a key)
+ * must see that name. Every separator is one character, so offsets into
+ * the joined text map back to the segments.
+ */
+function joinSegments(segs: readonly Segment[], texts: readonly string[]): string {
+  let out = '';
+  for (const [i, t] of texts.entries()) {
+    if (i > 0) {
+      const prev = segs[i - 1];
+      const sameLine =
+        prev !== undefined &&
+        (prev.key || (prev.value === undefined && /^\s*:\s*$/.test(prev.raw)));
+      out += sameLine ? ' ' : '\n';
+    }
+    out += t;
+  }
+  return out;
+}
+
 function isJson(text: string): boolean {
   const t = text.trimStart();
   if (!t.startsWith('{') && !t.startsWith('[')) return false;
@@ -240,7 +263,10 @@ function redactJson(scanner: Scanner, json: string, tally: Tally, depth: number)
     starts.push(len);
     len += (s.value ?? s.raw).length + 1;
   }
-  const joined = segs.map((s) => s.value ?? s.raw).join('\n');
+  const joined = joinSegments(
+    segs,
+    segs.map((s) => s.value ?? s.raw),
+  );
   const spans = spansOf(scanner, joined);
   return segs
     .map((s, i) => {
@@ -292,7 +318,8 @@ function decodedView(
   depth = 0,
 ): { text: string; groups: Map<string, string[]> } {
   let key = '';
-  const parts = segments(json).map((s) => {
+  const segs = segments(json);
+  const parts = segs.map((s) => {
     if (s.value === undefined) return s.raw;
     if (s.key) key = s.value;
     else {
@@ -305,13 +332,14 @@ function decodedView(
     }
     return s.value;
   });
-  return { text: parts.join('\n'), groups };
+  return { text: joinSegments(segs, parts), groups };
 }
 
 /** What the scanner finds in a JSON text as the upstream reads it, and in values read together. */
 function jsonFindings(scanner: Scanner, json: string): Finding[] {
   const v = decodedView(json);
-  const together = [...v.groups.values()].map((g) => g.join('')).join('\n');
+  // Each group under its key name, which says what its values are (see joinSegments).
+  const together = [...v.groups.entries()].map(([k, g]) => `${k} ${g.join('')}`).join('\n');
   return dedupe([
     ...scanWhole(scanner, v.text, 'body'),
     ...scanWhole(scanner, together, 'body (adjacent strings)'),

@@ -47,8 +47,11 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
           runtime: string;
           slug: string;
           identity: string;
+          redactions: Record<string, number>;
         };
         expect(record.output).toContain('hello from the fake upstream');
+        // A CLI's own traffic (system prompt, tools, metadata identifiers) is not secret-looking.
+        expect(record.redactions).toEqual({});
         expect(record.runtime).toBe(runtime ?? 'runc');
         const seen = upstream()
           .requests.slice(before)

@@ -46,6 +46,31 @@ describe('LLM request redaction', () => {
     expect(describeRedactions(r.redactions)).toBe('aws-access-key-id, stripe-key');
   });
 
+  it('judges a value by the key it is under, as the upstream reads it', () => {
+    // Claude Code's request metadata: a 64-hex device identifier inside a JSON string.
+    const hex = 'f3c1a9e07b2d4c58a6e19b3f0d7c2e4a1b9f8e7d6c5b4a39281706f5e4d3c2b1';
+    const metadata = JSON.stringify({
+      model: 'claude-sonnet-4-5',
+      messages: [{ role: 'user', content: 'hi' }],
+      metadata: {
+        user_id: JSON.stringify({
+          device_id: hex,
+          account_uuid: '',
+          session_id: '4f0c3c1e-8a7b-4d2e-9f10-2b3c4d5e6f70',
+        }),
+      },
+    });
+    const clean = redact(metadata);
+    expect(clean.residual).toEqual([]);
+    expect(clean.redactions).toEqual({});
+    expect(clean.body.toString()).toBe(metadata);
+    // The same value named as a key is one.
+    const key = redact(JSON.stringify({ messages: [{ content: { private_key: hex } }] }));
+    expect(key.residual).toEqual([]);
+    expect(key.redactions).toEqual({ 'hex-private-key': 1 });
+    expect(key.body.toString()).not.toContain(hex);
+  });
+
   it('keeps a clean body byte for byte (no re-serialisation)', () => {
     const body = Buffer.from('{ "a" : 1.0, "b": "caf\\u00e9", "n": 12345678901234567890 }');
     const r = redact(body);
