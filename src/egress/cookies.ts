@@ -44,16 +44,26 @@ export function registrableDomain(host: string): string {
     : lastTwo;
 }
 
-/** Values too short or too plain to identify anyone (`1`, `true`, `en-US`) are not remembered. */
+/**
+ * Values too short or too plain to identify anyone (`1`, `true`, `en-US`,
+ * `darkmode`, a timestamp) are not remembered: they occur in ordinary text,
+ * and a request to another site that happens to hold one is no leak.
+ * Session identifiers are long and mix digits or letter cases.
+ */
 function identifying(value: string): boolean {
-  return value.length >= 8 && shannon(value) >= 2.5;
+  return (
+    value.length >= 12 &&
+    shannon(value) >= 3 &&
+    (/\d/.test(value) || (/[a-z]/.test(value) && /[A-Z]/.test(value)))
+  );
 }
 
-/** The value of one `Set-Cookie` header, unquoted; undefined for a deletion or a plain value. */
-export function setCookieValue(header: string): string | undefined {
+/** The name and value of one `Set-Cookie` header; undefined for a deletion or a plain value. */
+export function setCookie(header: string): { name: string; value: string } | undefined {
   const [pair = '', ...attrs] = header.split(';');
   const eq = pair.indexOf('=');
   if (eq < 1) return undefined;
+  const name = pair.slice(0, eq).trim();
   let value = pair.slice(eq + 1).trim();
   if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
   const deleting = attrs.some((a) => {
@@ -63,7 +73,12 @@ export function setCookieValue(header: string): string | undefined {
       (k.toLowerCase() === 'expires' && Date.parse(v) < Date.now())
     );
   });
-  return deleting || !identifying(value) ? undefined : value;
+  return deleting || !identifying(value) ? undefined : { name, value };
+}
+
+/** The value of one `Set-Cookie` header, unquoted; undefined for a deletion or a plain value. */
+export function setCookieValue(header: string): string | undefined {
+  return setCookie(header)?.value;
 }
 
 export interface LabelledText {
@@ -71,12 +86,47 @@ export interface LabelledText {
   text: string;
 }
 
+/** Values of one site another site must not receive, and the forms to look for. */
+export interface ForeignCookies {
+  /** The site that set them (registrable domain). */
+  site: string;
+  /** Every form of every value (raw, URL-decoded, URL-encoded, base64, hex). */
+  forms: readonly string[];
+}
+
 const MAX_SITES = 512;
-const MAX_VALUES_PER_SITE = 128;
+/** Cookie names remembered per site, and values per name (a rotated session is still a session). */
+const MAX_NAMES_PER_SITE = 64;
+const MAX_VALUES_PER_NAME = 4;
+
+/** Inserts `key` as the newest entry, forgetting the oldest past `max`. */
+function touch<K, V>(m: Map<K, V>, key: K, value: V, max: number): void {
+  m.delete(key);
+  if (m.size >= max) {
+    const oldest = m.keys().next().value;
+    if (oldest !== undefined) m.delete(oldest);
+  }
+  m.set(key, value);
+}
+
+function formsOf(value: string): string[] {
+  const forms = new Set([value, ...secretForms(value)]);
+  try {
+    forms.add(decodeURIComponent(value));
+  } catch {
+    // Not percent-encoded text: the raw value stands.
+  }
+  return [...forms].filter((f) => f.length >= 8);
+}
 
 export class CookieLedger {
-  /** site -> cookie value -> the forms to look for (raw, URL-encoded, base64, hex). */
-  private readonly bySite = new Map<string, Map<string, string[]>>();
+  /**
+   * site -> cookie name -> value -> the forms to look for. Kept per name so
+   * that a site setting a fresh tracking cookie on every response (which an
+   * agent can provoke at will) rolls over that name's values only, and never
+   * pushes the session cookie out of memory.
+   */
+  private readonly bySite = new Map<string, Map<string, Map<string, string[]>>>();
 
   /** Remembers the cookies a response from `host` set. */
   observeResponse(host: string, setCookieHeaders: string | readonly string[] | undefined): void {
@@ -84,52 +134,51 @@ export class CookieLedger {
     const headers = typeof setCookieHeaders === 'string' ? [setCookieHeaders] : setCookieHeaders;
     const site = registrableDomain(host);
     for (const h of headers) {
-      const value = setCookieValue(h);
-      if (value === undefined) continue;
-      let values = this.bySite.get(site);
-      if (values === undefined) {
-        // Bounded memory: the oldest site is forgotten first.
-        if (this.bySite.size >= MAX_SITES) {
-          const oldest = this.bySite.keys().next().value;
-          if (oldest !== undefined) this.bySite.delete(oldest);
-        }
-        values = new Map();
-        this.bySite.set(site, values);
-      }
-      values.delete(value);
-      if (values.size >= MAX_VALUES_PER_SITE) {
-        const oldest = values.keys().next().value;
-        if (oldest !== undefined) values.delete(oldest);
-      }
-      const forms = new Set([value, ...secretForms(value)]);
-      try {
-        forms.add(decodeURIComponent(value));
-      } catch {
-        // Not percent-encoded text: the raw value stands.
-      }
-      values.set(
-        value,
-        [...forms].filter((f) => f.length >= 8),
-      );
+      const c = setCookie(h);
+      if (c === undefined) continue;
+      const names = this.bySite.get(site) ?? new Map<string, Map<string, string[]>>();
+      if (!this.bySite.has(site)) touch(this.bySite, site, names, MAX_SITES);
+      const values = names.get(c.name) ?? new Map<string, string[]>();
+      touch(names, c.name, values, MAX_NAMES_PER_SITE);
+      touch(values, c.value, formsOf(c.value), MAX_VALUES_PER_NAME);
     }
+  }
+
+  /** Every value `site` set, by value. */
+  private valuesOf(site: string): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const values of this.bySite.get(site)?.values() ?? []) {
+      for (const [v, forms] of values) out.set(v, forms);
+    }
+    return out;
+  }
+
+  /**
+   * The cookies other sites set that a request to `host` must not carry. A
+   * value this host's site also set is its own (shared consent or analytics
+   * values), so it is left out.
+   */
+  foreignTo(host: string): ForeignCookies[] {
+    const site = registrableDomain(host);
+    const own = this.valuesOf(site);
+    const out: ForeignCookies[] = [];
+    for (const other of this.bySite.keys()) {
+      if (other === site) continue;
+      const forms: string[] = [];
+      for (const [value, fs] of this.valuesOf(other)) if (!own.has(value)) forms.push(...fs);
+      if (forms.length > 0) out.push({ site: other, forms });
+    }
+    return out;
   }
 
   /** Findings for a request to `host` whose texts carry a cookie value another site set. */
   check(host: string, texts: readonly (string | LabelledText)[]): Finding[] {
-    const site = registrableDomain(host);
-    const own = this.bySite.get(site);
     const findings: Finding[] = [];
-    for (const [other, values] of this.bySite) {
-      if (other === site) continue;
-      for (const [value, forms] of values) {
-        // A value this site also set is its own (shared consent or analytics values).
-        if (own?.has(value) === true) continue;
-        for (const t of texts) {
-          const { where, text } = typeof t === 'string' ? { where: 'request', text: t } : t;
-          if (forms.some((f) => text.includes(f))) {
-            findings.push({ kind: 'cross-site-cookie', where: `${where} (a cookie of ${other})` });
-            break;
-          }
+    for (const { site, forms } of this.foreignTo(host)) {
+      for (const t of texts) {
+        const { where, text } = typeof t === 'string' ? { where: 'request', text: t } : t;
+        if (forms.some((f) => text.includes(f))) {
+          findings.push({ kind: 'cross-site-cookie', where: `${where} (a cookie of ${site})` });
         }
       }
     }

@@ -260,12 +260,33 @@ export interface ScanOptions {
   assignments?: boolean;
 }
 
+/**
+ * Values known to be someone's credential for this one request (cookies
+ * another site set): looked for like the bottle's own secrets, in every
+ * decoded view, and reported as `kind` with `label` after the place.
+ */
+export interface KnownValues {
+  kind: string;
+  label: string;
+  forms: readonly string[];
+}
+
 export class Scanner {
-  private readonly bottleSecrets: string[];
+  private bottleSecrets: string[];
+  private known: readonly KnownValues[] = [];
 
   /** `secrets`: the bottle's own credential values, which must never be seen leaving. */
   constructor(secrets: readonly string[]) {
     this.bottleSecrets = [...new Set(secrets.flatMap(secretForms))];
+  }
+
+  /** This scanner, also looking for `known` (cheap: the bottle's forms are shared, not rebuilt). */
+  alsoFor(known: readonly KnownValues[]): Scanner {
+    if (known.length === 0) return this;
+    const s = new Scanner([]);
+    s.bottleSecrets = this.bottleSecrets;
+    s.known = [...this.known, ...known];
+    return s;
   }
 
   /** Findings in one piece of text (a URL, a header value, a body, a WebSocket message). */
@@ -282,6 +303,11 @@ export class Scanner {
       if (views.some((v) => v.includes(secret))) {
         findings.push({ kind: 'bottle-secret', where });
         break;
+      }
+    }
+    for (const k of this.known) {
+      if (k.forms.some((f) => views.some((v) => v.includes(f)))) {
+        findings.push({ kind: k.kind, where: `${where} (${k.label})` });
       }
     }
     for (const p of SECRET_PATTERNS) {
@@ -336,6 +362,13 @@ export class Scanner {
     for (const secret of this.bottleSecrets) {
       for (let i = text.indexOf(secret); i >= 0; i = text.indexOf(secret, i + 1)) {
         out.push({ kind: 'bottle-secret', start: i, end: i + secret.length });
+      }
+    }
+    for (const k of this.known) {
+      for (const f of k.forms) {
+        for (let i = text.indexOf(f); i >= 0; i = text.indexOf(f, i + 1)) {
+          out.push({ kind: k.kind, start: i, end: i + f.length });
+        }
       }
     }
     for (const p of SECRET_PATTERNS) {

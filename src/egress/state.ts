@@ -1,5 +1,6 @@
 import { LeafMinter } from './ca.js';
 import type { EgressPolicyConfig, EgressSecrets } from './config.js';
+import { CookieLedger } from './cookies.js';
 import { Scanner } from './dlp.js';
 import type { ProxyState } from './types.js';
 import { Upstream, type UpstreamOptions } from './upstream.js';
@@ -7,7 +8,9 @@ import { Upstream, type UpstreamOptions } from './upstream.js';
 /**
  * Builds the proxy's working state from a policy and the secrets. A new
  * policy keeps the CA, the leaf cache and the upstream pools, so a live
- * rule change drops no connection and re-mints nothing.
+ * rule change drops no connection and re-mints nothing. The cookie ledger
+ * is always carried over: a rule change must not let a cookie one site set
+ * go to another.
  */
 export function buildState(
   policy: EgressPolicyConfig,
@@ -51,5 +54,6 @@ export function buildState(
     upstream,
     routeValues,
     scanner: new Scanner(secretValues),
+    cookies: previous?.cookies ?? new CookieLedger(),
   };
 }

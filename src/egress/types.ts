@@ -2,6 +2,7 @@ import type { Admit } from './admission.js';
 import type { AuditEntry } from './audit.js';
 import type { LeafMinter } from './ca.js';
 import type { EgressPolicyConfig } from './config.js';
+import type { CookieLedger } from './cookies.js';
 import type { Scanner } from './dlp.js';
 import type { Usage } from './meter.js';
 import type { Upstream } from './upstream.js';
@@ -13,6 +14,11 @@ export interface ProxyState {
   upstream: Upstream;
   /** route host -> header name -> value (prefix included). */
   routeValues: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /**
+   * The cookie values each site set on this bottle (one ledger per proxy,
+   * carried over by every policy change, so a live update forgets nothing).
+   */
+  cookies: CookieLedger;
 }
 
 export interface ProxyOptions {

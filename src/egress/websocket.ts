@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { AuditEntry } from './audit.js';
 import { bodyVerdict } from './decide/body.js';
+import { scannerFor } from './decide/cookies.js';
 import { decide, type Flag, type Refuse } from './decide/verdict.js';
 import { endsWithTokenFragment } from './dlp.js';
 import { scanAll } from './transport/inspector.js';
@@ -87,12 +88,14 @@ function shapedWsError(v: Refuse): string {
  */
 function judgeMessage(
   state: () => ProxyState,
+  host: string,
   buf: Buffer,
   isBinary: boolean,
 ): { kind: 'pass' } | Flag | Refuse {
   return decide('websocket message', state, { buf, isBinary }, (s, m) => {
     const read = messageTexts(m.buf, m.isBinary);
-    const findings = read.texts.flatMap((t) => scanAll(() => s.scanner, t, 'websocket message'));
+    const scanner = scannerFor(s, host);
+    const findings = read.texts.flatMap((t) => scanAll(() => scanner, t, 'websocket message'));
     if (endsWithTokenFragment(read.texts[0] ?? '')) {
       findings.push({ kind: 'split-token', where: 'websocket message' });
     }
@@ -150,6 +153,10 @@ export function relayWebSocket(o: RelayOptions): void {
     }) as unknown as never,
   });
   let opened = false;
+  // The upgrade's answer may set cookies too (kept from the agent, but still the site's).
+  upstream.on('upgrade', (res) => {
+    state.cookies.observeResponse(t.host, res.headers['set-cookie']);
+  });
   answerFailedUpgrade(o, upstream, () => opened);
 
   upstream.on('open', () => {
@@ -169,6 +176,7 @@ export function relayWebSocket(o: RelayOptions): void {
 function answerFailedUpgrade(o: RelayOptions, upstream: WebSocket, opened: () => boolean): void {
   const t = o.target;
   upstream.on('unexpected-response', (_req, res) => {
+    o.state().cookies.observeResponse(t.host, res.headers['set-cookie']);
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
     res.on('end', () => {
@@ -289,7 +297,12 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
   const redactions: Record<string, number> = {};
   /** A message to the LLM API: redacted, refused on the socket, or passed (egress.llm). */
   const llmMessage = (api: MeteredApi, buf: Buffer): Buffer | undefined => {
-    const v = decide('llm-ws', o.state, { api, body: buf, encoding: undefined }, llmBodyVerdict);
+    const v = decide(
+      'llm-ws',
+      o.state,
+      { api, host: o.target.host, body: buf, encoding: undefined },
+      llmBodyVerdict,
+    );
     if (v.kind === 'pass') return buf;
     if (v.kind === 'flag') {
       if (verdict !== 'refused') verdict = 'flagged';
@@ -317,7 +330,7 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
       if (out !== undefined) relay(out, isBinary);
       return;
     }
-    const v = judgeMessage(o.state, buf, isBinary);
+    const v = judgeMessage(o.state, o.target.host, buf, isBinary);
     if (v.kind === 'refuse') {
       verdict = 'refused';
       reason = v.why;

@@ -60,10 +60,16 @@ describe('LLM route decisions', () => {
   it('redact: a clean body passes, a secret is redacted with counts', () => {
     const s = state();
     expect(
-      llmBodyVerdict(s, { api: 'anthropic-messages', body: body('hi'), encoding: undefined }),
+      llmBodyVerdict(s, {
+        api: 'anthropic-messages',
+        host: 'api.anthropic.com',
+        body: body('hi'),
+        encoding: undefined,
+      }),
     ).toEqual({ kind: 'pass' });
     const v = llmBodyVerdict(s, {
       api: 'anthropic-messages',
+      host: 'api.anthropic.com',
       body: body(`a ${AWS} and ${ROUTE_KEY}`),
       encoding: undefined,
     });
@@ -79,6 +85,7 @@ describe('LLM route decisions', () => {
   it('redact: a gzip body is judged decoded', () => {
     const v = llmBodyVerdict(state(), {
       api: 'openai-chat',
+      host: 'api.openai.com',
       body: gzipSync(body(`k ${AWS}`)),
       encoding: 'gzip',
     });
@@ -88,6 +95,7 @@ describe('LLM route decisions', () => {
   it('refuse and audit modes', () => {
     const refuse = llmBodyVerdict(state({ llm: 'refuse' }), {
       api: 'anthropic-messages',
+      host: 'api.anthropic.com',
       body: body(AWS),
       encoding: undefined,
     });
@@ -95,6 +103,7 @@ describe('LLM route decisions', () => {
     expect(shapedMessage(refuse as Refuse).error.type).toBe('invalid_request_error');
     const audit = llmBodyVerdict(state({ llm: 'audit' }), {
       api: 'anthropic-messages',
+      host: 'api.anthropic.com',
       body: body(AWS),
       encoding: undefined,
     });
@@ -104,6 +113,7 @@ describe('LLM route decisions', () => {
   it('egress.mode does not decide LLM routes: audit there still redacts', () => {
     const v = llmBodyVerdict(state({ mode: 'audit' }), {
       api: 'anthropic-messages',
+      host: 'api.anthropic.com',
       body: body(AWS),
       encoding: undefined,
     });
@@ -115,23 +125,34 @@ describe('LLM route decisions', () => {
     const cases: [string, Parameters<typeof llmBodyVerdict>[1], string][] = [
       [
         'unknown encoding',
-        { api: 'anthropic-messages', body: body(AWS), encoding: 'zstd' },
+        { api: 'anthropic-messages', host: 'api.anthropic.com', body: body(AWS), encoding: 'zstd' },
         'zstd',
       ],
       [
         'stacked encodings',
-        { api: 'anthropic-messages', body: gzipSync(gzipSync(body(AWS))), encoding: 'gzip, gzip' },
+        {
+          api: 'anthropic-messages',
+          host: 'api.anthropic.com',
+          body: gzipSync(gzipSync(body(AWS))),
+          encoding: 'gzip, gzip',
+        },
         "'gzip, gzip'",
       ],
       [
         'not gzip',
-        { api: 'anthropic-messages', body: Buffer.from('plain'), encoding: 'gzip' },
+        {
+          api: 'anthropic-messages',
+          host: 'api.anthropic.com',
+          body: Buffer.from('plain'),
+          encoding: 'gzip',
+        },
         'does not decode as gzip',
       ],
       [
         'gzip bomb',
         {
           api: 'anthropic-messages',
+          host: 'api.anthropic.com',
           body: gzipSync(Buffer.alloc(LLM_BODY_LIMIT + 1024, 0x20)),
           encoding: 'gzip',
         },
@@ -141,6 +162,7 @@ describe('LLM route decisions', () => {
         'split secret',
         {
           api: 'anthropic-messages',
+          host: 'api.anthropic.com',
           body: Buffer.from(
             JSON.stringify({ content: [{ text: AWS.slice(0, 8) }, { text: AWS.slice(8) }] }),
           ),
@@ -156,7 +178,12 @@ describe('LLM route decisions', () => {
       expect(r.status, name).toBe(400);
       expect(shapedMessage(r).error.message, name).toContain(says);
     }
-    const big = llmBodyVerdict(s, { api: 'openai-chat', body: undefined, encoding: undefined });
+    const big = llmBodyVerdict(s, {
+      api: 'openai-chat',
+      host: 'api.anthropic.com',
+      body: undefined,
+      encoding: undefined,
+    });
     expect(big).toMatchObject({ kind: 'refuse', status: 413, rule: 'llm-body-too-large' });
     expect(JSON.parse((big as Refuse).shaped?.body ?? '')).toMatchObject({
       error: { type: 'invalid_request_error', code: 'request_too_large' },

@@ -4,6 +4,7 @@ import type { Finding } from '../dlp.js';
 import { meteredApi, type MeteredApi } from '../meter.js';
 import { describeRedactions, redactBody } from '../redact.js';
 import type { ProxyState } from '../types.js';
+import { scannerFor } from './cookies.js';
 import { refusal, type Flag, type Refuse } from './verdict.js';
 
 /**
@@ -137,6 +138,8 @@ export function decodeLlmBody(body: Buffer, encoding: string | undefined): Decod
 
 export interface LlmBodyFacts {
   api: MeteredApi;
+  /** The host called: cookies other sites set are looked for too. */
+  host: string;
   /** The body as received, whole; undefined: it was larger than LLM_BODY_LIMIT. */
   body: Buffer | undefined;
   encoding: string | undefined;
@@ -156,7 +159,7 @@ export function llmBodyVerdict(state: ProxyState, f: LlmBodyFacts): LlmBodyVerdi
   if (f.body === undefined || f.body.length > LLM_BODY_LIMIT) return tooLarge(f.api);
   const d = decodeLlmBody(f.body, f.encoding);
   if (!d.ok) return llmRefuse(f.api, 'llm-unreadable-body', d.why);
-  const r = redactBody(state.scanner, d.body);
+  const r = redactBody(scannerFor(state, f.host), d.body);
   const found: Finding[] = [
     ...Object.keys(r.redactions).map((kind) => ({ kind, where: 'body' })),
     ...r.residual,

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Finding } from '../dlp.js';
 import type { ProxyState, Target } from '../types.js';
 import { hostHeaderVerdict, hostVerdict, sniVerdict } from './host.js';
+import { scannerFor } from './cookies.js';
 import { pathVerdict } from './path.js';
 import { isRefusal, type Refuse } from './verdict.js';
 
@@ -33,7 +34,8 @@ export interface RequestAllow {
 /**
  * Checks that apply to every request and WebSocket upgrade inside a target,
  * in order: TLS server name, host, Host header, method/path rules; then the
- * URL and headers are scanned (the route's own credential headers skipped).
+ * URL and headers are scanned (the route's own credential headers skipped),
+ * also for cookies another site set.
  */
 export function requestVerdict(state: ProxyState, f: RequestFacts): RequestAllow | Refuse {
   const t = f.target;
@@ -57,9 +59,7 @@ export function requestVerdict(state: ProxyState, f: RequestFacts): RequestAllow
     'host',
     ...(routed === undefined ? [] : [...CREDENTIAL_HEADERS, ...routed.keys()]),
   ]);
-  const findings = [
-    ...state.scanner.scanUrl(t.host, pv.target),
-    ...state.scanner.scanHeaders(f.headers, skip),
-  ];
+  const scanner = scannerFor(state, t.host);
+  const findings = [...scanner.scanUrl(t.host, pv.target), ...scanner.scanHeaders(f.headers, skip)];
   return { kind: 'allow', rule: pv.rule ?? hv.rule, target: pv.target, findings };
 }

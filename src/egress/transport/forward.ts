@@ -7,6 +7,7 @@ import {
 import { ABANDONED, NO_TICKET, type CallTicket, type Ticket } from '../admission.js';
 import { redactPath, type AuditEntry } from '../audit.js';
 import { bodyVerdict, problemVerdict } from '../decide/body.js';
+import { scannerFor } from '../decide/cookies.js';
 import { encodingVerdict } from '../decide/encoding.js';
 import {
   LLM_BODY_LIMIT,
@@ -165,7 +166,7 @@ export function handleRequest(
   readBody(
     req,
     {
-      scanner: () => ctx.state().scanner,
+      scanner: () => scannerFor(ctx.state(), t.host),
       coding: enc?.kind === 'decode' ? enc.coding : undefined,
       stopsAt: (p) => isRefusal(decide('body', ctx.state, p, problemVerdict)),
     },
@@ -212,7 +213,12 @@ function handleLlm(x: Exchange, rule: string, headFindings: Finding[], api: Mete
     }
     const body = b.kind === 'whole' ? b.body : undefined;
     const encoding = req.headers['content-encoding'];
-    const bv = decide('llm-body', ctx.state, { api, body, encoding }, llmBodyVerdict);
+    const bv = decide(
+      'llm-body',
+      ctx.state,
+      { api, host: x.t.host, body, encoding },
+      llmBodyVerdict,
+    );
     if (isRefusal(bv)) {
       refuse(x, shapeForLlm(api, bv));
       return;
@@ -454,6 +460,8 @@ function relayResponse(
   const { ctx, res } = x;
   const ticket: Ticket = metered?.call ?? NO_TICKET;
   ticket.answered(upRes.statusCode ?? 502);
+  // Before the agent can read them: a cookie is the site's from its first byte on.
+  ctx.state().cookies.observeResponse(x.t.host, upRes.headers['set-cookie']);
   res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes.headers));
   const meter =
     metered === undefined
