@@ -13,10 +13,11 @@ import { ipLiteral } from './ssrf.js';
  * "Site" is the registrable domain, approximated without the public suffix
  * list: the last two labels (`api.github.com` -> `github.com`), or the last
  * three when the last two are a known two-level public suffix (`co.uk`,
- * `com.au`, ...); an address literal is its own site. The approximation
- * errs on the side of one site: hosts under a multi-tenant suffix not
- * listed here (`*.herokuapp.com`) count as one site, so a cookie moved
- * between two tenants there is not reported.
+ * `com.au`, ...) or a common multi-tenant hosting suffix (`github.io`,
+ * `herokuapp.com`, ...); an address literal is its own site. The
+ * approximation errs on the side of one site: hosts under a multi-tenant
+ * suffix not listed here count as one site, so a cookie moved between two
+ * tenants there is not reported.
  */
 
 const TWO_LEVEL_SUFFIXES = new Set(
@@ -27,7 +28,11 @@ const TWO_LEVEL_SUFFIXES = new Set(
     'com.br net.br org.br gov.br com.mx org.mx gob.mx com.ar com.tr org.tr gov.tr co.in net.in ' +
     'org.in gov.in ac.in co.za org.za gov.za ac.za com.sg edu.sg gov.sg com.hk org.hk edu.hk ' +
     'com.tw org.tw edu.tw co.il org.il ac.il co.id or.id ac.id com.my com.ph com.vn com.ua ' +
-    'com.pl com.es com.pt co.th in.th com.sa com.eg com.ng co.ke'
+    'com.pl com.es com.pt co.th in.th com.sa com.eg com.ng co.ke ' +
+    // Hosting where every tenant has its own sub-domain (the public suffix list's private part).
+    'github.io gitlab.io herokuapp.com vercel.app netlify.app pages.dev workers.dev web.app ' +
+    'firebaseapp.com appspot.com azurewebsites.net cloudfront.net fly.dev onrender.com ' +
+    'ngrok.io ngrok-free.app glitch.me blogspot.com'
   ).split(' '),
 );
 

@@ -63,8 +63,10 @@ function percentRuns(text: string): { start: number; run: string }[] {
   return out;
 }
 
+/** Known values name themselves before any pattern does: they are certain, patterns guess. */
 const PRIORITY = new Map<string, number>([
-  ['bottle-secret', -1],
+  ['bottle-secret', -2],
+  ['cross-site-cookie', -1],
   ...SECRET_PATTERNS.map((p, i) => [p.name, i] as const),
 ]);
 const rank = (kind: string): number => PRIORITY.get(kind) ?? SECRET_PATTERNS.length;

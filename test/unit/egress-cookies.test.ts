@@ -11,6 +11,10 @@ describe('cookie ledger', () => {
     expect(registrableDomain('shop.example.com.au')).toBe('example.com.au');
     expect(registrableDomain('10.0.0.5')).toBe('10.0.0.5');
     expect(registrableDomain('localhost')).toBe('localhost');
+    // Tenants of a hosting suffix are sites of their own.
+    expect(registrableDomain('alice.github.io')).toBe('alice.github.io');
+    expect(registrableDomain('www.bob.herokuapp.com')).toBe('bob.herokuapp.com');
+    expect(registrableDomain('github.io')).toBe('github.io');
   });
 
   it('reads the value of a Set-Cookie header, skipping deletions and plain values', () => {
@@ -21,6 +25,11 @@ describe('cookie ledger', () => {
     expect(setCookieValue('lang=en; Path=/')).toBeUndefined();
     expect(setCookieValue('consent=true')).toBeUndefined();
     expect(setCookieValue('garbage')).toBeUndefined();
+    // Near misses: words, flags and timestamps occur in ordinary text; they identify nobody.
+    expect(setCookieValue('theme=darkmode')).toBeUndefined();
+    expect(setCookieValue('consent=yes-all-accepted')).toBeUndefined();
+    expect(setCookieValue('seen=1700000000123')).toBeUndefined();
+    expect(setCookieValue('id=ab12')).toBeUndefined();
   });
 
   function ledger(): CookieLedger {
@@ -69,6 +78,27 @@ describe('cookie ledger', () => {
     expect(l.check('www.beta.co.uk', [SID])).toHaveLength(1);
   });
 
+  it('keeps a session cookie however often the site rotates another cookie', () => {
+    const l = ledger();
+    // A tracking cookie renewed on every response (which an agent can provoke at will).
+    for (let i = 0; i < 1000; i++)
+      l.observeResponse('app.example-bank.com', [`_t=trk${i}x9Qm2LpZ4`]);
+    expect(l.check('other.net', [SID])).toHaveLength(1);
+    // A rotated session keeps its last few values: an old one may still be valid.
+    l.observeResponse('app.example-bank.com', ['sid=Rot4tedSess10nValue2']);
+    expect(l.check('other.net', [SID])).toHaveLength(1);
+    expect(l.check('other.net', ['Rot4tedSess10nValue2'])).toHaveLength(1);
+  });
+
+  it('lists the values a host must not receive, by the site that set them', () => {
+    const l = ledger();
+    expect(l.foreignTo('www.example-bank.com')).toEqual([]);
+    const f = l.foreignTo('paste.example.org');
+    expect(f.map((x) => x.site)).toEqual(['example-bank.com']);
+    expect(f[0]?.forms).toContain(SID);
+    expect(f[0]?.forms).toContain(Buffer.from(SID).toString('hex'));
+  });
+
   it('accepts one Set-Cookie string, none, and bounds what it remembers', () => {
     const l = new CookieLedger();
     l.observeResponse('a.com', undefined);
@@ -78,5 +108,36 @@ describe('cookie ledger', () => {
     // The oldest values are forgotten first once a site has set many.
     expect(l.check('b.com', [SID])).toEqual([]);
     expect(l.check('b.com', ['value-number-199-xyz'])).toHaveLength(1);
+  });
+});
+
+describe('cookie findings in the decision core', () => {
+  it('are findings of the request verdict on another site only, and survive a policy change', async () => {
+    const { createCa } = await import('../../src/egress/ca.js');
+    const { emptyPolicy } = await import('../../src/egress/config.js');
+    const { buildState } = await import('../../src/egress/state.js');
+    const { requestVerdict } = await import('../../src/egress/decide/request.js');
+    const ca = await createCa('cookies');
+    const secrets = { caCertPem: ca.certPem, caKeyPem: ca.keyPem, upstreamCaPem: '', values: {} };
+    const policy = { ...emptyPolicy('demo'), allow: ['*.example-bank.com', 'paste.example.org'] };
+    let state = buildState(policy, secrets);
+    state.cookies.observeResponse('app.example-bank.com', [`sid=${SID}; Secure`]);
+    state = buildState({ ...policy, revision: 2 }, secrets, state);
+    const facts = (host: string, cookie: string) => ({
+      target: { scheme: 'http' as const, host, port: 80 },
+      servername: undefined,
+      method: 'GET',
+      rawTarget: '/',
+      headers: { host, cookie },
+    });
+    const away = requestVerdict(state, facts('paste.example.org', `sid=${SID}`));
+    expect(away).toMatchObject({
+      kind: 'allow',
+      findings: [
+        { kind: 'cross-site-cookie', where: 'header cookie (a cookie of example-bank.com)' },
+      ],
+    });
+    const home = requestVerdict(state, facts('api.example-bank.com', `sid=${SID}`));
+    expect(home).toMatchObject({ kind: 'allow', findings: [] });
   });
 });
