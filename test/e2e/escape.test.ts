@@ -332,6 +332,77 @@ egress:
       expect(log).toContain('the upload was cut off');
     });
 
+    it('charges a metered call that asks for zstd only: the upstream is offered what the meter reads', async () => {
+      interface LaunchRow {
+        slug: string;
+        events: number;
+        unmeteredEvents: number;
+        inputTokens: number;
+        outputTokens: number;
+      }
+      const row = async (): Promise<LaunchRow | undefined> => {
+        const r = await runBin(fx, ['usage', '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        return (JSON.parse(r.stdout) as { launches: LaunchRow[] }).launches.find(
+          (l) => l.slug === 'esc-a',
+        );
+      };
+      const before = await row();
+      expect(before).toBeDefined();
+      const served = { ...upstream().served };
+      const requestsBefore = upstream().requests.length;
+      // A non-streaming Messages call as a client that decodes zstd and nothing else would send it.
+      const script = `
+        const net = require('node:net'), tls = require('node:tls'), http = require('node:http');
+        const s = net.connect(3128, 'egress', () =>
+          s.write('CONNECT api.anthropic.com:443 HTTP/1.1\\r\\nHost: api.anthropic.com:443\\r\\n\\r\\n'));
+        s.once('data', () => {
+          const t = tls.connect({ socket: s, servername: 'api.anthropic.com' }, () => {
+            const body = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 64,
+              messages: [{ role: 'user', content: 'say hi' }] });
+            const req = http.request({ createConnection: () => t, method: 'POST', path: '/v1/messages',
+              headers: { host: 'api.anthropic.com', 'content-type': 'application/json',
+                'accept-encoding': 'zstd', 'x-api-key': 'placeholder',
+                'anthropic-version': '2023-06-01', 'content-length': Buffer.byteLength(body) } });
+            req.on('response', (res) => {
+              let b = '';
+              res.on('data', (c) => (b += c));
+              res.on('end', () => console.log(JSON.stringify({ status: res.statusCode,
+                encoding: res.headers['content-encoding'] ?? null, body: b })));
+            });
+            req.end(body);
+          });
+        });`;
+      const out = JSON.parse(await inAgentAsync('esc-a', ['node', '-e', script])) as {
+        status: number;
+        encoding: string | null;
+        body: string;
+      };
+      expect(out.status, out.body).toBe(200);
+      expect(out.encoding).toBeNull();
+      expect(out.body).toContain('hello from the fake upstream');
+      const asked = upstream()
+        .requests.slice(requestsBefore)
+        .filter((r) => r.method === 'POST' && r.path.split('?')[0] === '/v1/messages');
+      expect(asked).toHaveLength(1);
+      expect(String(asked[0]?.headers['accept-encoding'])).not.toMatch(/zstd/i);
+      expect(upstream().served.calls - served.calls).toBe(1);
+      // The usage reaches the controller's ledger over the sidecar's link: wait for the row to move.
+      let after = await row();
+      for (let i = 0; i < 100 && after?.events === before?.events; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        after = await row();
+      }
+      expect(after).toMatchObject({
+        events: (before?.events ?? 0) + 1,
+        unmeteredEvents: before?.unmeteredEvents ?? 0,
+        inputTokens:
+          (before?.inputTokens ?? 0) + upstream().served.inputTokens - served.inputTokens,
+        outputTokens:
+          (before?.outputTokens ?? 0) + upstream().served.outputTokens - served.outputTokens,
+      });
+    });
+
     it('changes the rules live (egress deny/allow/show) without restarting the sidecar', async () => {
       const startedAt = (): string =>
         dockerOut(['inspect', '--format', '{{.State.StartedAt}}', 'bot-bottle-esc-a-egress']);
