@@ -94,6 +94,13 @@ describe('cross-site cookies through the egress proxy', () => {
       if (req.url === '/ws-login') headers.push(`Set-Cookie: wsid=${sid}; Path=/`);
     });
     origin.on('upgrade', (req, sock, head) => {
+      if (req.url === '/ws-refused') {
+        sock.end(
+          `HTTP/1.1 401 Unauthorized\r\nset-cookie: rsid=${sid}; Path=/\r\n` +
+            'content-length: 2\r\nconnection: close\r\n\r\nno',
+        );
+        return;
+      }
       wss.handleUpgrade(req, sock, head, (ws) => {
         ws.on('message', (m: Buffer) => {
           ws.send(`echo ${m.toString()}`);
@@ -326,6 +333,24 @@ describe('cross-site cookies through the egress proxy', () => {
     const r = await via('api.openai.com', '/c', { headers: { cookie: `wsid=${sid}` } });
     expect(r.status).toBe(403);
     expect(r.body).toContain('cross-site-cookie');
+
+    // A refused upgrade's answer sets cookies of the site too (a fresh value, learnt only there).
+    const firstSid = sid;
+    sid = sessionId();
+    const refusedSock = await tlsThrough(proxyPort, 'app.fake-llm.test', 443, ca.certPem);
+    const refused = new WebSocket('wss://app.fake-llm.test/ws-refused', {
+      createConnection: () => refusedSock,
+    });
+    const status = await new Promise<number>((resolve) => {
+      refused.on('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+      });
+    });
+    expect(status).toBe(401);
+    const again = await via('api.openai.com', '/c', { headers: { 'x-s': sid } });
+    expect(again.status).toBe(403);
+    expect(again.body).toContain('cross-site-cookie');
+    sid = firstSid;
 
     const sock = await tlsThrough(proxyPort, 'api.openai.com', 443, ca.certPem);
     const ws = new WebSocket('wss://api.openai.com/socket', { createConnection: () => sock });
