@@ -4,12 +4,11 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { hostVerdict, splitAuthority } from '../decide/host.js';
 import { decide, isRefusal, type Refuse } from '../decide/verdict.js';
-import { refusalText } from '../policy.js';
 import { PrivateAddressError } from '../upstream.js';
 import type { Target } from '../types.js';
 import type { ProxyContext } from './context.js';
 import { handleRequest } from './forward.js';
-import { rawRefusal, reasonPhrase } from './refusals.js';
+import { rawRefusal, writeRawRefusal } from './refusals.js';
 import { handleUpgrade } from './upgrade.js';
 
 /**
@@ -44,18 +43,7 @@ export function createConnectHandler(
         { rule: v.rule, verdict: 'refused', status: v.status, reason: v.why },
         started,
       );
-      let slug = '';
-      try {
-        slug = ctx.state().policy.slug;
-      } catch {
-        // No policy: the refusal still goes out.
-      }
-      rawRefusal(
-        client,
-        v.status,
-        reasonPhrase(v.status),
-        refusalText(slug, `${target.host}:${target.port}`, v.rule, v.why),
-      );
+      writeRawRefusal(client, v, ctx.slug(), `${target.host}:${target.port}`);
     };
     const v = decide('host', ctx.state, target, hostVerdict);
     if (isRefusal(v)) {

@@ -35,6 +35,8 @@ export interface ProxyContext {
   ) => CallTicket;
   /** TLS server names sent by the agent, per intercepted connection. */
   servernames: WeakMap<object, string>;
+  /** The bottle's slug, or '' when no policy can be read (a refusal still goes out). */
+  slug: () => string;
 }
 
 export function createContext(opts: ProxyOptions): ProxyContext {
@@ -49,6 +51,7 @@ export function createContext(opts: ProxyOptions): ProxyContext {
     opts,
     state: opts.state,
     servernames: new WeakMap(),
+    slug,
     entry(kind, t, extra, started) {
       opts.log({
         at: new Date().toISOString(),

@@ -27,7 +27,7 @@ import { hasBody, readBody, readLlmBody, type ReadBody } from './body.js';
 import type { BodyInspector } from './inspector.js';
 import type { ProxyContext } from './context.js';
 import { responseHeaders, upstreamHeaders } from './headers.js';
-import { refuseResponse, writeRefusal } from './refusals.js';
+import { loggedFindings, refuseResponse, writeRefusal } from './refusals.js';
 
 /** One request's audit fields, filled in as it goes. */
 interface Exchange {
@@ -69,21 +69,13 @@ function refuse(x: Exchange, v: Refuse): void {
     verdict: 'refused',
     status: v.shaped?.status ?? v.status,
     reason: v.why,
-    ...(v.findings === undefined
-      ? {}
-      : { findings: v.findings.map((f) => `${f.kind}@${f.where}`) }),
+    ...loggedFindings(v),
   });
   x.req.resume();
-  let slug = '';
-  try {
-    slug = x.ctx.state().policy.slug;
-  } catch {
-    // No policy: the refusal still goes out, without the bottle's name.
-  }
   writeRefusal(
     x.res,
     v,
-    slug,
+    x.ctx.slug(),
     `${x.method} ${x.t.scheme}://${x.t.host}:${x.t.port}${redactPath(x.path)}`,
   );
 }

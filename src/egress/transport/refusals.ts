@@ -32,6 +32,18 @@ export function rawRefusal(sock: Socket, status: number, reason: string, body: s
   rawResponse(sock, status, reason, body);
 }
 
+/** A verdict's refusal on a raw socket (CONNECT answers, WebSocket upgrades). */
+export function writeRawRefusal(sock: Socket, v: Refuse, slug: string, what: string): void {
+  rawRefusal(sock, v.status, reasonPhrase(v.status), refusalText(slug, what, v.rule, v.why));
+}
+
+/** A verdict's findings as the audit log names them (kinds and places, never values). */
+export function loggedFindings(v: Refuse): { findings?: string[] } {
+  return v.findings === undefined
+    ? {}
+    : { findings: v.findings.map((f) => `${f.kind}@${f.where}`) };
+}
+
 /** A plain-text refusal as an HTTP response. */
 export function refuseResponse(res: ServerResponse, status: number, body: string): void {
   if (res.headersSent) {

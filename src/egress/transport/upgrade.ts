@@ -7,12 +7,11 @@ import { llmApi } from '../decide/llm.js';
 import { meteringVerdict } from '../decide/metering.js';
 import { requestVerdict } from '../decide/request.js';
 import { decide, isRefusal, refusal, type Refuse } from '../decide/verdict.js';
-import { refusalText } from '../policy.js';
 import type { Target } from '../types.js';
 import { relayWebSocket, type RelayOptions } from '../websocket.js';
 import type { ProxyContext } from './context.js';
 import { upstreamHeaders } from './headers.js';
-import { rawRefusal, reasonPhrase } from './refusals.js';
+import { loggedFindings, writeRawRefusal } from './refusals.js';
 
 /** A WebSocket's meter (one per socket, several calls) and its admission, when metered. */
 function wsMetering(
@@ -64,24 +63,11 @@ export function handleUpgrade(
         verdict: 'refused',
         status: v.status,
         reason: v.why,
-        ...(v.findings === undefined
-          ? {}
-          : { findings: v.findings.map((f) => `${f.kind}@${f.where}`) }),
+        ...loggedFindings(v),
       },
       started,
     );
-    let slug = '';
-    try {
-      slug = ctx.state().policy.slug;
-    } catch {
-      // No policy: the refusal still goes out.
-    }
-    rawRefusal(
-      sock,
-      v.status,
-      reasonPhrase(v.status),
-      refusalText(slug, `websocket ${t.host}${redactPath(path)}`, v.rule, v.why),
-    );
+    writeRawRefusal(sock, v, ctx.slug(), `websocket ${t.host}${redactPath(path)}`);
   };
   const pre = decide(
     'request',
