@@ -132,6 +132,12 @@ export class CookieLedger {
    * pushes the session cookie out of memory.
    */
   private readonly bySite = new Map<string, Map<string, Map<string, string[]>>>();
+  private changes = 0;
+
+  /** Grows whenever a cookie is remembered: what was derived from the ledger before is stale. */
+  get version(): number {
+    return this.changes;
+  }
 
   /** Remembers the cookies a response from `host` set. */
   observeResponse(host: string, setCookieHeaders: string | readonly string[] | undefined): void {
@@ -146,6 +152,7 @@ export class CookieLedger {
       const values = names.get(c.name) ?? new Map<string, string[]>();
       touch(names, c.name, values, MAX_NAMES_PER_SITE);
       touch(values, c.value, formsOf(c.value), MAX_VALUES_PER_NAME);
+      this.changes++;
     }
   }
 

@@ -248,16 +248,17 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
   const relay = (buf: Buffer, isBinary: boolean): void => {
     const admit = o.admit;
     const api = o.api;
-    const text = isBinary ? '' : buf.toString('utf8');
+    // Decoded only for a metered socket: other sockets' messages (a whole conversation) are not copied.
+    const startsCall = (): boolean => !isBinary && STARTS_CALL.test(buf.toString('utf8'));
     // Not an admitted API: nothing is ever waited for, so nothing to keep in order.
     if (admit === undefined || api === undefined) {
-      if (api !== undefined && STARTS_CALL.test(text)) {
+      if (api !== undefined && startsCall()) {
         open.push(startCall(NO_TICKET, estimateTokens(buf.length)));
       }
       upstream.send(buf, { binary: isBinary });
       return;
     }
-    if (!STARTS_CALL.test(text)) {
+    if (!startsCall()) {
       queue = queue.then(() => {
         if (upstream.readyState === WebSocket.OPEN) upstream.send(buf, { binary: isBinary });
       });
