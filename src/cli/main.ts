@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { ANSI_COLORS, BACKENDS } from '../plan/schema.js';
 import type { CliContext } from './context.js';
 import { runDoctor } from './doctor.js';
 import { runInit } from './init.js';
-import { processIo, reportError } from './output.js';
+import { errorJson, printJson, processIo, reportError } from './output.js';
 import { runFreeze } from './freeze.js';
 import { runCutoff, runKill } from './cutoff.js';
 import { runDashboard } from './dashboard.js';
@@ -18,7 +18,7 @@ import { runRm } from './rm.js';
 import { runStart, type StartOptions } from './start.js';
 import { runStop } from './stop.js';
 import { registerTrust } from './trust.js';
-import { printUsageErrorJson, unknownCommand } from './usage-errors.js';
+import { commanderMessage, unknownCommand } from './usage-errors.js';
 import {
   runConfigEdit,
   runSuperviseAnswer,
@@ -512,7 +512,7 @@ export async function main(argv: readonly string[], ctx: CliContext): Promise<nu
         return ExitCode.ok;
       }
       // commander has already printed its message; usage errors share the config exit code.
-      if (json) printUsageErrorJson(ctx.io, e.message);
+      if (json) printJson(ctx.io, errorJson(new UsageError(commanderMessage(e.message))));
       return ExitCode.config;
     }
     return reportError(ctx.io, e, json);

@@ -19,20 +19,23 @@ export function printJson(io: Io, value: unknown): void {
  * (and a hint); under `--json` they are also an object on stdout so scripts
  * need not parse stderr. Unknown errors are bugs: print the stack.
  */
+/** The `--json` error object of a typed error. */
+export function errorJson(e: BotBottleError): Record<string, unknown> {
+  return {
+    outcome: 'error',
+    error: e.name,
+    exitCode: e.exitCode,
+    message: e.message,
+    ...(e.hint === undefined ? {} : { hint: e.hint }),
+    ...e.data,
+  };
+}
+
 export function reportError(io: Io, e: unknown, json: boolean): number {
   if (e instanceof BotBottleError) {
     io.err(`bot-bottle: ${e.message}`);
     if (e.hint !== undefined) io.err(`  hint: ${e.hint}`);
-    if (json) {
-      printJson(io, {
-        outcome: 'error',
-        error: e.name,
-        exitCode: e.exitCode,
-        message: e.message,
-        ...(e.hint === undefined ? {} : { hint: e.hint }),
-        ...e.data,
-      });
-    }
+    if (json) printJson(io, errorJson(e));
     return e.exitCode;
   }
   const err = e instanceof Error ? e : new Error(String(e));

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { ExitCode, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
-import { printJson, type Io } from './output.js';
 
 /**
  * Usage errors the parser leaves loose. commander shows the program's help
@@ -57,14 +56,4 @@ export function commanderMessage(message: string): string {
     .replace(/^error: /, '')
     .replace(/\s*\n\s*/g, ' ')
     .trim();
-}
-
-/** Under `--json`, a usage error commander has already printed, as the error object. */
-export function printUsageErrorJson(io: Io, message: string): void {
-  printJson(io, {
-    outcome: 'error',
-    error: 'UsageError',
-    exitCode: ExitCode.config,
-    message: commanderMessage(message),
-  });
 }
