@@ -140,8 +140,13 @@ export function loadConfigWithTrust(opts: LoadOptions): {
   const found = findRepoRoot(opts.cwd, botBottleHome(env));
   const before = found === undefined ? undefined : layerDigest(realRoot(found));
   const index = loadConfig(opts);
-  const trust = assessTrust(env, index.repoRoot, index, opts.cwd);
-  const again = index.repoRoot === undefined ? undefined : layerDigest(realRoot(index.repoRoot));
+  const real = index.repoRoot === undefined ? undefined : realRoot(index.repoRoot);
+  const again = real === undefined ? undefined : layerDigest(real);
+  // The layer as hashed after loading is also the one judged: it is walked once more, not twice.
+  const trust =
+    real === undefined || again === undefined
+      ? NO_LAYER
+      : decideTrust(real, trustDigest(real, index, opts.cwd, again), readTrustRecord(env, real));
   const same =
     found === index.repoRoot &&
     (before === undefined || again === undefined

@@ -154,7 +154,7 @@ function walk(root: string, rel: string, out: LayerEntry[]): void {
 }
 
 /** Byte order of the UTF-8 paths: the same on every machine and locale. */
-function byPath(a: LayerEntry, b: LayerEntry): number {
+export function byPath(a: LayerEntry, b: LayerEntry): number {
   return Buffer.compare(Buffer.from(a.path, 'utf8'), Buffer.from(b.path, 'utf8'));
 }
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { ConfigIndex } from '../manifest/load.js';
 import { classifyValue, expandHome, type ValueSource } from '../manifest/sentinel.js';
-import { digestOf, inLayer, layerDigest, pathsDigest, type LayerDigest } from './digest.js';
+import { byPath, digestOf, inLayer, layerDigest, pathsDigest, type LayerDigest } from './digest.js';
 import { realRoot } from './root.js';
 
 /**
@@ -53,12 +53,14 @@ export function commandInputs(
 ): { paths: string[] } | { path: string; problem: string } {
   const found = new Set<string>();
   let linked: string | undefined;
+  const cwdReal = realRoot(cwd);
   for (const { source, baseDir } of repoCommands(index)) {
+    const baseReal = realRoot(baseDir);
     source.argv.forEach((word, i) => {
       // The program itself is looked up on PATH unless it is written as a path.
       if (i === 0 && !word.includes('/')) return;
       const w = expandHome(word);
-      const bases = isAbsolute(w) ? [''] : [root, realRoot(baseDir), realRoot(cwd)];
+      const bases = isAbsolute(w) ? [''] : [root, baseReal, cwdReal];
       for (const base of bases) {
         const abs = resolve(base, w);
         if (!existsSync(abs)) continue;
@@ -82,18 +84,19 @@ export function commandInputs(
 }
 
 /** The layer and the files its commands name, as one digest: what trust vouches for. */
-export function trustDigest(root: string, index?: ConfigIndex, cwd?: string): LayerDigest {
-  const layer = layerDigest(root);
+export function trustDigest(
+  root: string,
+  index?: ConfigIndex,
+  cwd?: string,
+  /** The layer's own digest when the caller has just taken it. */
+  layer: LayerDigest = layerDigest(root),
+): LayerDigest {
   if (!layer.ok || index === undefined) return layer;
   const named = commandInputs(index, root, cwd ?? root);
   if (!('paths' in named)) return { ok: false, ...named };
   const inputs = pathsDigest(root, named.paths);
   if (!inputs.ok) return inputs;
   if (inputs.entries.length === 0) return layer;
-  const entries = [...layer.entries, ...inputs.entries];
-  return {
-    ok: true,
-    digest: digestOf(entries),
-    entries: entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path))),
-  };
+  const entries = [...layer.entries, ...inputs.entries].sort(byPath);
+  return { ok: true, digest: digestOf(entries), entries };
 }

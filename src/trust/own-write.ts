@@ -1,8 +1,8 @@
 import { relative } from 'node:path';
-import { JSON_MANIFEST, REPO_CONFIG_DIR } from '../paths.js';
+import { REPO_CONFIG_DIR } from '../paths.js';
 import { decideTrust, realRoot, recordTrust } from './assess.js';
 import { loadConfig } from '../manifest/load.js';
-import { type LayerDigest, type LayerEntry } from './digest.js';
+import { inLayer, type LayerDigest, type LayerEntry } from './digest.js';
 import { trustDigest } from './inputs.js';
 import { readTrustRecord } from './store.js';
 
@@ -111,8 +111,7 @@ export function keepTrustAcrossEdit(
   write: () => string[],
 ): string[] {
   const rel = repoRoot === null ? '..' : relative(repoRoot, realRoot(file));
-  const inLayer = rel === JSON_MANIFEST || rel.startsWith(`${REPO_CONFIG_DIR}/`);
-  if (repoRoot === null || !inLayer) return write();
+  if (repoRoot === null || !inLayer(rel)) return write();
   let notes: string[] = [];
   const t = trustAfterOwnWrite(
     env,
