@@ -4,7 +4,7 @@ import { parseFrontMatter } from '../../src/manifest/frontmatter.js';
 import { isValidEntityName } from '../../src/manifest/names.js';
 import { slugify } from '../../src/plan/slug.js';
 import { closest } from '../../src/util/suggest.js';
-import { bottlesFromInspect } from '../../src/backend/docker/docker-backend.js';
+import { bottlesFromInspect, bottlesFromPs } from '../../src/backend/docker/docker-backend.js';
 import { parseTokenCount } from '../../src/util/tokens.js';
 import { formatEgressLine } from '../../src/cli/egress.js';
 
@@ -117,6 +117,17 @@ describe('bottles from docker inspect', () => {
     expect(b).toMatchObject({ slug: '', state: 'unknown', controllerPid: undefined, bottles: [] });
     expect(c).toMatchObject({ slug: '', controllerPid: undefined });
     expect(bottlesFromInspect('')).toEqual([]);
+    // docker ps with each label printed as JSON on its own: a missing label prints as ''.
+    const ps = `{"Config":{"Labels":{"dev.bot-bottle.slug":"a","dev.bot-bottle.label":"x,dev.bot-bottle.slug=evil","dev.bot-bottle.controller-host":""}},"State":{"Status":"running"}}\n`;
+    expect(bottlesFromPs(ps)).toMatchObject([
+      {
+        slug: 'a',
+        label: 'x,dev.bot-bottle.slug=evil',
+        state: 'running',
+        controllerHost: undefined,
+      },
+    ]);
+    expect(bottlesFromPs('')).toEqual([]);
     expect(() => bottlesFromInspect('{}')).toThrow('docker inspect did not return a list');
   });
 });

@@ -102,7 +102,37 @@ interface InspectedContainer {
 export function bottlesFromInspect(json: string): ActiveBottle[] {
   const parsed: unknown = JSON.parse(json === '' ? '[]' : json);
   if (!Array.isArray(parsed)) throw new EnvironmentError('docker inspect did not return a list');
-  return (parsed as InspectedContainer[]).map((c) => {
+  return bottlesFrom(parsed as InspectedContainer[]);
+}
+
+/**
+ * `docker ps` joins a container's labels with commas, so a value holding
+ * `,key=value` would forge a label. Each label is asked for on its own and
+ * printed as JSON instead: one `docker ps` gives the same map inspect does.
+ */
+const PS_FORMAT = `{"Config":{"Labels":{${Object.values(LABEL)
+  .map((k) => `${JSON.stringify(k)}:{{json (.Label ${JSON.stringify(k)})}}`)
+  .join(',')}}},"State":{"Status":{{json .State}}}}`;
+
+/** Bottles from `docker ps --format PS_FORMAT` lines (a label docker lacks prints as ''). */
+export function bottlesFromPs(out: string): ActiveBottle[] {
+  return bottlesFrom(
+    out
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => {
+        const c = JSON.parse(l) as { Config: { Labels: Record<string, string> }; State: unknown };
+        const labels = Object.entries(c.Config.Labels).filter(([, v]) => v !== '');
+        return {
+          Config: { Labels: Object.fromEntries(labels) },
+          State: c.State,
+        } as InspectedContainer;
+      }),
+  );
+}
+
+function bottlesFrom(containers: readonly InspectedContainer[]): ActiveBottle[] {
+  return containers.map((c) => {
     const raw = c.Config?.Labels;
     const labels = new Map<string, string>();
     if (raw !== null && typeof raw === 'object') {
@@ -430,30 +460,13 @@ export class DockerBackend implements Backend {
   }
 
   async enumerateActive(): Promise<ActiveBottle[]> {
-    const ids = (
+    // One process: the dashboard asks every second.
+    return bottlesFromPs(
       await must(
-        ['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=${LABEL.role}=agent`],
+        ['ps', '--all', '--filter', `label=${LABEL.role}=agent`, '--format', PS_FORMAT],
         'listing bottles',
-      )
-    )
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '');
-    if (ids.length === 0) return [];
-    // `docker ps` joins labels with commas, so a value holding `,key=value`
-    // would forge a label; inspect gives them as a map.
-    const r = await docker(['container', 'inspect', ...ids], { timeoutMs: 60_000 });
-    // A container removed between the two calls is simply no longer a bottle.
-    const vanishedOnly = r.stderr
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .every((l) => /no such (container|object)/i.test(l));
-    if (r.code !== 0 && !vanishedOnly) {
-      throw new EnvironmentError(
-        `listing bottles failed: ${firstLine(r.stderr) || `exit ${r.code}`}`,
-      );
-    }
-    return bottlesFromInspect(r.stdout);
+      ),
+    );
   }
 
   async freeze(slug: string, identity: string): Promise<string> {
