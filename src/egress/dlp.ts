@@ -273,7 +273,8 @@ export interface KnownValues {
 
 export class Scanner {
   private bottleSecrets: string[];
-  private known: readonly KnownValues[] = [];
+  /** With one pattern for all of a value's forms: a full pass per form would grow with the ledger. */
+  private known: readonly (KnownValues & { re: RegExp })[] = [];
 
   /** `secrets`: the bottle's own credential values, which must never be seen leaving. */
   constructor(secrets: readonly string[]) {
@@ -285,7 +286,16 @@ export class Scanner {
     if (known.length === 0) return this;
     const s = new Scanner([]);
     s.bottleSecrets = this.bottleSecrets;
-    s.known = [...this.known, ...known];
+    s.known = [
+      ...this.known,
+      ...known.map((k) => ({
+        ...k,
+        re:
+          k.forms.length === 0
+            ? /(?!)/
+            : new RegExp(k.forms.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')),
+      })),
+    ];
     return s;
   }
 
@@ -306,7 +316,7 @@ export class Scanner {
       }
     }
     for (const k of this.known) {
-      if (k.forms.some((f) => views.some((v) => v.includes(f)))) {
+      if (views.some((v) => k.re.test(v))) {
         findings.push({ kind: k.kind, where: `${where} (${k.label})` });
       }
     }
