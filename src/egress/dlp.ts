@@ -405,7 +405,15 @@ export class Scanner {
 
   /** URL: patterns on the whole, entropy per path segment and query value, the host name. */
   scanUrl(host: string, pathAndQuery: string): Finding[] {
-    const findings = this.scanText(pathAndQuery, 'url');
+    return dedupe([
+      ...this.scanText(pathAndQuery, 'url'),
+      ...this.urlStructure(host, pathAndQuery),
+    ]);
+  }
+
+  /** What only a URL's structure shows: its encoding depth, host, pieces, DNS query, nested target. */
+  private urlStructure(host: string, pathAndQuery: string): Finding[] {
+    const findings: Finding[] = [];
     if (urlEncodingDepth(pathAndQuery) >= 3) {
       findings.push({ kind: 'nested-url-encoding', where: 'url' });
     }
@@ -426,7 +434,7 @@ export class Scanner {
     if (target !== undefined) {
       findings.push({ kind: 'nested-private-target', where: `url (${target})` });
     }
-    return dedupe(findings);
+    return findings;
   }
 
   scanHeaders(
@@ -450,13 +458,19 @@ export class Scanner {
     return dedupe(out);
   }
 
-  /** A header whose value is a URL (`Referer: https://h/p?q`) is judged as a URL. */
+  /**
+   * A header whose value is a URL (`Referer: https://h/p?q`) is judged as a URL; its text was
+   * already scanned as the header's value, so only the URL's structure is judged here.
+   */
   private urlHeader(value: string, where: string): Finding[] {
     const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)(.*)$/i.exec(value.trim());
     if (m === null) return [];
     const host = (m[1] ?? '').replace(/^[^@]*@/, '').replace(/:\d+$/, '');
     const rest = m[2] === undefined || m[2] === '' ? '/' : m[2];
-    return this.scanUrl(host, rest).map((f) => ({ kind: f.kind, where: `${where} (${f.where})` }));
+    return this.urlStructure(host, rest).map((f) => ({
+      kind: f.kind,
+      where: `${where} (${f.where})`,
+    }));
   }
 }
 
