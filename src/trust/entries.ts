@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { ConfigIndex } from '../manifest/load.js';
-import { classifyValue, expandHome, type ValueSource } from '../manifest/sentinel.js';
+import { expandHome, type ValueSource } from '../manifest/sentinel.js';
+import { repoValueSources } from './inputs.js';
 import type { BottlePlan, EntryLayer } from '../plan/schema.js';
 import { describeTrust, TrustError, type TrustState } from './assess.js';
 
@@ -145,30 +146,23 @@ export function assertPlanTrusted(plan: BottlePlan, why = 'this launch'): void {
  */
 export function layerHostActions(index: ConfigIndex): HostAction[] {
   const out: HostAction[] = [];
+  const at = (b: { name: string; file: string }) => ({
+    layer: 'repo' as const,
+    bottle: b.name,
+    file: b.file,
+  });
+  for (const { bottle, what, source, routeHost } of repoValueSources(index)) {
+    if (!sourceActsOnHost(source)) continue;
+    const does = routeHost === undefined ? envDoes(source) : routeDoes(source, routeHost);
+    out.push({ ...at(bottle), what, does });
+  }
   for (const b of [...index.bottles.values()].filter((x) => x.origin === 'repo')) {
-    const at = { layer: 'repo' as const, bottle: b.name, file: b.file };
-    for (const [name, raw] of Object.entries(b.spec.env ?? {})) {
-      const { source } = classifyValue(raw, b.baseDir);
-      if (sourceActsOnHost(source)) out.push({ ...at, what: `env ${name}`, does: envDoes(source) });
-    }
-    for (const r of b.spec.egress?.routes ?? []) {
-      for (const [name, v] of Object.entries(r.headers)) {
-        const { source } = classifyValue(typeof v === 'string' ? v : v.secret, b.baseDir);
-        if (sourceActsOnHost(source)) {
-          out.push({
-            ...at,
-            what: `route ${r.host} header ${name}`,
-            does: routeDoes(source, r.host),
-          });
-        }
-      }
-    }
     for (const s of b.spec.ssh ?? []) {
       const file = resolve(b.baseDir, expandHome(s.IdentityFile));
-      out.push({ ...at, what: `ssh ${s.Host}`, does: sshDoes(file) });
+      out.push({ ...at(b), what: `ssh ${s.Host}`, does: sshDoes(file) });
     }
     for (const [name, address] of Object.entries(b.spec.egress?.hosts ?? {})) {
-      out.push({ ...at, what: `egress.hosts ${name}`, does: hostsDoes(name, address) });
+      out.push({ ...at(b), what: `egress.hosts ${name}`, does: hostsDoes(name, address) });
     }
   }
   return out;

@@ -1,9 +1,35 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import type { ConfigIndex } from '../manifest/load.js';
+import type { ConfigIndex, LoadedBottle } from '../manifest/load.js';
 import { classifyValue, expandHome, type ValueSource } from '../manifest/sentinel.js';
 import { byPath, digestOf, inLayer, layerDigest, pathsDigest, type LayerDigest } from './digest.js';
 import { realRoot } from './root.js';
+
+/** Every value source the repository layer's bottles declare (env and route headers). */
+export function* repoValueSources(index: ConfigIndex): Generator<{
+  bottle: LoadedBottle;
+  what: string;
+  source: ValueSource;
+  routeHost?: string;
+}> {
+  for (const b of index.bottles.values()) {
+    if (b.origin !== 'repo') continue;
+    for (const [name, raw] of Object.entries(b.spec.env ?? {})) {
+      yield { bottle: b, what: `env ${name}`, source: classifyValue(raw, b.baseDir).source };
+    }
+    for (const r of b.spec.egress?.routes ?? []) {
+      for (const [name, v] of Object.entries(r.headers)) {
+        const raw = typeof v === 'string' ? v : v.secret;
+        yield {
+          bottle: b,
+          what: `route ${r.host} header ${name}`,
+          source: classifyValue(raw, b.baseDir).source,
+          routeHost: r.host,
+        };
+      }
+    }
+  }
+}
 
 /**
  * Files of the repository that a repository `cmd:` names, outside the layer
@@ -19,18 +45,8 @@ function repoCommands(
   index: ConfigIndex,
 ): { source: Extract<ValueSource, { kind: 'cmd' }>; baseDir: string }[] {
   const out: { source: Extract<ValueSource, { kind: 'cmd' }>; baseDir: string }[] = [];
-  for (const b of index.bottles.values()) {
-    if (b.origin !== 'repo') continue;
-    const raws = [
-      ...Object.values(b.spec.env ?? {}),
-      ...(b.spec.egress?.routes ?? []).flatMap((r) =>
-        Object.values(r.headers).map((v) => (typeof v === 'string' ? v : v.secret)),
-      ),
-    ];
-    for (const raw of raws) {
-      const { source } = classifyValue(raw, b.baseDir);
-      if (source.kind === 'cmd') out.push({ source, baseDir: b.baseDir });
-    }
+  for (const { bottle, source } of repoValueSources(index)) {
+    if (source.kind === 'cmd') out.push({ source, baseDir: bottle.baseDir });
   }
   return out;
 }
