@@ -1,14 +1,6 @@
 import { expect, it } from 'vitest';
-import { bottleRepo, runBin, useFakeUpstream } from '../helpers/bottle-repo.js';
+import { bottleRepo, runBin, usageLaunch, useFakeUpstream } from '../helpers/bottle-repo.js';
 import { describeDocker } from '../helpers/docker.js';
-
-interface LaunchRow {
-  identity: string;
-  events: number;
-  unmeteredEvents: number;
-  inputTokens: number;
-  outputTokens: number;
-}
 
 /**
  * The real Claude Code CLI (which offers `gzip, deflate, br, zstd`) against
@@ -51,11 +43,7 @@ describeDocker('metering against an upstream that prefers zstd', () => {
       const calls = upstream().served.calls - served.calls;
       expect(calls).toBe(metered.length);
 
-      const usage = await runBin(fx, ['usage', '--json']);
-      expect(usage.code, usage.stderr).toBe(0);
-      const row = (JSON.parse(usage.stdout) as { launches: LaunchRow[] }).launches.find(
-        (l) => l.identity === rec.identity,
-      );
+      const row = await usageLaunch(fx, { identity: rec.identity });
       expect(row).toMatchObject({
         events: calls,
         unmeteredEvents: 0,
@@ -112,11 +100,7 @@ describeDocker('metering against an upstream that sends zstd unasked', () => {
         (sum, q) => sum + Math.ceil(Number(q.headers['content-length']) / 4),
         0,
       );
-      const usage = await runBin(fx, ['usage', '--json']);
-      expect(usage.code, usage.stderr).toBe(0);
-      const row = (JSON.parse(usage.stdout) as { launches: LaunchRow[] }).launches.find(
-        (l) => l.identity === rec.identity,
-      );
+      const row = await usageLaunch(fx, { identity: rec.identity });
       expect(row).toMatchObject({
         events: metered.length,
         unmeteredEvents: metered.length,

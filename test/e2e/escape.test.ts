@@ -6,7 +6,9 @@ import {
   leftovers,
   REAL_KEYS,
   runBin,
+  usageLaunch,
   useFakeUpstream,
+  type UsageLaunch,
   type BinRun,
 } from '../helpers/bottle-repo.js';
 import { describeDocker, dockerOut } from '../helpers/docker.js';
@@ -333,20 +335,7 @@ egress:
     });
 
     it('charges a metered call that asks for zstd only: the upstream is offered what the meter reads', async () => {
-      interface LaunchRow {
-        slug: string;
-        events: number;
-        unmeteredEvents: number;
-        inputTokens: number;
-        outputTokens: number;
-      }
-      const row = async (): Promise<LaunchRow | undefined> => {
-        const r = await runBin(fx, ['usage', '--json']);
-        expect(r.code, r.stderr).toBe(0);
-        return (JSON.parse(r.stdout) as { launches: LaunchRow[] }).launches.find(
-          (l) => l.slug === 'esc-a',
-        );
-      };
+      const row = (): Promise<UsageLaunch | undefined> => usageLaunch(fx, { slug: 'esc-a' });
       const before = await row();
       expect(before).toBeDefined();
       const served = { ...upstream().served };

@@ -4,6 +4,7 @@ import {
   leftovers,
   REAL_KEYS,
   runBin,
+  usageLaunch,
   useFakeUpstream,
 } from '../helpers/bottle-repo.js';
 import { describeDocker } from '../helpers/docker.js';
@@ -90,18 +91,7 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
         for (const u of usage)
           expect(u).toMatchObject({ inputTokens: 12, outputTokens: 7, estimated: false });
         // The controller wrote the same calls to the ledger.
-        const ledger = await runBin(fx, ['usage', '--json']);
-        expect(ledger.code, ledger.stderr).toBe(0);
-        const row = (
-          JSON.parse(ledger.stdout) as {
-            launches: {
-              identity: string;
-              events: number;
-              inputTokens: number;
-              outputTokens: number;
-            }[];
-          }
-        ).launches.find((l) => l.identity === record.identity);
+        const row = await usageLaunch(fx, { identity: record.identity });
         expect(row).toMatchObject({
           events: calls,
           inputTokens: 12 * calls,

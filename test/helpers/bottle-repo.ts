@@ -1,6 +1,6 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { FAKE_CA_PATH, startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
 import { makeFixture, md, type Fixture, type FileTree } from './fixture.js';
 import { dockerOut, requireImage, testImage } from './docker.js';
@@ -140,5 +140,27 @@ export function leftovers(slug: string): string {
   return (
     dockerOut(['ps', '-a', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q']) +
     dockerOut(['network', 'ls', '--filter', `label=dev.bot-bottle.slug=${slug}`, '-q'])
+  );
+}
+
+/** One launch's row of `bot-bottle usage --json`. */
+export interface UsageLaunch {
+  slug: string;
+  identity: string;
+  events: number;
+  unmeteredEvents: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** The `usage --json` row of the launch with this identity or slug (undefined when there is none). */
+export async function usageLaunch(
+  fx: Fixture,
+  which: { identity: string } | { slug: string },
+): Promise<UsageLaunch | undefined> {
+  const r = await runBin(fx, ['usage', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { launches: UsageLaunch[] }).launches.find((l) =>
+    'identity' in which ? l.identity === which.identity : l.slug === which.slug,
   );
 }
