@@ -1,4 +1,4 @@
-import { highEntropyToken, shannon } from './entropy.js';
+import { base64Bytes, highEntropyToken, shannon } from './entropy.js';
 
 /**
  * Credentials recognised by where they stand rather than by a vendor
@@ -27,8 +27,7 @@ export function userPass(decoded: string): boolean {
 
 function b64Text(s: string): string | undefined {
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) return undefined;
-  const b = Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  const t = b.toString('latin1');
+  const t = base64Bytes(s).toString('latin1');
   return /^[\x20-\x7e]*$/.test(t) ? t : undefined;
 }
 

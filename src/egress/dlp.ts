@@ -140,8 +140,7 @@ function labelFinding(host: string): string | undefined {
       return 'long random label';
     }
     if (label.length >= 20 && /^[A-Za-z0-9_-]+$/.test(label)) {
-      const b = Buffer.from(label.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-      if (printable(b)) return 'base64-encoded label';
+      if (printable(base64Bytes(label))) return 'base64-encoded label';
       if (randomToken(label)) return 'high-entropy label';
     }
   }

@@ -1,5 +1,7 @@
 import { SECRET_PATTERNS } from './dlp-patterns.js';
 import type { Finding, Located, Scanner } from './dlp.js';
+import { base64Bytes } from './entropy.js';
+import { printable } from './views.js';
 
 /**
  * Redaction of what an agent sends to its own LLM API (DESIGN 4b). The
@@ -71,13 +73,6 @@ const PRIORITY = new Map<string, number>([
 ]);
 const rank = (kind: string): number => PRIORITY.get(kind) ?? SECRET_PATTERNS.length;
 
-function printableRatio(b: Buffer): number {
-  if (b.length === 0) return 0;
-  let ok = 0;
-  for (const c of b) if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) ok++;
-  return ok / b.length;
-}
-
 /** Findings in a text of any length (the scanner itself reads a bounded prefix). */
 export function scanWhole(scanner: Scanner, text: string, where: string): Finding[] {
   if (text.length <= WINDOW) return scanner.scanText(text, where);
@@ -116,9 +111,8 @@ function encodedSpans(scanner: Scanner, text: string): Span[] {
     if (kinds.length > 0) out.push({ start, end: start + run.length, kinds, encoded: true });
   };
   for (const m of text.matchAll(BASE64_RUN)) {
-    const b = Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64');
     // Text wrapped in base64 decodes to text; an image or random key material does not.
-    if (printableRatio(b) > 0.9) judge(m.index, m[0]);
+    if (printable(base64Bytes(m[0]))) judge(m.index, m[0]);
   }
   for (const m of text.matchAll(HEX_RUN)) {
     const hex = m[0].replace(/[-:\s]/g, '');
