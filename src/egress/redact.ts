@@ -1,7 +1,7 @@
 import { SECRET_PATTERNS } from './dlp-patterns.js';
 import type { Finding, Located, Scanner } from './dlp.js';
 import { base64Bytes } from './entropy.js';
-import { printable } from './views.js';
+import { hexRunBytes, printable } from './views.js';
 
 /**
  * Redaction of what an agent sends to its own LLM API (DESIGN 4b). The
@@ -115,9 +115,9 @@ function encodedSpans(scanner: Scanner, text: string): Span[] {
     if (printable(base64Bytes(m[0]))) judge(m.index, m[0]);
   }
   for (const m of text.matchAll(HEX_RUN)) {
-    const hex = m[0].replace(/[-:\s]/g, '');
-    const b = Buffer.from(hex.length % 2 === 0 ? hex : hex.slice(0, -1), 'hex');
-    if (/[\x20-\x7e]{12,}/.test(b.toString('latin1'))) judge(m.index, m[0].trimEnd());
+    if (/[\x20-\x7e]{12,}/.test(hexRunBytes(m[0]).toString('latin1'))) {
+      judge(m.index, m[0].trimEnd());
+    }
   }
   for (const p of percentRuns(text)) judge(p.start, p.run);
   return out;

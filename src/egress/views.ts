@@ -44,13 +44,19 @@ export function urlEncodingDepth(text: string): number {
   return depth;
 }
 
+/** The bytes of a hex run, separators (`-`, `:`, white space) dropped; an odd last digit is ignored. */
+export function hexRunBytes(run: string): Buffer {
+  const hex = run.replace(/[-:\s]/g, '');
+  return Buffer.from(hex.length % 2 === 0 ? hex : hex.slice(0, -1), 'hex');
+}
+
 /** Text hidden in hex: its printable stretches (a 40-byte run between binary bytes is a key). */
 function hexStretches(text: string): string[] {
   const out: string[] = [];
   for (const m of text.matchAll(HEX_RUN)) {
-    const hex = m[0].replace(/[-:\s]/g, '');
-    const b = Buffer.from(hex.length % 2 === 0 ? hex : hex.slice(0, -1), 'hex');
-    const stretches = b.toString('latin1').match(/[\x20-\x7e]{12,}/g);
+    const stretches = hexRunBytes(m[0])
+      .toString('latin1')
+      .match(/[\x20-\x7e]{12,}/g);
     if (stretches !== null) out.push(...stretches);
   }
   return out;
