@@ -1,4 +1,5 @@
 import { forbiddenRange, ipLiteral } from './ssrf.js';
+import { percentDecodeRounds } from './views.js';
 
 /**
  * A private address named inside the URL of an allowed host: a relay,
@@ -15,17 +16,7 @@ const INTERNAL_NAMES =
   /^(?:localhost|.*\.localhost|metadata|metadata\.google\.internal|.*\.internal|instance-data(?:\.ec2\.internal)?|host\.docker\.internal|gateway\.docker\.internal|kubernetes(?:\.default(?:\.svc)?)?)\.?$/i;
 
 function decodeAll(s: string): string {
-  let cur = s;
-  for (let i = 0; i < 4 && /%[0-9a-fA-F]{2}/.test(cur); i++) {
-    try {
-      cur = decodeURIComponent(cur.replace(/\+/g, ' '));
-    } catch {
-      cur = cur.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) =>
-        String.fromCharCode(parseInt(h, 16)),
-      );
-    }
-  }
-  return cur;
+  return percentDecodeRounds(s, 4).text;
 }
 
 /**

@@ -33,15 +33,23 @@ export function safeDecodeURIComponent(s: string): string {
   }
 }
 
+/**
+ * Percent-decoding repeated while escapes remain, at most `max` rounds: the
+ * text where it stopped and how many rounds it took.
+ */
+export function percentDecodeRounds(s: string, max: number): { text: string; rounds: number } {
+  let text = s;
+  let rounds = 0;
+  while (rounds < max && /%[0-9a-fA-F]{2}/.test(text)) {
+    text = safeDecodeURIComponent(text);
+    rounds++;
+  }
+  return { text, rounds };
+}
+
 /** How many rounds of percent-decoding the text takes to settle. */
 export function urlEncodingDepth(text: string): number {
-  let cur = text;
-  let depth = 0;
-  while (depth < 6 && /%[0-9a-fA-F]{2}/.test(cur)) {
-    cur = safeDecodeURIComponent(cur);
-    depth++;
-  }
-  return depth;
+  return percentDecodeRounds(text, 6).rounds;
 }
 
 /** The bytes of a hex run, separators (`-`, `:`, white space) dropped; an odd last digit is ignored. */
