@@ -473,7 +473,8 @@ export class Scanner {
   }
 }
 
-function dedupe(findings: Finding[]): Finding[] {
+/** Findings without repeats: one per kind and place. */
+export function dedupe(findings: Finding[]): Finding[] {
   const seen = new Set<string>();
   return findings.filter((f) => {
     const k = `${f.kind}\u0000${f.where}`;

@@ -1,6 +1,7 @@
 import { SECRET_PATTERNS } from './dlp-patterns.js';
-import type { Finding, Located, Scanner } from './dlp.js';
+import { dedupe, type Finding, type Located, type Scanner } from './dlp.js';
 import { base64Bytes } from './entropy.js';
+import { scanAll } from './transport/inspector.js';
 import { hexRunBytes, printable } from './views.js';
 
 /**
@@ -36,9 +37,11 @@ export interface Redaction {
 
 export const marker = (kinds: readonly string[]): string => `[REDACTED ${kinds.join('+')}]`;
 
-/** The scanner reads this much at a time; longer texts are scanned in overlapping windows. */
+/**
+ * Longer texts are scanned in overlapping windows of this much, half the
+ * most the scanner reads at once (SCAN_WINDOW, 8 MiB).
+ */
 const WINDOW = 4 * 1024 * 1024;
-const OVERLAP = 4096;
 /** How deep a JSON document held in a JSON string is itself read as JSON. */
 const MAX_NESTING = 4;
 
@@ -75,22 +78,7 @@ const rank = (kind: string): number => PRIORITY.get(kind) ?? SECRET_PATTERNS.len
 
 /** Findings in a text of any length (the scanner itself reads a bounded prefix). */
 export function scanWhole(scanner: Scanner, text: string, where: string): Finding[] {
-  if (text.length <= WINDOW) return scanner.scanText(text, where);
-  const out: Finding[] = [];
-  for (let at = 0; at < text.length; at += WINDOW - OVERLAP) {
-    out.push(...scanner.scanText(text.slice(at, at + WINDOW), where));
-  }
-  return dedupe(out);
-}
-
-function dedupe(fs: Finding[]): Finding[] {
-  const seen = new Set<string>();
-  return fs.filter((f) => {
-    const k = `${f.kind}@${f.where}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+  return dedupe(scanAll(() => scanner, text, where, WINDOW));
 }
 
 interface Span {

@@ -11,9 +11,9 @@ export const SCAN_WINDOW = 8 * 1024 * 1024;
 
 /**
  * Scans text that arrives in pieces: pieces are gathered and scanned in
- * windows of up to SCAN_WINDOW, each together with the last STREAM_OVERLAP
- * characters of the one before, so a secret across two pieces is seen and
- * nothing past the scanner's own limit goes unread.
+ * windows of up to `size` (SCAN_WINDOW unless smaller), each together with
+ * the last STREAM_OVERLAP characters of the one before, so a secret across
+ * two pieces is seen and nothing past the scanner's own limit goes unread.
  */
 export class ScanWindow {
   private pending: string[] = [];
@@ -24,12 +24,13 @@ export class ScanWindow {
   constructor(
     private readonly scanner: () => Scanner,
     public where: string,
+    private readonly size = SCAN_WINDOW,
   ) {}
 
   add(text: string): void {
     this.pending.push(text);
     this.pendingLength += text.length;
-    if (this.pendingLength >= SCAN_WINDOW) this.flush();
+    if (this.pendingLength >= this.size) this.flush();
   }
 
   /** Scans what is gathered; returns the new findings. */
@@ -39,10 +40,10 @@ export class ScanWindow {
     this.pending = [];
     this.pendingLength = 0;
     const found: Finding[] = [];
-    const step = SCAN_WINDOW - STREAM_OVERLAP;
+    const step = this.size - STREAM_OVERLAP;
     for (let at = 0; at < text.length; at += step) {
-      found.push(...this.scanner().scanText(text.slice(at, at + SCAN_WINDOW), this.where));
-      if (at + SCAN_WINDOW >= text.length) break;
+      found.push(...this.scanner().scanText(text.slice(at, at + this.size), this.where));
+      if (at + this.size >= text.length) break;
     }
     this.tail = text.slice(-STREAM_OVERLAP);
     this.findings.push(...found);
@@ -50,9 +51,14 @@ export class ScanWindow {
   }
 }
 
-/** All of `text` scanned, however long (WebSocket messages, decoded bodies). */
-export function scanAll(scanner: () => Scanner, text: string, where: string): Finding[] {
-  const w = new ScanWindow(scanner, where);
+/** All of `text` scanned, however long (WebSocket messages, decoded bodies), in windows of `size`. */
+export function scanAll(
+  scanner: () => Scanner,
+  text: string,
+  where: string,
+  size = SCAN_WINDOW,
+): Finding[] {
+  const w = new ScanWindow(scanner, where, size);
   w.add(text);
   w.flush();
   return w.findings;
