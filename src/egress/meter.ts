@@ -1,6 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { codingOf } from './decide/encoding.js';
 
 /**
  * Token usage read from LLM API responses as they stream past. The proxy
@@ -283,12 +284,11 @@ export const METER_ENCODINGS = ['gzip', 'deflate', 'br'] as const;
 type Decoding = { kind: 'identity' } | { kind: 'decoder'; stream: Transform } | { kind: 'unknown' };
 
 function decodingFor(encoding: string | undefined): Decoding {
-  switch ((encoding ?? '').trim().toLowerCase()) {
-    case '':
+  const enc = (encoding ?? '').trim().toLowerCase();
+  switch (enc === '' ? 'identity' : codingOf(enc)) {
     case 'identity':
       return { kind: 'identity' };
     case 'gzip':
-    case 'x-gzip':
       return { kind: 'decoder', stream: createGunzip() };
     case 'deflate':
       return { kind: 'decoder', stream: createInflate() };

@@ -391,6 +391,9 @@ describe('body encoding verdicts', () => {
     ['zstd', undefined, 415, 'body-encoding unknown', "'zstd'"],
     ['compress', undefined, 415, 'body-encoding unknown', "'compress'"],
     ['gzip;q=1', undefined, 415, 'body-encoding unknown', "'gzip;q=1'"],
+    // Names every JavaScript object has are codings like any other unknown one.
+    ['constructor', undefined, 415, 'body-encoding unknown', "'constructor'"],
+    ['__proto__', undefined, 415, 'body-encoding unknown', "'__proto__'"],
     [undefined, 'gzip, chunked', 415, 'body-encoding transfer', "'gzip'"],
   ])('refuses %s / %s', (ce, te, status, rule, why) => {
     const v = enc(ce, te);
@@ -560,5 +563,13 @@ describe('LLM bodies: the same encodings rule', () => {
     // Concatenated gzip members are one gzip body (RFC 1952), decoded whole.
     const two = Buffer.concat([gzipSync('{"a":'), gzipSync('1}')]);
     expect(decodeLlmBody(two, 'gzip')).toEqual({ ok: true, body: Buffer.from('{"a":1}') });
+  });
+
+  it('cannot pass a coding it does not know, also one named like an object property', () => {
+    for (const enc of ['zstd', 'constructor', '__proto__']) {
+      const d = decodeLlmBody(Buffer.from('{"a":"AKIAIOSFODNN7EXAMPLE"}'), enc);
+      expect(d.ok, enc).toBe(false);
+      expect(!d.ok && d.why, enc).toContain(`content-encoding '${enc}' cannot be read`);
+    }
   });
 });

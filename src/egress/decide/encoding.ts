@@ -4,13 +4,18 @@ import { byMode, type Flag, type Refuse } from './verdict.js';
 /** Content codings the scanner decodes. */
 export type Coding = 'identity' | 'gzip' | 'deflate' | 'br';
 
-const KNOWN: Record<string, Coding> = {
-  identity: 'identity',
-  gzip: 'gzip',
-  'x-gzip': 'gzip',
-  deflate: 'deflate',
-  br: 'br',
-};
+const KNOWN = new Map<string, Coding>([
+  ['identity', 'identity'],
+  ['gzip', 'gzip'],
+  ['x-gzip', 'gzip'],
+  ['deflate', 'deflate'],
+  ['br', 'br'],
+]);
+
+/** The coding a content-coding token (trimmed, lower-case) names, or undefined when it is not decoded. */
+export function codingOf(token: string): Coding | undefined {
+  return KNOWN.get(token);
+}
 
 export interface EncodingFacts {
   contentEncoding: string | undefined;
@@ -53,7 +58,7 @@ export function encodingVerdict(
   }
   const only = codings[0];
   if (only === undefined) return { kind: 'decode', coding: 'identity' };
-  const coding = KNOWN[only];
+  const coding = codingOf(only);
   if (coding === undefined) {
     return byMode(
       state,

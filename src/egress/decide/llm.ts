@@ -5,6 +5,8 @@ import { meteredApi, type MeteredApi } from '../meter.js';
 import { describeRedactions, redactBody } from '../redact.js';
 import type { ProxyState } from '../types.js';
 import { scannerFor } from './cookies.js';
+import { codingOf, type Coding } from './encoding.js';
+import { places, ruleOf } from './findings.js';
 import { refusal, type Flag, type Refuse } from './verdict.js';
 
 /**
@@ -44,11 +46,6 @@ export function llmApi(method: string, path: string): MeteredApi | undefined {
     ? 'anthropic-messages'
     : undefined;
 }
-
-const places = (fs: readonly Finding[]): string =>
-  [...new Set(fs.map((f) => `${f.kind} in ${f.where}`))].join('; ');
-const ruleOf = (fs: readonly Finding[]): string =>
-  `dlp ${[...new Set(fs.map((f) => f.kind))].join(',')}`;
 
 /** A refusal on an LLM route, in the API's shape. */
 export function llmRefuse(
@@ -93,24 +90,24 @@ export function llmHeadVerdict(
 
 type Decoded = { ok: true; body: Buffer } | { ok: false; why: string };
 
+/** A sync decoder's output with its engine, whose bytesWritten tells what the decoder consumed. */
+interface Info {
+  buffer: Buffer;
+  engine: { bytesWritten: number };
+}
+const SYNC_OPTS = { maxOutputLength: LLM_BODY_LIMIT, info: true };
+const SYNC_DECODERS: Record<Exclude<Coding, 'identity'>, (b: Buffer) => Info> = {
+  gzip: (b) => gunzipSync(b, SYNC_OPTS) as unknown as Info,
+  deflate: (b) => inflateSync(b, SYNC_OPTS) as unknown as Info,
+  br: (b) => brotliDecompressSync(b, SYNC_OPTS) as unknown as Info,
+};
+
 /** The body as the upstream reads it; an encoding the redactor cannot see through cannot pass. */
 export function decodeLlmBody(body: Buffer, encoding: string | undefined): Decoded {
   const enc = (encoding ?? '').trim().toLowerCase();
-  if (enc === '' || enc === 'identity') return { ok: true, body };
-  // `info` gives the engine, whose bytesWritten tells what the decoder consumed.
-  const opts = { maxOutputLength: LLM_BODY_LIMIT, info: true };
-  interface Info {
-    buffer: Buffer;
-    engine: { bytesWritten: number };
-  }
-  const decoders: Record<string, (b: Buffer) => Info> = {
-    gzip: (b) => gunzipSync(b, opts) as unknown as Info,
-    'x-gzip': (b) => gunzipSync(b, opts) as unknown as Info,
-    deflate: (b) => inflateSync(b, opts) as unknown as Info,
-    br: (b) => brotliDecompressSync(b, opts) as unknown as Info,
-  };
-  const decode = decoders[enc];
-  if (decode === undefined) {
+  const coding = enc === '' ? 'identity' : codingOf(enc);
+  if (coding === 'identity') return { ok: true, body };
+  if (coding === undefined) {
     return {
       ok: false,
       why:
@@ -119,7 +116,7 @@ export function decodeLlmBody(body: Buffer, encoding: string | undefined): Decod
     };
   }
   try {
-    const out = decode(body);
+    const out = SYNC_DECODERS[coding](body);
     // deflate and br stop at their stream's end; bytes after it would go on unread.
     if (out.engine.bytesWritten < body.length) {
       return {

@@ -64,6 +64,11 @@ export function scanAll(
   return w.findings;
 }
 
+/** The two bytes of a zlib header (RFC 1950): deflate method and check bits. */
+export function isZlibHeader(b0: number, b1: number): boolean {
+  return (b0 & 0x0f) === 8 && ((b0 << 8) | b1) % 31 === 0;
+}
+
 /** A zlib stream: `bytesWritten` counts the input it consumed. */
 type Decoder = Transform & { bytesWritten: number };
 
@@ -76,9 +81,7 @@ function decoderFor(coding: Exclude<Coding, 'identity'>, first: Buffer): Decoder
       return createBrotliDecompress(opts);
     case 'deflate': {
       // `deflate` is zlib-wrapped by the standard, raw in some clients: the header tells which.
-      const b0 = first[0] ?? 0;
-      const b1 = first[1] ?? 0;
-      const zlib = (b0 & 0x0f) === 8 && ((b0 << 8) | b1) % 31 === 0;
+      const zlib = isZlibHeader(first[0] ?? 0, first[1] ?? 0);
       return zlib ? createInflate(opts) : createInflateRaw(opts);
     }
   }

@@ -1,6 +1,7 @@
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { BodyProblem } from '../decide/body.js';
 import { DECODED_BODY_LIMIT } from '../types.js';
+import { isZlibHeader } from './inspector.js';
 
 /**
  * The texts of one WebSocket message the scanner must read: the message
@@ -37,14 +38,7 @@ function compressedAs(buf: Buffer, isBinary: boolean): 'gzip' | 'deflate' | unde
   const b0 = buf[0] ?? 0;
   const b1 = buf[1] ?? 0;
   if (buf.length >= 10 && b0 === 0x1f && b1 === 0x8b) return 'gzip';
-  // A zlib header (RFC 1950: deflate method, check bits); text messages starting so are plain text.
-  if (
-    isBinary &&
-    buf.length >= 2 &&
-    (b0 & 0x0f) === 8 &&
-    b0 >> 4 <= 7 &&
-    ((b0 << 8) | b1) % 31 === 0
-  )
-    return 'deflate';
+  // A zlib header with a window size RFC 1950 allows; text messages starting so are plain text.
+  if (isBinary && buf.length >= 2 && isZlibHeader(b0, b1) && b0 >> 4 <= 7) return 'deflate';
   return undefined;
 }
