@@ -5,6 +5,7 @@ import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { AuditEntry } from './audit.js';
 import { bodyVerdict } from './decide/body.js';
 import { scannerFor } from './decide/cookies.js';
+import { unreachable } from './decide/unreachable.js';
 import { decide, type Flag, type Refuse } from './decide/verdict.js';
 import { endsWithTokenFragment } from './dlp.js';
 import { scanAll } from './transport/inspector.js';
@@ -18,7 +19,7 @@ import {
   type CallTicket,
   type Ticket,
 } from './admission.js';
-import { rawResponse } from './transport/refusals.js';
+import { cannotReachText, rawResponse } from './transport/refusals.js';
 import type { ProxyState, Target } from './types.js';
 import { llmBodyVerdict, shapeForLlm } from './decide/llm.js';
 
@@ -39,7 +40,8 @@ export interface RelayOptions {
   headers: OutgoingHttpHeaders;
   state: () => ProxyState;
   log: (e: Pick<AuditEntry, 'verdict' | 'status'> & Partial<AuditEntry>) => void;
-  refuse: (rule: string, why: string) => void;
+  /** Refuses the upgrade before it is answered (logged, and written on the socket). */
+  refuse: (v: Refuse) => void;
   /** A meter over the upstream's messages (metered APIs only); its usage goes to the ticket. */
   meterFor: ((ticket: Ticket) => Meter) | undefined;
   /** Admission for each call the agent starts on the socket (`response.create`). */
@@ -199,17 +201,13 @@ function answerFailedUpgrade(o: RelayOptions, upstream: WebSocket, opened: () =>
   });
   upstream.on('error', (e: Error) => {
     if (opened()) return;
-    if (e.name === 'PrivateAddressError') {
-      o.refuse('private-address', e.message);
+    const u = unreachable(e);
+    if (u.refuse !== undefined) {
+      o.refuse(u.refuse);
       return;
     }
-    o.log({ verdict: 'allowed', status: 502, reason: `upstream: ${e.message}` });
-    rawResponse(
-      o.socket,
-      502,
-      'Bad Gateway',
-      `bot-bottle egress proxy: cannot reach ${t.host}:${t.port}: ${e.message}\n`,
-    );
+    o.log({ verdict: 'allowed', status: 502, reason: `upstream: ${u.why}` });
+    rawResponse(o.socket, 502, 'Bad Gateway', cannotReachText(t.host, t.port, u.why));
   });
 }
 

@@ -16,11 +16,13 @@ import {
 import { admissionVerdict, meteringVerdict } from '../../src/egress/decide/metering.js';
 import { pathVerdict, removeDotSegments } from '../../src/egress/decide/path.js';
 import { requestVerdict, type RequestFacts } from '../../src/egress/decide/request.js';
+import { unreachable } from '../../src/egress/decide/unreachable.js';
 import { decide, type Refuse } from '../../src/egress/decide/verdict.js';
 import { buildState } from '../../src/egress/state.js';
 import type { Scanner } from '../../src/egress/dlp.js';
 import { BodyInspector, SCAN_WINDOW, scanAll } from '../../src/egress/transport/inspector.js';
 import type { ProxyState } from '../../src/egress/types.js';
+import { PrivateAddressError } from '../../src/egress/upstream.js';
 
 /**
  * The proxy's decision core on its own: every verdict it can give, from the
@@ -140,6 +142,30 @@ describe('host verdicts', () => {
     expect(hostHeaderVerdict(t, 'a.test:443')).toEqual({ kind: 'allow' });
     expect(refusedRule(hostHeaderVerdict(t, 'a.test:8443'))).toBe('host-mismatch');
     expect(refusedRule(hostHeaderVerdict(t, undefined))).toBe('host-mismatch');
+  });
+});
+
+describe('an upstream that cannot be reached', () => {
+  it('is a refusal naming the range when the name led to a private address', () => {
+    const u = unreachable(new PrivateAddressError('evil.test', '10.0.0.5', 'private'));
+    expect(u.refuse).toMatchObject({
+      kind: 'refuse',
+      status: 403,
+      rule: 'private-address private',
+      why: 'evil.test resolves to 10.0.0.5, a private address',
+    });
+  });
+
+  it('is a failure with its message and system code otherwise, never a refusal', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), {
+      code: 'ECONNREFUSED',
+    });
+    expect(unreachable(refused)).toEqual({
+      why: 'connect ECONNREFUSED 127.0.0.1:1',
+      code: 'ECONNREFUSED',
+    });
+    expect(unreachable(new Error('socket hang up'))).toEqual({ why: 'socket hang up' });
+    expect(unreachable('gone')).toEqual({ why: 'gone' });
   });
 });
 

@@ -3,12 +3,12 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { hostVerdict, splitAuthority } from '../decide/host.js';
+import { unreachable } from '../decide/unreachable.js';
 import { decide, isRefusal, type Refuse } from '../decide/verdict.js';
-import { PrivateAddressError } from '../upstream.js';
 import type { Target } from '../types.js';
 import type { ProxyContext } from './context.js';
 import { handleRequest } from './forward.js';
-import { rawRefusal, writeRawRefusal } from './refusals.js';
+import { cannotReachText, rawRefusal, writeRawRefusal } from './refusals.js';
 import { handleUpgrade } from './upgrade.js';
 
 /**
@@ -51,10 +51,10 @@ export function createConnectHandler(
       return;
     }
     const state = ctx.state();
-    const unreachable = (kind: 'connect' | 'tunnel', e: unknown): void => {
-      const why = e instanceof Error ? e.message : String(e);
-      if (e instanceof PrivateAddressError) {
-        refuse({ kind: 'refuse', status: 403, rule: `private-address ${e.range}`, why }, kind);
+    const cannotReach = (kind: 'connect' | 'tunnel', e: unknown): void => {
+      const u = unreachable(e);
+      if (u.refuse !== undefined) {
+        refuse(u.refuse, kind);
         return;
       }
       ctx.entry(
@@ -64,16 +64,11 @@ export function createConnectHandler(
           rule: v.rule,
           verdict: 'refused',
           status: 502,
-          reason: kind === 'connect' ? `cannot reach: ${why}` : why,
+          reason: kind === 'connect' ? `cannot reach: ${u.why}` : u.why,
         },
         started,
       );
-      rawRefusal(
-        client,
-        502,
-        'Bad Gateway',
-        `bot-bottle egress proxy: cannot reach ${target.host}:${target.port}: ${why}\n`,
-      );
+      rawRefusal(client, 502, 'Bad Gateway', cannotReachText(target.host, target.port, u.why));
     };
     if (v.passthrough) {
       state.upstream.dial(target.host, target.port, false).then(
@@ -98,7 +93,7 @@ export function createConnectHandler(
           });
         },
         (e: unknown) => {
-          unreachable('tunnel', e);
+          cannotReach('tunnel', e);
         },
       );
       return;
@@ -118,7 +113,7 @@ export function createConnectHandler(
         client.resume();
       },
       (e: unknown) => {
-        unreachable('connect', e);
+        cannotReach('connect', e);
       },
     );
   };

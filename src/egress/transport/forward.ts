@@ -18,16 +18,16 @@ import {
 } from '../decide/llm.js';
 import { admissionVerdict, meteringVerdict } from '../decide/metering.js';
 import { requestVerdict } from '../decide/request.js';
-import { decide, isRefusal, refusal, type Flag, type Refuse } from '../decide/verdict.js';
+import { unreachable } from '../decide/unreachable.js';
+import { decide, isRefusal, type Flag, type Refuse } from '../decide/verdict.js';
 import type { Finding } from '../dlp.js';
 import type { MeteredApi } from '../meter.js';
-import { PrivateAddressError } from '../upstream.js';
 import type { Target } from '../types.js';
 import { hasBody, readBody, readLlmBody, type ReadBody } from './body.js';
 import type { BodyInspector } from './inspector.js';
 import type { ProxyContext } from './context.js';
 import { responseHeaders, upstreamHeaders } from './headers.js';
-import { loggedFindings, refuseResponse, writeRefusal } from './refusals.js';
+import { cannotReachText, loggedFindings, refuseResponse, writeRefusal } from './refusals.js';
 
 /** One request's audit fields, filled in as it goes. */
 interface Exchange {
@@ -337,17 +337,14 @@ function send(
     if (!answered) ticket.done();
     // Cut off by the streaming scan: the refusal is already logged and sent.
     if (cut.value) return;
-    if (e instanceof PrivateAddressError) {
-      refuse(x, refusal(`private-address ${e.range}`, e.message));
+    const u = unreachable(e);
+    if (u.refuse !== undefined) {
+      refuse(x, u.refuse);
       return;
     }
-    const code = (e as NodeJS.ErrnoException).code ?? e.message;
+    const code = u.code ?? u.why;
     log(x, { rule, verdict: 'allowed', status: 502, reason: `upstream: ${code}` });
-    refuseResponse(
-      res,
-      502,
-      `bot-bottle egress proxy: cannot reach ${t.host}:${t.port}: ${code}\n`,
-    );
+    refuseResponse(res, 502, cannotReachText(t.host, t.port, code));
   });
   res.once('close', () => {
     if (res.writableFinished) return;

@@ -37,6 +37,11 @@ export function writeRawRefusal(sock: Socket, v: Refuse, slug: string, what: str
   rawRefusal(sock, v.status, reasonPhrase(v.status), refusalText(slug, what, v.rule, v.why));
 }
 
+/** The body of a 502 for an upstream that could not be reached. */
+export function cannotReachText(host: string, port: number, why: string): string {
+  return `bot-bottle egress proxy: cannot reach ${host}:${port}: ${why}\n`;
+}
+
 /** A verdict's findings as the audit log names them (kinds and places, never values). */
 export function loggedFindings(v: Refuse): { findings?: string[] } {
   return v.findings === undefined

@@ -6,7 +6,7 @@ import { findingsVerdict } from '../decide/findings.js';
 import { llmApi } from '../decide/llm.js';
 import { meteringVerdict } from '../decide/metering.js';
 import { requestVerdict } from '../decide/request.js';
-import { decide, isRefusal, refusal, type Refuse } from '../decide/verdict.js';
+import { decide, isRefusal, type Refuse } from '../decide/verdict.js';
 import type { Target } from '../types.js';
 import { relayWebSocket, type RelayOptions } from '../websocket.js';
 import type { ProxyContext } from './context.js';
@@ -110,8 +110,6 @@ export function handleUpgrade(
         started,
       );
     },
-    refuse: (rule, why) => {
-      refuse(refusal(rule, why));
-    },
+    refuse,
   });
 }
