@@ -193,7 +193,22 @@ export function shapedRefusal(api: MeteredApi, r: Refusal): ShapedError {
 
 /** The same refusal as an OpenAI Responses WebSocket event. */
 export function shapedWsRefusal(r: Refusal): string {
-  const e = shapedRefusal('openai-responses', r);
-  const inner = (JSON.parse(e.body) as { error: Record<string, unknown> }).error;
+  return wsErrorEvent(shapedRefusal('openai-responses', r));
+}
+
+/**
+ * An API error as an OpenAI Responses WebSocket error event: the call is
+ * answered on the socket, as the API reports its own errors there.
+ */
+export function wsErrorEvent(e: ShapedError): string {
+  const inner = (JSON.parse(e.body) as { error?: Record<string, unknown> }).error;
   return JSON.stringify({ type: 'error', status: e.status, error: inner });
+}
+
+/** A controller that could not be asked: the call is refused as unavailable, never let through. */
+export function admissionFailure(e: unknown): Refusal {
+  return {
+    kind: 'unavailable',
+    message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
+  };
 }

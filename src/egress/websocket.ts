@@ -12,9 +12,11 @@ import { scanAll } from './transport/inspector.js';
 import { messageTexts } from './transport/message.js';
 import type { Meter, MeteredApi } from './meter.js';
 import {
+  admissionFailure,
   estimateTokens,
   NO_TICKET,
   shapedWsRefusal,
+  wsErrorEvent,
   type Admit,
   type CallTicket,
   type Ticket,
@@ -73,12 +75,6 @@ function sendable(code: number): number {
     (code >= 3000 && code <= 4999)
     ? code
     : 1000;
-}
-
-/** A refusal as an OpenAI Responses WebSocket error event. */
-function shapedWsError(v: Refuse): string {
-  const inner = (JSON.parse(v.shaped?.body ?? '{}') as { error?: Record<string, unknown> }).error;
-  return JSON.stringify({ type: 'error', status: v.shaped?.status ?? v.status, error: inner });
 }
 
 /**
@@ -264,13 +260,7 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
     }
     queue = queue.then(async () => {
       const r = await admit({ api, host: t.host, estimate: estimateTokens(buf.length) }).catch(
-        (e: unknown) => ({
-          ok: false as const,
-          refusal: {
-            kind: 'unavailable' as const,
-            message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
-          },
-        }),
+        (e: unknown) => ({ ok: false as const, refusal: admissionFailure(e) }),
       );
       if (r.ok) {
         if (upstream.readyState !== WebSocket.OPEN) {
@@ -318,7 +308,11 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
     reason = v.why;
     o.log({ rule: v.rule, verdict: 'refused', status: 101, reason: v.why });
     // The call is answered on the socket as an API error; the socket and the session go on.
-    if (client.readyState === WebSocket.OPEN) client.send(shapedWsError(shapeForLlm(api, v)));
+    if (client.readyState === WebSocket.OPEN) {
+      const e = shapeForLlm(api, v);
+      // shapeForLlm always shapes; without a shape the event still carries the status.
+      client.send(wsErrorEvent(e.shaped ?? { status: e.status, headers: {}, body: '{}' }));
+    }
     return undefined;
   };
   client.on('message', (data: RawData, isBinary: boolean) => {

@@ -1,4 +1,5 @@
 import {
+  admissionFailure,
   estimateTokens,
   shapedRefusal,
   type AdmissionRequest,
@@ -53,14 +54,7 @@ export function admissionVerdict(
   answer: { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal } | { error: unknown },
 ): { kind: 'admitted'; ticket: Ticket } | Refuse {
   if ('error' in answer) {
-    const e = answer.error;
-    return admissionVerdict(api, {
-      ok: false,
-      refusal: {
-        kind: 'unavailable',
-        message: `admission failed: ${e instanceof Error ? e.message : String(e)}`,
-      },
-    });
+    return admissionVerdict(api, { ok: false, refusal: admissionFailure(answer.error) });
   }
   if (answer.ok) return { kind: 'admitted', ticket: answer.ticket };
   const shaped = shapedRefusal(api, answer.refusal);
