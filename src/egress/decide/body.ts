@@ -1,7 +1,7 @@
 import type { Finding } from '../dlp.js';
 import type { ProxyState } from '../types.js';
 import { findingsVerdict } from './findings.js';
-import { byMode, isRefusal, type Flag, type Refuse } from './verdict.js';
+import { byMode, isRefusal, mergeFlags, type Flag, type Refuse } from './verdict.js';
 
 /** Why a body (or a WebSocket message) could not be read whole. */
 export type BodyProblem =
@@ -56,11 +56,5 @@ export function bodyVerdict(state: ProxyState, f: BodyFacts): { kind: 'pass' } |
   const fv = findingsVerdict(state, f.findings);
   if (isRefusal(fv)) return fv;
   if (fv.kind === 'flag') flags.push(fv);
-  if (flags.length === 0) return { kind: 'pass' };
-  return {
-    kind: 'flag',
-    rule: flags.map((x) => x.rule).join('; '),
-    why: flags.map((x) => x.why).join('; '),
-    findings: flags.flatMap((x) => x.findings ?? []),
-  };
+  return mergeFlags(flags, '; ') ?? { kind: 'pass' };
 }

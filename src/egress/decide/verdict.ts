@@ -47,6 +47,20 @@ export function refusal(
   };
 }
 
+/**
+ * Several flags on one request as one, so the log keeps every reason that
+ * would have refused. The rules are joined with `sep`; the reasons with '; '.
+ */
+export function mergeFlags(flags: readonly Flag[], sep: string): Flag | undefined {
+  if (flags.length === 0) return undefined;
+  return {
+    kind: 'flag',
+    rule: flags.map((x) => x.rule).join(sep),
+    why: flags.map((x) => x.why).join('; '),
+    findings: flags.flatMap((x) => x.findings ?? []),
+  };
+}
+
 export function isRefusal(v: { kind: string }): v is Refuse {
   return v.kind === 'refuse';
 }

@@ -19,7 +19,7 @@ import {
 import { admissionVerdict, meteringVerdict } from '../decide/metering.js';
 import { requestVerdict } from '../decide/request.js';
 import { unreachable } from '../decide/unreachable.js';
-import { decide, isRefusal, type Flag, type Refuse } from '../decide/verdict.js';
+import { decide, isRefusal, mergeFlags, type Flag, type Refuse } from '../decide/verdict.js';
 import type { Finding } from '../dlp.js';
 import type { MeteredApi } from '../meter.js';
 import type { Target } from '../types.js';
@@ -215,26 +215,13 @@ function handleLlm(x: Exchange, rule: string, headFindings: Finding[], api: Mete
       refuse(x, shapeForLlm(api, bv));
       return;
     }
-    const flags = [hv, bv].filter((v): v is Flag => v.kind === 'flag');
-    const flag: Flag | undefined =
-      flags.length === 0
-        ? undefined
-        : {
-            kind: 'flag',
-            rule: flags.map((f) => f.rule).join(' '),
-            why: flags.map((f) => f.why).join('; '),
-          };
-    if (bv.kind === 'redact') {
-      x.redactions = bv.redactions;
-      admitThenSend(x, rule, { kind: 'whole', body: bv.body, inspector: undefined }, () => flag);
-      return;
-    }
-    admitThenSend(
-      x,
-      rule,
-      { kind: 'whole', body: body ?? Buffer.alloc(0), inspector: undefined },
-      () => flag,
+    const flag = mergeFlags(
+      [hv, bv].filter((v): v is Flag => v.kind === 'flag'),
+      ' ',
     );
+    if (bv.kind === 'redact') x.redactions = bv.redactions;
+    const sent = bv.kind === 'redact' ? bv.body : (body ?? Buffer.alloc(0));
+    admitThenSend(x, rule, { kind: 'whole', body: sent, inspector: undefined }, () => flag);
   });
 }
 
