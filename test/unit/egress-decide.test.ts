@@ -17,7 +17,7 @@ import { admissionVerdict, meteringVerdict } from '../../src/egress/decide/meter
 import { pathVerdict, removeDotSegments } from '../../src/egress/decide/path.js';
 import { requestVerdict, type RequestFacts } from '../../src/egress/decide/request.js';
 import { unreachable } from '../../src/egress/decide/unreachable.js';
-import { decide, type Refuse } from '../../src/egress/decide/verdict.js';
+import { decide, mergeFlags, type Refuse } from '../../src/egress/decide/verdict.js';
 import { buildState } from '../../src/egress/state.js';
 import type { Scanner } from '../../src/egress/dlp.js';
 import { BodyInspector, SCAN_WINDOW, scanAll } from '../../src/egress/transport/inspector.js';
@@ -142,6 +142,26 @@ describe('host verdicts', () => {
     expect(hostHeaderVerdict(t, 'a.test:443')).toEqual({ kind: 'allow' });
     expect(refusedRule(hostHeaderVerdict(t, 'a.test:8443'))).toBe('host-mismatch');
     expect(refusedRule(hostHeaderVerdict(t, undefined))).toBe('host-mismatch');
+  });
+});
+
+describe('merged flags', () => {
+  it('keeps every rule, reason and finding, and is nothing when nothing flagged', () => {
+    const a = { kind: 'flag' as const, rule: 'dlp aws', why: 'a key', findings: [] };
+    const b = {
+      kind: 'flag' as const,
+      rule: 'body-decoded-size',
+      why: 'too large',
+      findings: [{ kind: 'aws', where: 'body' }],
+    };
+    expect(mergeFlags([], ' ')).toBeUndefined();
+    expect(mergeFlags([a, b], ' ')).toEqual({
+      kind: 'flag',
+      rule: 'dlp aws body-decoded-size',
+      why: 'a key; too large',
+      findings: [{ kind: 'aws', where: 'body' }],
+    });
+    expect(mergeFlags([a, b], '; ')?.rule).toBe('dlp aws; body-decoded-size');
   });
 });
 
