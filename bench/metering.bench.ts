@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlServer } from '../src/controller/control-server.js';
 import type { Admit } from '../src/egress/admission.js';
-import { connectController, type ControllerLink } from '../src/egress/controller-link.js';
+import type { ControllerLink } from '../src/egress/controller-link.js';
+import { sidecarEnd } from '../test/helpers/link.js';
 import { SqliteLedger } from '../src/ledger/sqlite.js';
 import type { BottlePlan } from '../src/plan/schema.js';
 import { createCa, type CaMaterial } from '../src/egress/ca.js';
@@ -53,7 +54,7 @@ async function controller(): Promise<{ link: ControllerLink; close: () => Promis
     budget: { provider: 'claude', tokens: 1e12, scope: 'global', from: 'bench', period: 'day' },
     cutoff: { policy: 'cutoff', source: 'default', from: null },
   } as unknown as BottlePlan;
-  const control = await startControlServer({
+  const control = startControlServer({
     env: { BOT_BOTTLE_HOME: home },
     ledger,
     plan,
@@ -63,12 +64,13 @@ async function controller(): Promise<{ link: ControllerLink; close: () => Promis
     log: () => undefined,
   });
   control.armed();
-  const link = connectController({ socketPath: control.socketPath, slug: 'meter' });
-  while (!link.connected()) await new Promise((r) => setTimeout(r, 10));
+  const end = sidecarEnd('meter');
+  await end.linkTo(control);
+  const link: ControllerLink = end.link;
   return {
     link,
     close: async () => {
-      link.close();
+      await end.close();
       await control.close();
       await ledger.close();
       rmSync(home, { recursive: true, force: true });

@@ -40,16 +40,30 @@ export interface LaunchSpec {
    */
   agentEnv: Readonly<Record<string, string>>;
   /**
-   * The controller's socket directory on the host, mounted into the egress
-   * sidecar only; with it, metered calls need the controller's admission.
+   * The supervise sidecar (MCP on the internal network). Its queue and the
+   * config in force reach it and the agent through the engine (see
+   * `openStream` and `writeFiles`), never a host path.
    */
-  controller?: { dir: string; uid: number; gid: number };
-  /**
-   * The supervise sidecar (MCP on the internal network): its queue directory
-   * on the host (read-write for the sidecar) and the host directory shown
-   * read-only at /etc/bot-bottle/current-config in the agent and the sidecar.
-   */
-  supervise?: { queueDir: string; configDir: string; timeoutMs: number };
+  supervise?: { timeoutMs: number };
+}
+
+/** The containers of one bottle, by the job they do. */
+export type ContainerRole = 'agent' | 'egress' | 'supervise';
+
+/** A long-lived command in a container whose stdin and stdout are a byte pipe. */
+export interface EngineStream {
+  stdin: NodeJS.WritableStream;
+  stdout: NodeJS.ReadableStream;
+  /** The exit code, once the command or the engine connection has ended. */
+  done: Promise<number>;
+  close(): void;
+}
+
+/** A whole file written into a container directory. */
+export interface ContainerFile {
+  name: string;
+  content: string;
+  mode: number;
 }
 
 export interface ExecOptions {
@@ -117,6 +131,22 @@ export interface Backend {
   /** Wait until the egress proxy accepts connections. */
   waitForEgress(slug: string, timeoutMs: number): Promise<void>;
   exec(slug: string, argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * A long-lived `exec` with stdin and stdout piped, in one of the bottle's
+   * containers as its own user: how the controller reaches a sidecar on any
+   * engine (local, Docker Desktop, remote, rootless) without a shared path.
+   */
+  openStream(slug: string, role: ContainerRole, argv: readonly string[]): EngineStream;
+  /**
+   * Replace whole files in a directory of a container, as root (created if
+   * missing; each file renamed into place, so a reader sees old or new).
+   */
+  writeFiles(
+    slug: string,
+    role: ContainerRole,
+    dir: string,
+    files: readonly ContainerFile[],
+  ): Promise<void>;
   /** Unpack a tar stream read from `tar` into `dest` in the agent container, as its user. */
   copyIn(slug: string, tar: NodeJS.ReadableStream, dest: string): Promise<void>;
   /** Write the output of `argv` run in the agent container to a host file. */

@@ -1,9 +1,6 @@
-import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { EnvironmentError } from '../errors.js';
 import {
-  CONTROLLER_SOCKET_NAME,
   messageReader,
   sidecarMessageSchema,
   type ControllerMessage,
@@ -19,26 +16,16 @@ import { bottleNames, budgetWindow, describeBudget } from './budget.js';
 import { operatorCutoff } from './enforcement.js';
 
 /**
- * The controller's end of the link to its bottle's egress sidecar: a unix
- * socket in ~/.bot-bottle/run/<slug>/, bind-mounted into the sidecar only.
- * It admits metered calls against the effective budget (reserving before
+ * The controller's end of the link to its bottle's egress sidecar. It owns
+ * no socket: the caller attaches byte streams (the engine `exec` stream of
+ * the sidecar's relay, see engine-link.ts) and this serves them. It admits metered calls against the effective budget (reserving before
  * they leave), writes their usage to the ledger, and fires the bottle's
  * cutoff policy the first time the budget is found used up.
  */
 
-/** The uid/gid the sidecar runs as: the invoking user's own, or nobody when that is root. */
-export function sidecarIds(): { uid: number; gid: number } {
-  const uid = process.getuid?.() ?? 65534;
-  const gid = process.getgid?.() ?? 65534;
-  return uid === 0 ? { uid: 65534, gid: 65534 } : { uid, gid };
-}
-
 export function controllerDir(env: NodeJS.ProcessEnv, slug: string): string {
   return join(botBottleHome(env), 'run', slug);
 }
-
-/** sockaddr_un holds 108 bytes including the terminating NUL. */
-const MAX_SOCKET_PATH = 107;
 
 /** An admitted call in flight: its reservation (none without a budget) and what it was admitted as. */
 interface Held {
@@ -52,9 +39,19 @@ export interface Crossing {
   action: EnforcementAction;
 }
 
+/** One connection to the sidecar: bytes in, bytes out. */
+export interface LinkStream {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** Ends the connection (an oversized line, or the controller closing). */
+  destroy(): void;
+}
+
 export interface ControlServer {
-  dir: string;
-  socketPath: string;
+  /** Serve one connection; resolves when it has closed and its work is done. */
+  attach(stream: LinkStream): Promise<void>;
+  /** Resolves when a sidecar has said hello on some connection. */
+  linked(): Promise<void>;
   /** The agent runs now: carry out policies and check shared budgets periodically. */
   armed(): void;
   /** The agent has ended: record crossings from now on, but carry nothing out. */
@@ -79,28 +76,10 @@ export interface ControlServerOptions {
   pollMs?: number;
 }
 
-export async function startControlServer(o: ControlServerOptions): Promise<ControlServer> {
+export function startControlServer(o: ControlServerOptions): ControlServer {
   const { plan, ledger, identity } = o;
   const slug = plan.slug;
   const dir = controllerDir(o.env, slug);
-  const socketPath = join(dir, CONTROLLER_SOCKET_NAME);
-  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
-    throw new EnvironmentError(
-      `the controller socket path ${socketPath} is longer than the ${MAX_SOCKET_PATH} bytes a unix socket allows`,
-      'set BOT_BOTTLE_HOME to a shorter directory',
-    );
-  }
-  // The directory becomes a docker --mount value, which is comma-separated.
-  if (/[,"'\n\r]/.test(dir)) {
-    throw new EnvironmentError(
-      `the controller directory ${JSON.stringify(dir)} contains a comma, quote or newline, which docker mounts cannot carry`,
-      'set BOT_BOTTLE_HOME to a plainer directory',
-    );
-  }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // Slugs are unique among running bottles: a socket here is a crashed controller's.
-  rmSync(socketPath, { force: true });
-  const ids = sidecarIds();
   const bottles = bottleNames(plan);
   const launch = { identity, startedAt: new Date(o.startedAt).toISOString() };
 
@@ -232,16 +211,25 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     }
   };
 
+  let sayHello: () => void = () => undefined;
+  const hello = new Promise<void>((resolve) => {
+    sayHello = resolve;
+  });
+  const open = new Set<LinkStream>();
+
   /** Serves one sidecar connection; resolves when it is closed and its work is done. */
-  const serve = (sock: Socket): Promise<void> => {
+  const serve = (sock: LinkStream): Promise<void> => {
     // Calls admitted on this connection; their reservations are released if it drops mid-call.
     const held = new Map<number, Held>();
     let chain: Promise<void> = Promise.resolve();
     const handle = async (m: SidecarMessage): Promise<void> => {
-      if (m.t === 'hello') return;
+      if (m.t === 'hello') {
+        sayHello();
+        return;
+      }
       if (m.t === 'admit') {
         const reply = await admit(m, held);
-        if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
+        if (open.has(sock)) sock.output.write(`${JSON.stringify(reply)}\n`);
       } else if (m.t === 'usage') {
         await usage(m, held);
       } else if (m.t === 'redacted') {
@@ -256,7 +244,8 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
         await release(m, held);
       }
     };
-    sock.on(
+    open.add(sock);
+    sock.input.on(
       'data',
       messageReader(sidecarMessageSchema, {
         message: (m) => {
@@ -276,9 +265,14 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
         },
       }),
     );
-    sock.on('error', () => undefined);
+    sock.input.on('error', () => undefined);
+    sock.output.on('error', () => undefined);
     return new Promise<void>((resolve) => {
-      sock.on('close', () => {
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        open.delete(sock);
         chain = chain.then(async () => {
           for (const h of held.values()) {
             if (h.reservation !== null) await ledger.release(h.reservation);
@@ -286,34 +280,27 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
           held.clear();
         });
         void chain.finally(resolve);
-      });
+      };
+      sock.input.on('end', end);
+      sock.input.on('close', end);
     });
   };
-
-  const open = new Map<Socket, Promise<void>>();
-  const server: Server = createServer((sock) => {
-    const done = serve(sock);
-    open.set(sock, done);
-    void done.then(() => open.delete(sock));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      resolve();
-    });
-  });
-  chmodSync(socketPath, 0o600);
-  if (process.getuid?.() === 0) {
-    // Root on the host: hand the socket to the unprivileged user the sidecar runs as.
-    chownSync(dir, ids.uid, ids.gid);
-    chownSync(socketPath, ids.uid, ids.gid);
-  }
+  const serving = new Set<Promise<void>>();
 
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   return {
-    dir,
-    socketPath,
+    attach(stream) {
+      if (closed) {
+        stream.destroy();
+        return Promise.resolve();
+      }
+      const done = serve(stream);
+      serving.add(done);
+      void done.then(() => serving.delete(done));
+      return done;
+    },
+    linked: () => hello,
     armed() {
       live = true;
       timer ??= setInterval(() => {
@@ -329,14 +316,9 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     async close() {
       closed = true;
       if (timer !== undefined) clearInterval(timer);
-      const draining = [...open.values()];
-      for (const s of open.keys()) s.destroy();
+      const draining = [...serving];
+      for (const s of open) s.destroy();
       await Promise.all([...draining, enforcing]);
-      await new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-      });
       rmSync(dir, { recursive: true, force: true });
     },
   };

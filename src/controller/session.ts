@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Backend, LaunchSpec } from '../backend/backend.js';
 import { ensureImage } from '../backend/docker/build.js';
 import { EGRESS_ALIAS, EGRESS_PORT } from '../backend/docker/docker-backend.js';
-import { egressImageRecipe } from '../backend/docker/egress-image.js';
+import { egressImageRecipe, SIDECAR_LINK_ARGV } from '../backend/docker/egress-image.js';
 import { imageId } from '../backend/docker/health.js';
 import { EnvironmentError, InterruptedError } from '../errors.js';
 import { botBottleHome } from '../paths.js';
@@ -23,15 +23,19 @@ import { teardownBottle } from './egress-archive.js';
 import { createCa } from '../egress/ca.js';
 import { bringWorkHome, type WorkHomeResult } from './work-home.js';
 import { wrapAgentArgv } from './agent-process.js';
-import { sidecarIds, startControlServer } from './control-server.js';
+import { startControlServer } from './control-server.js';
+import { keepLinked, type KeptLink } from './engine-link.js';
+import { superviseRelay } from './supervise-link.js';
 import { freezeBottle, killBottle } from './enforcement.js';
 import { openLedger } from '../ledger/open.js';
 import { applyChanges, loadChanges } from '../supervise/changes.js';
 import {
   mcpRegistration,
   prepareSuperviseDirs,
+  publishCurrentConfig,
   superviseTimeoutMs,
   writeCurrentConfig,
+  type CurrentConfig,
 } from '../supervise/host.js';
 
 /**
@@ -119,6 +123,24 @@ async function registerSupervise(
     throw new EnvironmentError(
       `registering the supervise MCP server with ${provider} failed (exit ${r.code})`,
       Buffer.concat(errs).toString('utf8').trim().slice(0, 500),
+    );
+  }
+}
+
+/** No metered call may leave before the controller admits it: wait for the sidecar's hello. */
+async function linkedWithin(linked: Promise<void>, slug: string, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => {
+      resolve('late');
+    }, ms);
+  });
+  const r = await Promise.race([linked, late]);
+  clearTimeout(timer);
+  if (r === 'late') {
+    throw new EnvironmentError(
+      `the egress sidecar of ${slug} did not link to its controller within ${ms / 1000} s`,
+      'the engine may not allow `exec` into containers; `bot-bottle doctor` checks it',
     );
   }
 }
@@ -218,10 +240,17 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
 
   let interrupted: NodeJS.Signals | undefined;
   let teardownRunning: Promise<unknown> | undefined;
+  // Closed before the bottle is removed, so their end is not reported as a drop.
+  const links: KeptLink[] = [];
+  const stopLinks = async (): Promise<void> => {
+    await Promise.all(links.splice(0).map((l) => l.stop()));
+  };
   const teardown = (): Promise<unknown> =>
-    teardownBottle(backend, req.env, slug, identity, progress).catch((e: unknown) => {
-      progress(`teardown of ${slug} failed: ${e instanceof Error ? e.message : String(e)}`);
-    });
+    stopLinks()
+      .then(() => teardownBottle(backend, req.env, slug, identity, progress))
+      .catch((e: unknown) => {
+        progress(`teardown of ${slug} failed: ${e instanceof Error ? e.message : String(e)}`);
+      });
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted !== undefined) return;
     interrupted = signal;
@@ -245,7 +274,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
     const ledger = openLedger(req.env);
     cleanup.defer('the ledger', () => ledger.close());
     // The sidecar's link to this process: budgets, the ledger and cutoff live here.
-    const control = await startControlServer({
+    const control = startControlServer({
       env: req.env,
       ledger,
       plan,
@@ -253,6 +282,7 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       startedAt: spec.startedAt,
       log: progress,
       enforce: async ({ policy }) => {
+        await stopLinks();
         if (policy === 'freeze') {
           const image = await freezeBottle(backend, req.env, slug, identity, progress);
           progress(`froze ${slug} as ${identity} (image ${image})`);
@@ -263,31 +293,65 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       },
     });
     cleanup.defer('the control server', () => control.close());
-    let supervise: LaunchSpec['supervise'];
+    let currentConfig: CurrentConfig | undefined;
+    let queue: { queueDir: string; configDir: string } | undefined;
     if (superviseTimeout !== undefined) {
-      const dirs = prepareSuperviseDirs(req.env, slug, sidecarIds());
-      writeCurrentConfig(req.env, slug, {
+      queue = prepareSuperviseDirs(req.env, slug);
+      currentConfig = {
         policy: payload.policy,
         image: {
           lines: [...plan.image.dockerfile, ...(changes?.imageLines ?? [])],
           apt: plan.image.apt,
         },
-      });
-      supervise = { ...dirs, timeoutMs: superviseTimeout };
+      };
+      writeCurrentConfig(req.env, slug, currentConfig);
     }
     await backend.launch(
       {
         ...spec,
-        controller: { dir: control.dir, ...sidecarIds() },
-        ...(supervise === undefined ? {} : { supervise }),
+        ...(superviseTimeout === undefined ? {} : { supervise: { timeoutMs: superviseTimeout } }),
       },
       progress,
     );
     checkpoint();
-    // Independent: the proxy gets its policy and secrets while the agent learns the CA.
+    // Every channel to the bottle goes through the engine: these links are
+    // `exec` streams into the sidecars, kept open (and reopened) until teardown.
+    links.push(
+      keepLinked({
+        open: () => backend.openStream(slug, 'egress', SIDECAR_LINK_ARGV.egress),
+        server: control,
+        what: `the egress sidecar of ${slug}`,
+        log: progress,
+      }),
+    );
+    if (queue !== undefined && superviseTimeout !== undefined) {
+      const relay = superviseRelay({
+        slug,
+        queueDir: queue.queueDir,
+        currentConfigDir: queue.configDir,
+        timeoutMs: superviseTimeout,
+        onBad: progress,
+      });
+      cleanup.defer('the supervise queue relay', () => relay.close());
+      links.push(
+        keepLinked({
+          open: () => backend.openStream(slug, 'supervise', SIDECAR_LINK_ARGV.supervise),
+          server: relay,
+          what: `the supervise sidecar of ${slug}`,
+          log: progress,
+        }),
+      );
+    }
+    // Released first: the links stop before the servers they feed close.
+    cleanup.defer('the links to the sidecars', stopLinks);
+    // Independent: the proxy gets its policy and secrets while the agent
+    // learns the CA and the config in force.
     const [reply] = await Promise.all([
       backend.egressControl(slug, 'configure', JSON.stringify(payload)),
       backend.trustCa(slug, ca.certPem),
+      currentConfig === undefined
+        ? undefined
+        : publishCurrentConfig(backend, req.env, slug, currentConfig),
     ]);
     if (!reply.ok) {
       throw new EnvironmentError(
@@ -319,11 +383,12 @@ export async function runSession(req: SessionRequest): Promise<LaunchRecord> {
       checkpoint();
     }
     await registerSupervise(backend, slug, plan.agent.provider, {
-      on: supervise !== undefined,
+      on: superviseTimeout !== undefined,
       resumed: req.resume !== undefined,
     });
     lap('provision');
     await backend.waitForEgress(slug, 30_000);
+    await linkedWithin(control.linked(), slug, 30_000);
     checkpoint();
     lap('egress-ready');
 

@@ -1,4 +1,5 @@
-import { createConnection, type Socket } from 'node:net';
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import type { Admit, Refusal, Ticket } from './admission.js';
 import {
   controllerMessageSchema,
@@ -9,10 +10,12 @@ import {
 import type { Usage } from './meter.js';
 
 /**
- * The sidecar's end of the controller link: one connection to the
- * controller's unix socket, reconnected in the background. While it is down
- * every admission is refused at once (metered calls fail closed); usage read
- * meanwhile is queued and sent when the link is back.
+ * The sidecar's end of the controller link. The sidecar listens on a unix
+ * socket in its own tmpfs; the controller reaches it through the engine
+ * (`exec` of the sidecar's `link` relay, whose stdio it holds), so no host
+ * path is shared and any engine works. The newest connection is the link.
+ * While there is none every admission is refused at once (metered calls
+ * fail closed); usage read meanwhile is queued and sent when it is back.
  */
 
 export interface ControllerLink {
@@ -26,22 +29,20 @@ export interface ControllerLink {
 const ADMIT_TIMEOUT_MS = 10_000;
 const QUEUE_LIMIT = 10_000;
 
-export function connectController(opts: {
+export function listenController(opts: {
   socketPath: string;
   slug: string;
   onEvent?: (kind: 'connected' | 'disconnected' | 'bad-message', detail: string) => void;
-  retryMs?: number;
 }): ControllerLink {
   let sock: Socket | undefined;
-  let up = false;
   let closed = false;
   let nextId = 1;
   const pending = new Map<number, (m: ControllerMessage | undefined) => void>();
   const queued: SidecarMessage[] = [];
-  const retryMs = opts.retryMs ?? 500;
+  const up = (): boolean => sock !== undefined && !sock.destroyed;
 
   const send = (m: SidecarMessage): boolean => {
-    if (!up || sock === undefined) return false;
+    if (!up() || sock === undefined) return false;
     sock.write(`${JSON.stringify(m)}\n`);
     return true;
   };
@@ -56,16 +57,22 @@ export function connectController(opts: {
     pending.clear();
   };
 
-  const connect = (): void => {
-    if (closed) return;
-    const s = createConnection(opts.socketPath);
+  const attach = (s: Socket): void => {
+    if (closed) {
+      s.destroy();
+      return;
+    }
+    // A new relay replaces the old one (the controller reconnected); the
+    // old one's admissions die with it, as a dropped connection's would.
+    if (sock !== undefined) {
+      const old = sock;
+      sock = undefined;
+      old.destroy();
+    }
     sock = s;
-    s.on('connect', () => {
-      up = true;
-      send({ t: 'hello', slug: opts.slug });
-      for (const m of queued.splice(0)) send(m);
-      opts.onEvent?.('connected', opts.socketPath);
-    });
+    send({ t: 'hello', slug: opts.slug });
+    for (const m of queued.splice(0)) send(m);
+    opts.onEvent?.('connected', opts.socketPath);
     s.on(
       'data',
       messageReader(controllerMessageSchema, {
@@ -85,15 +92,21 @@ export function connectController(opts: {
     );
     s.on('error', () => undefined);
     s.on('close', () => {
-      const was = up;
-      up = false;
+      if (sock !== s) return;
       sock = undefined;
       dropPending();
-      if (was) opts.onEvent?.('disconnected', opts.socketPath);
-      if (!closed) setTimeout(connect, retryMs).unref();
+      opts.onEvent?.('disconnected', opts.socketPath);
     });
   };
-  connect();
+  // Slugs are unique and the tmpfs is the container's own: a socket here is stale.
+  rmSync(opts.socketPath, { force: true });
+  const server = createServer(attach);
+  server.on('error', (e) => {
+    opts.onEvent?.('bad-message', `link socket: ${e.message}`);
+  });
+  server.listen(opts.socketPath, () => {
+    chmodSync(opts.socketPath, 0o600);
+  });
 
   const unavailable: Refusal = {
     kind: 'unavailable',
@@ -103,7 +116,7 @@ export function connectController(opts: {
   };
 
   const admit: Admit = (req) => {
-    if (!up) return Promise.resolve({ ok: false, refusal: unavailable });
+    if (!up()) return Promise.resolve({ ok: false, refusal: unavailable });
     const id = nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -161,9 +174,10 @@ export function connectController(opts: {
     redacted(counts) {
       if (Object.keys(counts).length > 0) sendOrQueue({ t: 'redacted', counts: { ...counts } });
     },
-    connected: () => up,
+    connected: up,
     close() {
       closed = true;
+      server.close();
       sock?.destroy();
       dropPending();
     },

@@ -2,8 +2,8 @@ import { z } from 'zod';
 
 /**
  * The line protocol between an egress sidecar and its bottle's controller,
- * over the unix socket the controller listens on (bind-mounted into the
- * sidecar). One JSON object per line. The sidecar asks; the controller
+ * over the link the controller opens through the engine (an `exec` stream
+ * into the sidecar, relayed to its unix socket). One JSON object per line. The sidecar asks; the controller
  * answers admissions by id. Both sides validate what they read.
  */
 
@@ -63,10 +63,6 @@ export const controllerMessageSchema = z.union([
   }),
 ]);
 export type ControllerMessage = z.infer<typeof controllerMessageSchema>;
-
-/** Where the controller's socket directory appears inside the sidecar. */
-export const SIDECAR_CONTROLLER_DIR = '/run/bot-bottle-controller';
-export const CONTROLLER_SOCKET_NAME = 'controller.sock';
 
 /**
  * Reads one side's messages from a byte stream: each line parsed and

@@ -11,7 +11,8 @@ import {
   type EgressPolicyConfig,
   type EgressSecrets,
 } from './config.js';
-import { connectController, type ControllerLink } from './controller-link.js';
+import { listenController, type ControllerLink } from './controller-link.js';
+import { relayStdio } from './link-relay.js';
 import { createEgressProxy, type ProxyState } from './proxy.js';
 import { buildState } from './state.js';
 
@@ -28,8 +29,13 @@ const SOCKET = join(RUN_DIR, 'control.sock');
 const POLICY_FILE = join(RUN_DIR, 'policy.json');
 const SECRETS_FILE = join(RUN_DIR, 'secrets.json');
 const PORT = Number(process.env.BOT_BOTTLE_EGRESS_PORT ?? 3128);
-/** The controller's socket; when set, metered calls need its admission (and fail closed without). */
-const CONTROLLER_SOCKET = process.env.BOT_BOTTLE_CONTROLLER_SOCKET;
+/**
+ * Set when the bottle has a controller: metered calls then need its
+ * admission (and fail closed without). The controller reaches this socket
+ * through `exec ... link`, never through a host path.
+ */
+const CONTROLLER_LINK = process.env.BOT_BOTTLE_CONTROLLER_LINK === '1';
+const LINK_SOCKET = join(RUN_DIR, 'controller.sock');
 
 type Reply =
   { ok: true; revision: number; policy?: EgressPolicyConfig } | { ok: false; error: string };
@@ -45,7 +51,16 @@ function readJson(path: string): unknown {
 function serve(): void {
   let state: (ProxyState & { secrets: EgressSecrets }) | undefined;
   let proxy: Server | undefined;
-  let link: ControllerLink | undefined;
+  // Listening from the start, so the controller can link before the policy arrives.
+  const link: ControllerLink | undefined = CONTROLLER_LINK
+    ? listenController({
+        socketPath: LINK_SOCKET,
+        slug: process.env.BOT_BOTTLE_SLUG ?? '',
+        onEvent: (kind, detail) => {
+          stamp('controller', { event: kind, detail });
+        },
+      })
+    : undefined;
 
   const load = async (): Promise<Reply> => {
     const p = policySchema.safeParse(readJson(POLICY_FILE));
@@ -53,15 +68,6 @@ function serve(): void {
     const s = secretsSchema.safeParse(readJson(SECRETS_FILE));
     if (!s.success) return { ok: false, error: `secrets: ${describeIssues(s.error)}` };
     state = buildState(p.data, s.data, state);
-    if (CONTROLLER_SOCKET !== undefined && link === undefined) {
-      link = connectController({
-        socketPath: CONTROLLER_SOCKET,
-        slug: p.data.slug,
-        onEvent: (kind, detail) => {
-          stamp('controller', { event: kind, detail });
-        },
-      });
-    }
     if (proxy === undefined) {
       const admit = link?.admit;
       const l = link;
@@ -225,7 +231,9 @@ async function ctl(op: string | undefined): Promise<number> {
 }
 
 const [mode, op] = process.argv.slice(2);
-if (mode === 'ctl') {
+if (mode === 'link') {
+  void relayStdio(LINK_SOCKET).then((code) => process.exit(code));
+} else if (mode === 'ctl') {
   ctl(op).then(
     (code) => process.exit(code),
     (e: unknown) => {

@@ -15,7 +15,7 @@ import {
   parseRoutesFile,
   type RouteSpec,
 } from './files.js';
-import { writeCurrentConfig } from './host.js';
+import { publishCurrentConfig } from './host.js';
 import { saveToBottleFile } from './bottle-file.js';
 import { keepTrustAcrossEdit } from '../trust/own-write.js';
 
@@ -70,13 +70,13 @@ export async function applyChange(req: ApplyRequest): Promise<ApplyResult> {
   }
 }
 
-function afterPolicy(
+async function afterPolicy(
   req: ApplyRequest,
   after: EgressPolicyConfig,
   routes: PlanRoute[] | undefined,
   before: EgressPolicyConfig,
-): ApplyResult {
-  writeCurrentConfig(req.env, req.slug, { policy: after });
+): Promise<ApplyResult> {
+  await publishCurrentConfig(req.backend, req.env, req.slug, { policy: after });
   saveChanges(req.env, req.identity, (c) => ({
     ...c,
     egress: {
@@ -211,14 +211,14 @@ async function applyRoutes(req: ApplyRequest): Promise<ApplyResult> {
   return afterPolicy(req, after, persisted, before);
 }
 
-function applyCapability(req: ApplyRequest): ApplyResult {
+async function applyCapability(req: ApplyRequest): Promise<ApplyResult> {
   const lines = parseDockerfileAdditions(req.finalText);
   const changes = saveChanges(req.env, req.identity, (c) => ({
     ...c,
     pendingLines: [...c.pendingLines, ...lines],
     rebuild: req.rebuild,
   }));
-  writeCurrentConfig(req.env, req.slug, {
+  await publishCurrentConfig(req.backend, req.env, req.slug, {
     image: {
       lines: [...req.plan.image.dockerfile, ...changes.imageLines, ...changes.pendingLines],
       apt: req.plan.image.apt,

@@ -1,16 +1,18 @@
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Backend, ContainerFile } from '../backend/backend.js';
 import type { EgressPolicyConfig } from '../egress/config.js';
 import { UsageError } from '../errors.js';
 import type { ProviderName } from '../manifest/schema.js';
 import { parseDuration } from '../util/duration.js';
 import { renderDockerfile, renderEgressFile, renderRoutesFile } from './files.js';
-import { currentConfigHostDir, queueDir, SUPERVISE_URL } from './paths.js';
+import { CURRENT_CONFIG_DIR, currentConfigHostDir, queueDir, SUPERVISE_URL } from './paths.js';
 
 /**
  * Host-side setup of a bottle's supervise plane: the queue directory the
- * sidecar writes into, the current-config files the agent reads, and each
- * CLI's registration of the MCP server.
+ * controller keeps for the sidecar, the current-config files the agent
+ * reads (a host copy, written into the agent container through the
+ * engine), and each CLI's registration of the MCP server.
  */
 
 export const DEFAULT_SUPERVISE_TIMEOUT_MS = 30 * 60_000;
@@ -33,20 +35,13 @@ export interface SuperviseDirs {
   configDir: string;
 }
 
-/** Create the queue (owned by the sidecar's user) and the current-config directory. */
-export function prepareSuperviseDirs(
-  env: NodeJS.ProcessEnv,
-  slug: string,
-  sidecar: { uid: number; gid: number },
-): SuperviseDirs {
+/** Create the queue and the host copy of the current config (the operator's own). */
+export function prepareSuperviseDirs(env: NodeJS.ProcessEnv, slug: string): SuperviseDirs {
   const q = queueDir(env, slug);
   mkdirSync(q, { recursive: true, mode: 0o700 });
   chmodSync(q, 0o700);
-  if (process.getuid?.() === 0) chownSync(q, sidecar.uid, sidecar.gid);
   const c = currentConfigHostDir(env, slug);
-  // Readable by the agent's user through the bind mount; nothing here is secret.
-  mkdirSync(c, { recursive: true, mode: 0o755 });
-  chmodSync(c, 0o755);
+  mkdirSync(c, { recursive: true, mode: 0o700 });
   return { queueDir: q, configDir: c };
 }
 
@@ -62,17 +57,49 @@ function writePublic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-/** Refresh what /etc/bot-bottle/current-config/ shows (whole files, replaced atomically). */
-export function writeCurrentConfig(env: NodeJS.ProcessEnv, slug: string, c: CurrentConfig): void {
-  const dir = currentConfigHostDir(env, slug);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+/** The files of /etc/bot-bottle/current-config/ that `c` determines. */
+export function currentConfigFiles(c: CurrentConfig): ContainerFile[] {
+  const files: ContainerFile[] = [];
   if (c.policy !== undefined) {
-    writePublic(join(dir, 'egress.yaml'), renderEgressFile(c.policy));
-    writePublic(join(dir, 'routes.yaml'), renderRoutesFile(c.policy));
+    files.push({ name: 'egress.yaml', content: renderEgressFile(c.policy), mode: 0o644 });
+    files.push({ name: 'routes.yaml', content: renderRoutesFile(c.policy), mode: 0o644 });
   }
   if (c.image !== undefined) {
-    writePublic(join(dir, 'Dockerfile'), renderDockerfile(c.image.lines, c.image.apt));
+    files.push({
+      name: 'Dockerfile',
+      content: renderDockerfile(c.image.lines, c.image.apt),
+      mode: 0o644,
+    });
   }
+  return files;
+}
+
+/** Refresh the host copy (whole files, replaced atomically); returns what it wrote. */
+export function writeCurrentConfig(
+  env: NodeJS.ProcessEnv,
+  slug: string,
+  c: CurrentConfig,
+): ContainerFile[] {
+  const dir = currentConfigHostDir(env, slug);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = currentConfigFiles(c);
+  for (const f of files) writePublic(join(dir, f.name), f.content);
+  return files;
+}
+
+/**
+ * Refresh what the agent reads at /etc/bot-bottle/current-config/: the
+ * host copy (what proposals are judged against), then the same files
+ * written into the agent container through the engine.
+ */
+export async function publishCurrentConfig(
+  backend: Backend,
+  env: NodeJS.ProcessEnv,
+  slug: string,
+  c: CurrentConfig,
+): Promise<void> {
+  const files = writeCurrentConfig(env, slug, c);
+  if (files.length > 0) await backend.writeFiles(slug, 'agent', CURRENT_CONFIG_DIR, files);
 }
 
 /** The text of a current-config file on the host ('' when there is none). */

@@ -2,9 +2,10 @@ import { join } from 'node:path';
 import { botBottleHome } from '../paths.js';
 
 /**
- * Where the supervise plane keeps its files on the host. The queue and the
- * current-config directories are bind-mounted into the bottle; the audit
- * log never is.
+ * Where the supervise plane keeps its files. The queue, the host copy of
+ * the current config and the audit log live on the host only; the bottle
+ * reaches the queue through the controller's link and gets the current
+ * config written into its containers through the engine.
  */
 
 /** The MCP sidecar's name on the bottle's internal network, and its port. */
@@ -12,9 +13,9 @@ export const SUPERVISE_HOST = 'supervise';
 export const SUPERVISE_PORT = 9100;
 export const SUPERVISE_URL = `http://${SUPERVISE_HOST}:${SUPERVISE_PORT}/mcp`;
 
-/** Inside the supervise sidecar: the queue (read-write) and the config in force (read-only). */
-export const SIDECAR_QUEUE_DIR = '/run/supervise/queue';
-/** The config in force, read-only, in the agent container and the supervise sidecar. */
+/** Inside the supervise sidecar: its tmpfs, holding the controller link's socket. */
+export const SUPERVISE_RUN_DIR = '/run/supervise';
+/** The config in force, root-owned and read-only to the agent, in the agent container. */
 export const CURRENT_CONFIG_DIR = '/etc/bot-bottle/current-config';
 
 export function queueRoot(env: NodeJS.ProcessEnv): string {

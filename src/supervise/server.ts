@@ -1,48 +1,29 @@
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
-import { sha256Hex } from './diff.js';
-import { FILE_FOR_TOOL, ProposalError, validateProposal } from './files.js';
-import {
-  archiveProposal,
-  claimProposal,
-  MAX_QUEUE_FILE_BYTES,
-  newProposal,
-  readResponse,
-  withdrawProposal,
-  writeProposal,
-  writeResponse,
-  type Status,
-  type Tool,
-} from './queue.js';
+import { ProposalError, validateProposal } from './files.js';
+import type { ProposalDraft } from './link-protocol.js';
+import { MAX_QUEUE_FILE_BYTES, type Tool } from './queue.js';
+import type { ToolAnswer } from './sidecar-link.js';
 
 /**
  * The supervise sidecar: an MCP server (streamable HTTP, stateless) on the
- * bottle's internal network. A tool call is checked, written to the queue
- * as a proposal, and held open until the operator's answer appears next to
- * it (or the timeout), then answered with `{status, notes}`. The sidecar
+ * bottle's internal network. A tool call is checked, handed to the queue
+ * (the controller's, on the host), and held open until the operator's
+ * answer (or the timeout), then answered with `{status, notes}`. The sidecar
  * changes nothing itself: the operator's side applies an approval before it
  * writes the answer, so "approved" means the change is already in force.
  */
 
 export interface SuperviseOptions {
-  slug: string;
-  queueDir: string;
-  /** Where the config in force is readable (the same files the agent sees). */
-  currentConfigDir: string;
-  timeoutMs: number;
-  pollMs?: number;
-  /** The clock the timeout is measured on (Date.now unless a test drives it). */
-  now?: () => number;
+  /**
+   * Queues a checked call and resolves with the operator's answer: in the
+   * sidecar, over the controller link; in tests, the host queue directly.
+   */
+  submit: (draft: ProposalDraft, signal: AbortSignal) => Promise<ToolAnswer>;
   log?: (entry: Record<string, unknown>) => void;
-}
-
-export interface ToolAnswer {
-  status: Status;
-  notes: string;
 }
 
 const TOOL_TEXT: Record<Tool, { title: string; description: string; file: string }> = {
@@ -75,19 +56,7 @@ const TOOL_TEXT: Record<Tool, { title: string; description: string; file: string
   },
 };
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/** One tool call: validate, queue, wait. */
+/** One tool call: validate, hand to the queue, wait for its answer. */
 export async function propose(
   opts: SuperviseOptions,
   tool: Tool,
@@ -96,57 +65,17 @@ export async function propose(
   signal: AbortSignal,
 ): Promise<ToolAnswer> {
   validateProposal(tool, proposedFile);
-  let current = '';
-  try {
-    current = readFileSync(join(opts.currentConfigDir, FILE_FOR_TOOL[tool]), 'utf8');
-  } catch {
-    // No file yet: the proposal is against an empty config.
-  }
-  const proposal = newProposal({
-    bottleSlug: opts.slug,
+  const draft: ProposalDraft = {
+    id: randomUUID(),
     tool,
     proposedFile,
     justification,
-    currentFileHash: sha256Hex(current),
-  });
-  writeProposal(opts.queueDir, proposal);
-  opts.log?.({ kind: 'proposal', id: proposal.id, tool });
-  const now = opts.now ?? Date.now;
-  const deadline = now() + opts.timeoutMs;
-  let deferred = false;
-  for (;;) {
-    const r = readResponse(opts.queueDir, proposal.id);
-    if (r !== undefined) {
-      archiveProposal(opts.queueDir, proposal.id);
-      opts.log?.({ kind: 'answer', id: proposal.id, status: r.status });
-      return { status: r.status, notes: r.notes };
-    }
-    if (signal.aborted) {
-      // The agent hung up: nobody is left to answer.
-      withdrawProposal(opts.queueDir, proposal.id);
-      opts.log?.({ kind: 'withdrawn', id: proposal.id });
-      return { status: 'timed-out', notes: 'the request was cancelled' };
-    }
-    if (now() >= deadline) {
-      if (claimProposal(opts.queueDir, proposal.id, 'timeout')) {
-        const notes = `no operator answer within ${Math.round(opts.timeoutMs / 1000)} s; ask again later or continue without it`;
-        writeResponse(opts.queueDir, {
-          proposalId: proposal.id,
-          status: 'timed-out',
-          notes,
-          finalFile: null,
-        });
-        archiveProposal(opts.queueDir, proposal.id);
-        opts.log?.({ kind: 'timed-out', id: proposal.id });
-        return { status: 'timed-out', notes };
-      }
-      // An operator is answering at this moment; theirs is the answer that
-      // applies, so wait for it (once per proposal in the log).
-      if (!deferred) opts.log?.({ kind: 'timeout-deferred', id: proposal.id });
-      deferred = true;
-    }
-    await sleep(opts.pollMs ?? 250, signal);
-  }
+    arrivalTimestamp: new Date().toISOString(),
+  };
+  opts.log?.({ kind: 'proposal', id: draft.id, tool });
+  const answer = await opts.submit(draft, signal);
+  opts.log?.({ kind: 'answer', id: draft.id, status: answer.status });
+  return answer;
 }
 
 function mcpServer(opts: SuperviseOptions): McpServer {

@@ -9,7 +9,9 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { AuditEntry } from '../../src/egress/audit.js';
 import { createCa, type CaMaterial } from '../../src/egress/ca.js';
 import { emptyPolicy } from '../../src/egress/config.js';
-import { connectController, type ControllerLink } from '../../src/egress/controller-link.js';
+import type { ControllerLink } from '../../src/egress/controller-link.js';
+import type { KeptLink } from '../../src/controller/engine-link.js';
+import { controllerSocket, sidecarEnd, type SidecarEnd } from '../helpers/link.js';
 import { createEgressProxy, type ProxyState } from '../../src/egress/proxy.js';
 import { buildState } from '../../src/egress/state.js';
 import {
@@ -60,6 +62,8 @@ describe('egress control plane', () => {
   let ledger: SqliteLedger;
   let control: ControlServer | undefined;
   let link: ControllerLink | undefined;
+  let end: SidecarEnd | undefined;
+  let kept: KeptLink | undefined;
   let admit: ControllerLink['admit'] | undefined;
   const crossings: Crossing[] = [];
   const log: AuditEntry[] = [];
@@ -146,8 +150,8 @@ describe('egress control plane', () => {
     state.upstream.close();
   });
 
-  const start = async (p: BottlePlan): Promise<void> => {
-    control = await startControlServer({
+  const start = (p: BottlePlan): void => {
+    control = startControlServer({
       env: { BOT_BOTTLE_HOME: home },
       ledger,
       plan: p,
@@ -164,10 +168,10 @@ describe('egress control plane', () => {
   };
   const linkUp = async (): Promise<void> => {
     if (control === undefined) throw new Error('no controller');
-    link = connectController({ socketPath: control.socketPath, slug: 'demo', retryMs: 20 });
+    end ??= sidecarEnd();
+    link = end.link;
     admit = link.admit;
-    const deadline = Date.now() + 3000;
-    while (!link.connected() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    kept = await end.linkTo(control);
   };
   const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
   const call = (path = '/v1/messages', body = '{"model":"m"}') =>
@@ -185,7 +189,9 @@ describe('egress control plane', () => {
     upstreamCalls.length = 0;
   });
   afterEach(async () => {
-    link?.close();
+    await end?.close();
+    end = undefined;
+    kept = undefined;
     link = undefined;
     admit = undefined;
     await control?.close();
@@ -195,7 +201,7 @@ describe('egress control plane', () => {
   });
 
   it('meters admitted calls into the ledger, then refuses in the API shape once the budget is used up', async () => {
-    await start(plan({ tokens: 25 }));
+    start(plan({ tokens: 25 }));
     await linkUp();
     expect((await call()).status).toBe(200);
     await settle();
@@ -239,7 +245,7 @@ describe('egress control plane', () => {
   });
 
   it('counts secrets redacted from LLM calls for the launch record and in the ledger', async () => {
-    await start(plan({ tokens: 1000 }));
+    start(plan({ tokens: 1000 }));
     await linkUp();
     const secretful = JSON.stringify({
       model: 'm',
@@ -256,7 +262,7 @@ describe('egress control plane', () => {
   });
 
   it('answers an exhausted OpenAI call with insufficient_quota', async () => {
-    await start(plan({ tokens: 5 }));
+    start(plan({ tokens: 5 }));
     await linkUp();
     expect((await call('/v1/chat/completions')).status).toBe(200);
     await settle();
@@ -269,7 +275,7 @@ describe('egress control plane', () => {
 
   it('holds a concurrent call while reservations fill the budget, and asks it to retry', async () => {
     // One call of ~1,000 estimated tokens in flight fills a 500-token budget for now.
-    await start(plan({ tokens: 500 }));
+    start(plan({ tokens: 500 }));
     await linkUp();
     const slow = call('/v1/messages?slow=1', JSON.stringify({ pad: 'x'.repeat(4000) }));
     await new Promise((r) => setTimeout(r, 150));
@@ -285,9 +291,11 @@ describe('egress control plane', () => {
   });
 
   it('fails closed while the controller is unreachable and recovers when it is back', async () => {
-    await start(plan({ tokens: null, scope: 'none' }));
+    start(plan({ tokens: null, scope: 'none' }));
     await linkUp();
     expect((await call()).status).toBe(200);
+    // The controller goes away: its link and its server.
+    await kept?.stop();
     await control?.close();
     control = undefined;
     await settle();
@@ -298,15 +306,13 @@ describe('egress control plane', () => {
     expect(upstreamCalls.filter((c) => c.startsWith('POST'))).toHaveLength(1);
     // Unmetered traffic is not the controller's business.
     expect((await call('/other')).status).toBe(200);
-    await start(plan({ tokens: null, scope: 'none' }));
-    const deadline = Date.now() + 3000;
-    while (link?.connected() !== true && Date.now() < deadline)
-      await new Promise((res) => setTimeout(res, 10));
+    start(plan({ tokens: null, scope: 'none' }));
+    await linkUp();
     expect((await call()).status).toBe(200);
   });
 
   it('honours an operator cutoff of this launch until it is lifted', async () => {
-    await start(plan({ tokens: null, scope: 'none' }));
+    start(plan({ tokens: null, scope: 'none' }));
     await linkUp();
     const env = { BOT_BOTTLE_HOME: home };
     await recordOperator(env, 'demo', 'demo-20261121-100000', 'cutoff', 'test');
@@ -321,7 +327,7 @@ describe('egress control plane', () => {
   });
 
   it('admits each call on a Responses WebSocket and answers a refused one on the socket', async () => {
-    await start(plan({ tokens: 20 }));
+    start(plan({ tokens: 20 }));
     await linkUp();
     const sock = await tlsThrough(proxyPort, HOST, 443, ca.certPem);
     const ws = new WebSocket(`wss://${HOST}/v1/responses`, { createConnection: () => sock });
@@ -348,8 +354,10 @@ describe('egress control plane', () => {
   });
 
   it('ignores malformed messages on the controller socket and drops an oversized line', async () => {
-    await start(plan({ tokens: null, scope: 'none' }));
-    const path = control?.socketPath ?? '';
+    start(plan({ tokens: null, scope: 'none' }));
+    if (control === undefined) throw new Error('no controller');
+    const sock = await controllerSocket(control);
+    const path = sock.path;
     const talk = (payload: string): Promise<string> =>
       new Promise((resolve) => {
         const c = connect(path);
@@ -370,5 +378,6 @@ describe('egress control plane', () => {
     const reply = await talk('{"t":"admit","id":7,"api":"openai-chat","host":"h","estimate":3}\n');
     expect(JSON.parse(reply)).toEqual({ t: 'admit', id: 7, ok: true });
     expect((await ledger.totals({})).events).toBe(0);
+    sock.close();
   });
 });

@@ -11,7 +11,8 @@ import type { AuditEntry } from '../../src/egress/audit.js';
 import { estimateTokens } from '../../src/egress/admission.js';
 import { createCa, type CaMaterial } from '../../src/egress/ca.js';
 import { emptyPolicy } from '../../src/egress/config.js';
-import { connectController, type ControllerLink } from '../../src/egress/controller-link.js';
+import type { ControllerLink } from '../../src/egress/controller-link.js';
+import { controllerSocket, sidecarEnd, type SidecarEnd } from '../helpers/link.js';
 import { createEgressProxy, type ProxyState, type UsageRecord } from '../../src/egress/proxy.js';
 import { buildState } from '../../src/egress/state.js';
 import { startControlServer, type ControlServer } from '../../src/controller/control-server.js';
@@ -72,6 +73,7 @@ describe('metering fails closed', () => {
   let ledger: SqliteLedger;
   let control: ControlServer | undefined;
   let link: ControllerLink | undefined;
+  let end: SidecarEnd | undefined;
   const log: AuditEntry[] = [];
   const records: UsageRecord[] = [];
   /** br first (the default), zstd first when offered, zstd always. */
@@ -136,7 +138,8 @@ describe('metering fails closed', () => {
     await start(1_000_000);
   });
   afterEach(async () => {
-    link?.close();
+    await end?.close();
+    end = undefined;
     link = undefined;
     await control?.close();
     control = undefined;
@@ -145,7 +148,7 @@ describe('metering fails closed', () => {
   });
 
   async function start(tokens: number): Promise<void> {
-    control = await startControlServer({
+    control = startControlServer({
       env: { BOT_BOTTLE_HOME: home },
       ledger,
       plan: plan(tokens),
@@ -156,11 +159,9 @@ describe('metering fails closed', () => {
       pollMs: 50,
     });
     control.armed();
-    link = connectController({ socketPath: control.socketPath, slug: 'demo', retryMs: 20 });
-    const l = link;
-    await eventually(() => {
-      expect(l.connected()).toBe(true);
-    });
+    end = sidecarEnd();
+    link = end.link;
+    await end.linkTo(control);
   }
 
   const call = (
@@ -325,8 +326,8 @@ describe('metering fails closed', () => {
   });
 
   it('counts an unmetered charge against every budget scope, and refuses once it used the budget up', async () => {
+    await end?.close();
     await control?.close();
-    link?.close();
     const body = messages(`say hi ${'x'.repeat(400)}`);
     const estimate = estimateTokens(Buffer.byteLength(body));
     await start(estimate - 10);
@@ -381,7 +382,9 @@ describe('metering fails closed', () => {
   });
 
   it('the controller charges a 2xx release and at least the estimate of unmetered usage; other releases free', async () => {
-    const path = control?.socketPath ?? '';
+    if (control === undefined) throw new Error('no controller');
+    const sock = await controllerSocket(control);
+    const path = sock.path;
     const talk = (lines: unknown[]): Promise<void> =>
       new Promise((resolve) => {
         const c = connect(path);
@@ -441,5 +444,6 @@ describe('metering fails closed', () => {
         outputTokens: 7,
       });
     });
+    sock.close();
   });
 });

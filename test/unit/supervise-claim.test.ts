@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ActiveBottle, Backend } from '../../src/backend/backend.js';
 import { answerProposal, type AnswerRequest } from '../../src/supervise/answer.js';
 import { readAudit } from '../../src/supervise/audit.js';
+import { onHostQueue } from '../../src/supervise/wait.js';
 import { sha256Hex } from '../../src/supervise/diff.js';
 import { queueDir } from '../../src/supervise/paths.js';
 import {
@@ -91,7 +92,7 @@ describe('answering a proposal exactly once', () => {
       return new Promise((resolve) => waiters.push({ kind, resolve }));
     };
     const answer = propose(
-      {
+      onHostQueue({
         slug: 'dev',
         queueDir: q,
         currentConfigDir: tmp(),
@@ -102,7 +103,7 @@ describe('answering a proposal exactly once', () => {
           events.push(e);
           for (const w of waiters.filter((x) => x.kind === e.kind)) w.resolve(e);
         },
-      },
+      }),
       'egress-block',
       'allow: [example.com]\n',
       'needs docs',
@@ -123,13 +124,13 @@ describe('answering a proposal exactly once', () => {
     const q = tmp();
     const events: Record<string, unknown>[] = [];
     const r = await propose(
-      {
+      onHostQueue({
         slug: 'dev',
         queueDir: q,
         currentConfigDir: tmp(),
         timeoutMs: 0,
         log: (e) => events.push(e),
-      },
+      }),
       'egress-block',
       'allow: [example.com]\n',
       'needs docs',

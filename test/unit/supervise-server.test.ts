@@ -13,6 +13,7 @@ import {
 } from '../../src/supervise/files.js';
 import { listPending, writeResponse } from '../../src/supervise/queue.js';
 import { createSuperviseServer } from '../../src/supervise/server.js';
+import { onHostQueue } from '../../src/supervise/wait.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -25,13 +26,15 @@ async function serve(timeoutMs = 60_000): Promise<{ url: URL; queue: string; con
   const config = join(root, 'config');
   mkdirSync(config);
   writeFileSync(join(config, 'egress.yaml'), 'allow:\n  - api.anthropic.com\n');
-  const server = createSuperviseServer({
-    slug: 'dev',
-    queueDir: queue,
-    currentConfigDir: config,
-    timeoutMs,
-    pollMs: 20,
-  });
+  const server = createSuperviseServer(
+    onHostQueue({
+      slug: 'dev',
+      queueDir: queue,
+      currentConfigDir: config,
+      timeoutMs,
+      pollMs: 20,
+    }),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   closers.push(
     () =>

@@ -9,6 +9,9 @@ import {
   LABEL,
   type ActiveBottle,
   type Backend,
+  type ContainerFile,
+  type ContainerRole,
+  type EngineStream,
   type EgressOp,
   type EgressReply,
   type ExecOptions,
@@ -18,10 +21,10 @@ import {
 } from '../backend.js';
 import { docker, DOCKER_BIN, firstLine } from './cli.js';
 import { SIDECAR_MAIN, SIDECAR_RUN_DIR, SUPERVISE_MAIN } from './egress-image.js';
-import { CURRENT_CONFIG_DIR, SIDECAR_QUEUE_DIR, SUPERVISE_HOST } from '../../supervise/paths.js';
-import { CONTROLLER_SOCKET_NAME, SIDECAR_CONTROLLER_DIR } from '../../egress/link-protocol.js';
+import { SUPERVISE_HOST, SUPERVISE_RUN_DIR } from '../../supervise/paths.js';
 import { FIX } from './fixes.js';
 import { engineFacts } from './health.js';
+import { tarFiles, WRITE_FILES_ARGV } from '../container-files.js';
 
 /** The proxy port inside the sidecar, and the name the agent reaches it by. */
 export const EGRESS_PORT = 3128;
@@ -158,6 +161,14 @@ function bottlesFrom(containers: readonly InspectedContainer[]): ActiveBottle[] 
   });
 }
 
+function containerOf(slug: string, role: ContainerRole): string {
+  return role === 'agent'
+    ? names.agent(slug)
+    : role === 'egress'
+      ? names.egress(slug)
+      : names.supervise(slug);
+}
+
 export class DockerBackend implements Backend {
   readonly name = 'docker' as const;
 
@@ -207,9 +218,9 @@ export class DockerBackend implements Backend {
       'creating the egress network',
     );
 
-    // The sidecar runs as the controller's user, so it may open the controller's socket.
-    const sidecarUid = spec.controller?.uid ?? 65534;
-    const sidecarGid = spec.controller?.gid ?? 65534;
+    // Nothing of the host is shared with a sidecar, so both run as nobody.
+    const sidecarUid = 65534;
+    const sidecarGid = 65534;
     // Both sidecars: unprivileged, read-only, no capabilities, bounded logs.
     const sidecarHardening = [
       '--log-opt',
@@ -224,15 +235,10 @@ export class DockerBackend implements Backend {
       '--security-opt',
       'no-new-privileges',
     ];
-    const controllerArgs =
-      spec.controller === undefined
-        ? []
-        : [
-            '--mount',
-            `type=bind,source=${spec.controller.dir},target=${SIDECAR_CONTROLLER_DIR},readonly`,
-            '--env',
-            `BOT_BOTTLE_CONTROLLER_SOCKET=${SIDECAR_CONTROLLER_DIR}/${CONTROLLER_SOCKET_NAME}`,
-          ];
+    const tmpfs = (dir: string): string[] => [
+      '--tmpfs',
+      `${dir}:rw,noexec,nosuid,nodev,size=4m,uid=${sidecarUid},gid=${sidecarGid},mode=0700`,
+    ];
     progress('starting the egress proxy');
     await must(
       [
@@ -245,10 +251,13 @@ export class DockerBackend implements Backend {
         // The operator's host map may point at the docker host (`host-gateway`).
         '--add-host',
         'host.docker.internal:host-gateway',
-        // Policy, secrets and the control socket live in memory only.
-        '--tmpfs',
-        `${SIDECAR_RUN_DIR}:rw,noexec,nosuid,nodev,size=4m,uid=${sidecarUid},gid=${sidecarGid},mode=0700`,
-        ...controllerArgs,
+        // Policy, secrets, the control socket and the controller link live in memory only.
+        ...tmpfs(SIDECAR_RUN_DIR),
+        // Metered calls need the controller's admission, over `exec ... link`.
+        '--env',
+        'BOT_BOTTLE_CONTROLLER_LINK=1',
+        '--env',
+        `BOT_BOTTLE_SLUG=${spec.slug}`,
         ...sidecarHardening,
         spec.egressImage,
       ],
@@ -274,15 +283,12 @@ export class DockerBackend implements Backend {
           '--network-alias',
           SUPERVISE_HOST,
           ...labelArgs({ ...common, [LABEL.role]: 'supervise' }),
-          '--mount',
-          `type=bind,source=${spec.supervise.queueDir},target=${SIDECAR_QUEUE_DIR}`,
-          '--mount',
-          `type=bind,source=${spec.supervise.configDir},target=${CURRENT_CONFIG_DIR},readonly`,
+          // Its link to the controller's queue: a socket in memory, reached by `exec ... link`.
+          ...tmpfs(SUPERVISE_RUN_DIR),
           '--env',
           `BOT_BOTTLE_SLUG=${spec.slug}`,
           '--env',
           `BOT_BOTTLE_SUPERVISE_TIMEOUT_MS=${spec.supervise.timeoutMs}`,
-          // As the controller's user too, so the queue files it writes belong to the operator.
           ...sidecarHardening,
           '--entrypoint',
           'node',
@@ -294,13 +300,6 @@ export class DockerBackend implements Backend {
     }
 
     progress(`starting the agent container (runtime ${spec.runtime})`);
-    const configMount =
-      spec.supervise === undefined
-        ? []
-        : [
-            '--mount',
-            `type=bind,source=${spec.supervise.configDir},target=${CURRENT_CONFIG_DIR},readonly`,
-          ];
     const envNames = Object.keys(spec.agentEnv).flatMap((n) => ['--env', n]);
     const errs: Buffer[] = [];
     const r = await spawnDocker(
@@ -331,7 +330,6 @@ export class DockerBackend implements Backend {
         GUEST_USER,
         '--workdir',
         GUEST_WORKSPACE,
-        ...configMount,
         ...envNames,
         '--entrypoint',
         'sleep',
@@ -433,6 +431,54 @@ export class DockerBackend implements Backend {
       ...opts,
       stdin: opts.input !== undefined ? 'pipe' : (opts.stdin ?? 'ignore'),
     });
+  }
+
+  openStream(slug: string, role: ContainerRole, argv: readonly string[]): EngineStream {
+    const child = spawn(DOCKER_BIN, ['exec', '--interactive', containerOf(slug, role), ...argv], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stderr.resume();
+    const done = new Promise<number>((resolve) => {
+      child.on('error', () => {
+        resolve(127);
+      });
+      child.on('close', (code) => {
+        resolve(code ?? 1);
+      });
+    });
+    child.stdin.on('error', () => undefined);
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      done,
+      close: () => {
+        child.stdin.end();
+        child.kill('SIGTERM');
+      },
+    };
+  }
+
+  async writeFiles(
+    slug: string,
+    role: ContainerRole,
+    dir: string,
+    files: readonly ContainerFile[],
+  ): Promise<void> {
+    const errs: Buffer[] = [];
+    const r = await spawnDocker(
+      ['exec', '--interactive', '--user', '0', containerOf(slug, role), ...WRITE_FILES_ARGV, dir],
+      {
+        input: tarFiles(files),
+        stdout: 'pipe',
+        stderr: 'pipe',
+        onStderr: (c) => errs.push(c),
+      },
+    );
+    if (r.code !== 0) {
+      throw new EnvironmentError(
+        `writing ${dir} in the ${role} container of ${slug} failed: ${firstLine(Buffer.concat(errs).toString('utf8')) || `exit ${r.code}`}`,
+      );
+    }
   }
 
   async copyIn(slug: string, tar: NodeJS.ReadableStream, dest: string): Promise<void> {

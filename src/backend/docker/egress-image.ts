@@ -10,6 +10,11 @@ const SIDECAR_DIR = '/opt/bot-bottle/egress';
 export const SIDECAR_MAIN = `${SIDECAR_DIR}/egress.mjs`;
 /** The supervise sidecar's program (same image, its own entry point). */
 export const SUPERVISE_MAIN = `${SIDECAR_DIR}/supervise.mjs`;
+/** How the controller links to each sidecar: its relay, run through `exec` with stdio piped. */
+export const SIDECAR_LINK_ARGV = {
+  egress: ['node', SIDECAR_MAIN, 'link'],
+  supervise: ['node', SUPERVISE_MAIN, 'link'],
+} as const satisfies Record<string, readonly string[]>;
 /** The sidecar's tmpfs: policy, secrets and the control socket live here only. */
 export const SIDECAR_RUN_DIR = '/run/bot-bottle';
 
