@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -10,6 +9,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { create } from 'tar';
 import { ConfigError, EnvironmentError } from '../errors.js';
 import type { BottlePlan } from '../plan/schema.js';
 import type { GuestFile } from '../providers/guest-config.js';
@@ -137,35 +138,41 @@ export interface TarStream {
   done: Promise<void>;
 }
 
-function spawnTar(args: readonly string[], input?: string): TarStream {
-  const child = spawn('tar', args, {
-    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-  });
-  const errs: Buffer[] = [];
-  const { stdout, stderr } = child;
-  if (stdout === null || stderr === null) throw new EnvironmentError('tar: no output pipe');
-  stderr.on('data', (c: Buffer) => errs.push(c));
-  if (input !== undefined) child.stdin?.end(input);
+/**
+ * Archives are made here, not by the host's `tar` (macOS ships bsdtar,
+ * which lacks GNU tar's position-dependent options): the same bytes on
+ * every host. Links are archived as links, never followed.
+ */
+function pack(cwd: string, entries: string[], filter?: (path: string) => boolean): TarStream {
+  const stream = create(
+    {
+      cwd,
+      portable: true,
+      ...(filter === undefined ? {} : { filter: (path: string) => filter(path) }),
+    },
+    entries,
+  );
+  // A Node stream for the engine's stdin (node-tar streams are minipass ones).
+  const readable = Readable.from(stream, { objectMode: false });
   const done = new Promise<void>((resolve, reject) => {
-    child.on('error', (e) => {
-      reject(new EnvironmentError(`tar could not be started: ${e.message}`));
-    });
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new EnvironmentError(
-            `tar failed (exit ${code ?? 'signal'}): ${Buffer.concat(errs).toString('utf8').trim().split('\n')[0] ?? ''}`,
-          ),
-        );
+    readable.on('end', resolve);
+    readable.on('error', (e: unknown) => {
+      reject(
+        new EnvironmentError(
+          `archiving ${cwd} failed: ${e instanceof Error ? e.message : String(e)}`,
+        ),
+      );
     });
   });
-  return { stream: stdout, done };
+  return { stream: readable, done };
 }
 
 export function tarDirectory(dir: string): TarStream {
-  return spawnTar(['-c', '-f', '-', '-C', dir, '.']);
+  return pack(dir, ['.']);
 }
+
+/** node-tar names entries as given, `./`-less; strip a trailing slash of a directory. */
+const entryName = (p: string): string => p.replace(/^\.\//, '').replace(/\/$/, '');
 
 /**
  * The workspace as a tar stream: in a git repository, every tracked and
@@ -186,21 +193,11 @@ export async function tarWorkspace(workspace: string): Promise<TarStream> {
       return false;
     }
   });
-  // Position matters: the listed files without recursion, then .git whole.
-  return spawnTar(
-    [
-      '-c',
-      '-f',
-      '-',
-      '-C',
-      workspace,
-      '--no-recursion',
-      '--null',
-      '-T',
-      '-',
-      '--recursion',
-      '.git',
-    ],
-    files.join('\0'),
-  );
+  const listed = new Set(files);
+  // The listed files as they are (a listed directory, a submodule, adds
+  // nothing of its own), and .git whole.
+  return pack(workspace, [...files, '.git'], (p) => {
+    const name = entryName(p);
+    return listed.has(name) || name === '.git' || name.startsWith('.git/');
+  });
 }
