@@ -4,6 +4,7 @@ import { operatorAct } from '../controller/enforcement.js';
 import type { LaunchRow } from '../controller/fleet.js';
 import { UsageError } from '../errors.js';
 import { Dashboard, type DashboardAction } from '../tui/dashboard.js';
+import { exit, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { controllerAlive, findActive } from './find.js';
 import { services } from './services.js';
@@ -39,7 +40,23 @@ export async function dashboardAct(
   }
 }
 
-export async function runDashboard(ctx: CliContext): Promise<number> {
+export function register(program: Program, ctx: CliContext): void {
+  program
+    .command('dashboard')
+    .description(
+      'live view of every running bottle: usage against budget, rate, last action; keys act on one',
+    )
+    .addHelpText(
+      'after',
+      `
+Keys: up/down (or j/k) select, c cut off metered calls (again: lift), f freeze,
+s stop, x kill, q quit. Freeze, stop and kill ask to confirm with y.
+Needs a terminal; for scripts use \`bot-bottle usage --json\`.`,
+    )
+    .action(async () => exit(await runDashboard(ctx)));
+}
+
+async function runDashboard(ctx: CliContext): Promise<number> {
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
     throw new UsageError(
       'the dashboard needs a terminal (stdin and stdout)',

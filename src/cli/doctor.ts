@@ -4,6 +4,7 @@ import { BotBottleError, ExitCode } from '../errors.js';
 import { displayPath, loadConfig } from '../manifest/load.js';
 import { inspectCaFile } from '../settings/ca.js';
 import { loadSettings, type Settings } from '../settings/settings.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 
@@ -144,7 +145,20 @@ function caChecks(settings: Settings, ctx: CliContext): Check[] {
   return checks;
 }
 
-export async function runDoctor(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+function define(program: Program) {
+  return program
+    .command('doctor')
+    .description(
+      'check the Docker engine, runtimes, base image, extra CA certificates and configuration',
+    )
+    .option('--json', 'print the checks as JSON');
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action(async (opts) => exit(await runDoctor(ctx, opts)));
+}
+
+async function runDoctor(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<number> {
   const checks: Check[] = [];
   let settings: Settings | undefined;
   try {

@@ -1,103 +1,72 @@
 import type { EgressPolicyConfig } from '../egress/config.js';
-import type { Usage } from '../egress/meter.js';
-import { describeRedactions } from '../egress/redact.js';
 import { firstMatch } from '../egress/host-match.js';
-import { archivedIdentities, readArchivedEgressLog } from '../controller/egress-archive.js';
-import { currentPolicy, removeRoute, setRoute, updatePolicy } from '../controller/egress-live.js';
-import { resolveSource, routeHeaderValue } from '../controller/values.js';
-import { classifyValue, SentinelError } from '../manifest/sentinel.js';
+import { currentPolicy, updatePolicy } from '../controller/egress-live.js';
 import { UsageError } from '../errors.js';
-import type { z } from 'zod';
-import {
-  basicUserName,
-  exactHost,
-  headerName,
-  headerPrefix,
-  hostPattern,
-} from '../manifest/schema.js';
+import { hostPattern } from '../manifest/schema.js';
+import { bottleCommand, onBottle, type Program, type Target } from './command.js';
+import { registerEdit } from './config-edit.js';
 import type { CliContext } from './context.js';
-import { findActive } from './find.js';
-import { services } from './services.js';
+import { registerLog } from './egress-log.js';
+import { registerRoute } from './egress-route.js';
 
-interface Entry {
-  at?: string;
-  kind?: string;
-  method?: string;
-  host?: string;
-  port?: number;
-  path?: string;
-  rule?: string;
-  verdict?: string;
-  status?: number;
-  reason?: string;
-  bytesUp?: number;
-  bytesDown?: number;
-  ms?: number;
-  unmetered?: boolean;
-  revision?: number;
-  redactions?: unknown;
-  allow?: string[];
-  deny?: string[];
-}
+/** `bot-bottle egress ...`: a running bottle's egress proxy, its log and live changes. */
+export function register(program: Program, ctx: CliContext): void {
+  const egress = program
+    .command('egress')
+    .description("a running bottle's egress proxy: its audit log and live allow/deny changes")
+    .addHelpText(
+      'after',
+      `
+Changes made here apply at once, keep open connections, and last for this
+run of the bottle; put them in the bottle's file to keep them.
 
-/** One line of the egress log, readable. Lines that are not JSON pass through. */
-export function formatEgressLine(line: string): string {
-  let e: Entry;
-  try {
-    e = JSON.parse(line) as Entry;
-  } catch {
-    return line;
-  }
-  const at = e.at ?? '';
-  if (e.kind === 'ready') return `${at} egress proxy ready`;
-  if (e.kind === 'control') return `${at} egress control socket open`;
-  if (e.kind === 'usage') {
-    const u = e as Entry & Partial<Usage>;
-    return `${at} USAGE    ${u.host ?? ''} ${u.api ?? ''} ${u.model ?? ''} in ${u.inputTokens ?? 0} out ${u.outputTokens ?? 0} (cache write ${u.cacheCreationTokens ?? 0}, read ${u.cacheReadTokens ?? 0})${u.estimated === true ? ' estimated' : ''}${u.unmetered === true ? " UNMETERED (usage unreadable: charged the request's estimate)" : ''}`;
-  }
-  if (e.kind === 'policy') {
-    return `${at} POLICY revision ${e.revision ?? '?'}: allow ${(e.allow ?? []).join(', ') || '(none)'}; deny ${(e.deny ?? []).join(', ') || '(none)'}`;
-  }
-  const verdict = (e.verdict ?? '').toUpperCase().padEnd(8);
-  const target = `${e.host ?? ''}${e.port === undefined || e.port === 0 ? '' : `:${e.port}`}${e.path ?? ''}`;
-  const bytes = e.bytesUp === undefined ? '' : ` up ${e.bytesUp} B down ${e.bytesDown ?? 0} B`;
-  const reason = e.reason === undefined ? '' : ` - ${e.reason}`;
-  const unmetered = e.unmetered === true ? ' UNMETERED' : '';
-  const r = e.redactions;
-  const redacted =
-    typeof r !== 'object' || r === null || Array.isArray(r) || Object.keys(r).length === 0
-      ? ''
-      : ` - redacted ${describeRedactions(r as Record<string, number>)}`;
-  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${redacted}${reason}`;
-}
-
-export async function runEgressLog(
-  ctx: CliContext,
-  slug: string,
-  opts: { follow?: boolean; json?: boolean },
-): Promise<number> {
-  const backend = services(ctx).backend('docker');
-  const print = (line: string): void => {
-    ctx.io.out(opts.json === true ? line : formatEgressLine(line));
-  };
-  const running = (await backend.enumerateActive()).some((a) => a.slug === slug);
-  if (!running) {
-    // An ended or frozen bottle: its archived log, by identity or by its latest run's slug.
-    const identity = archivedIdentities(ctx.env).find(
-      (id) => id === slug || id.replace(/-\d{8}-\d{6}$/, '') === slug,
+Examples:
+  bot-bottle egress log fix-ci --follow
+  bot-bottle egress allow fix-ci registry.npmjs.org
+  bot-bottle egress deny fix-ci '*.pastebin.com'
+  bot-bottle egress show fix-ci --json`,
     );
-    const lines = identity === undefined ? undefined : readArchivedEgressLog(ctx.env, identity);
-    if (lines !== undefined) {
-      if (opts.follow === true) {
-        throw new UsageError(`${slug} is not running; its log is complete (leave out --follow)`);
-      }
-      for (const l of lines) print(l);
-      return 0;
-    }
+  registerLog(
+    egress,
+    ctx,
+    'log',
+    'one line per request decision: verdict, host, path (no query values), rule, bytes, time',
+  );
+  bottleCommand(
+    egress,
+    'show',
+    'the live policy: allow, deny, passthrough, rules, credential routes (names only)',
+  )
+    .option('--json', 'print the policy as JSON')
+    .action((slug, opts) =>
+      onBottle(ctx, slug, opts, async ({ backend }) => {
+        // Route header names only, never values (the sidecar holds those).
+        const p = await currentPolicy(backend, slug);
+        return { json: p, text: describePolicy(p) };
+      }),
+    );
+  registerRoute(egress, ctx);
+  registerEdit(
+    egress,
+    ctx,
+    'egress',
+    "edit a running bottle's egress rules (egress.yaml) with the same checks and audit as an approved proposal",
+  );
+  for (const action of ['allow', 'deny'] as const) {
+    bottleCommand(
+      egress,
+      action,
+      action === 'allow'
+        ? 'let the bottle reach these hosts now (also lifts an identical deny entry)'
+        : 'refuse these hosts from now on (deny wins over allow)',
+    )
+      .argument('<host...>', 'host patterns: api.example.com, *.example.com, example.com:8443')
+      .option('--json', 'print the policy before and after as JSON')
+      .action((slug, hosts, opts) => {
+        const patterns = parseHosts(hosts);
+        return onBottle(ctx, slug, opts, (t) => changePolicy(t, action, patterns));
+      });
   }
-  await findActive(backend, slug);
-  await backend.egressLog(slug, opts.follow === true, print);
-  return 0;
 }
 
 function describePolicy(p: EgressPolicyConfig): string[] {
@@ -115,20 +84,6 @@ function describePolicy(p: EgressPolicyConfig): string[] {
   ];
 }
 
-/** The policy as shown: route header names only, never values (the sidecar holds those). */
-export async function runEgressShow(
-  ctx: CliContext,
-  slug: string,
-  opts: { json?: boolean },
-): Promise<number> {
-  const backend = services(ctx).backend('docker');
-  await findActive(backend, slug);
-  const p = await currentPolicy(backend, slug);
-  if (opts.json === true) ctx.io.out(JSON.stringify(p, null, 2));
-  else for (const l of describePolicy(p)) ctx.io.out(l);
-  return 0;
-}
-
 function parseHosts(hosts: readonly string[]): string[] {
   return hosts.map((h) => {
     const r = hostPattern.safeParse(h);
@@ -144,16 +99,11 @@ function parseHosts(hosts: readonly string[]): string[] {
  * bottle only (the bottle's file is the permanent record). Allowing a host
  * also lifts an identical deny entry; a wider deny still wins and is named.
  */
-export async function runEgressChange(
-  ctx: CliContext,
+async function changePolicy(
+  { backend, slug }: Target,
   action: 'allow' | 'deny',
-  slug: string,
-  hosts: readonly string[],
-  opts: { json?: boolean },
-): Promise<number> {
-  const patterns = parseHosts(hosts);
-  const backend = services(ctx).backend('docker');
-  await findActive(backend, slug);
+  patterns: readonly string[],
+): Promise<{ json: unknown; text: string; warnings: string[] }> {
   const { before, after } = await updatePolicy(backend, slug, (p) => {
     if (action === 'deny') {
       return { ...p, deny: [...p.deny, ...patterns.filter((h) => !p.deny.includes(h))] };
@@ -172,112 +122,17 @@ export async function runEgressChange(
           return d === undefined ? [] : [`${h} is still refused by the deny rule '${d}'`];
         })
       : [];
-  if (opts.json === true) {
-    ctx.io.out(
-      JSON.stringify(
-        {
-          slug,
-          action,
-          hosts: patterns,
-          revision: after.revision,
-          before,
-          after,
-          warnings: stillDenied,
-        },
-        null,
-        2,
-      ),
-    );
-  } else {
-    ctx.io.out(
-      `${slug}: ${action} ${patterns.join(', ')} (policy revision ${before.revision} -> ${after.revision}; open connections kept)`,
-    );
-    for (const w of stillDenied) ctx.io.err(`warning: ${w}`);
-  }
-  return 0;
-}
-
-/**
- * `egress route <slug> <host> <header> <value>`: a credential route for a
- * running bottle. The value is a value source (`env:NAME`, `file:PATH`,
- * `cmd:COMMAND`, `?`, or literal text), resolved here on the host; only
- * the egress proxy receives it.
- */
-export async function runEgressRoute(
-  ctx: CliContext,
-  slug: string,
-  host: string,
-  header: string | undefined,
-  value: string | undefined,
-  opts: { prefix?: string; basicUser?: string; remove?: boolean; json?: boolean },
-): Promise<number> {
-  const h = exactHost.safeParse(host);
-  if (!h.success)
-    throw new UsageError(`'${host}' ${h.error.issues[0]?.message ?? 'is not a host'}`);
-  const svc = services(ctx);
-  const backend = svc.backend('docker');
-  await findActive(backend, slug);
-  let result;
-  if (opts.remove === true) {
-    result = await removeRoute(backend, slug, h.data);
-  } else {
-    if (header === undefined || value === undefined) {
-      throw new UsageError(
-        'give a header and a value source, e.g. authorization "cmd:gh auth token" --prefix "Bearer "',
-      );
-    }
-    const checks: [string, string | undefined, z.ZodString][] = [
-      ['header', header, headerName],
-      ['--prefix', opts.prefix, headerPrefix],
-      ['--basic-user', opts.basicUser, basicUserName],
-    ];
-    for (const [what, v, schema] of checks) {
-      const r = v === undefined ? undefined : schema.safeParse(v);
-      if (r?.success === false) throw new UsageError(`${what} ${r.error.issues[0]?.message ?? ''}`);
-    }
-    let classified;
-    try {
-      classified = classifyValue(value, ctx.cwd);
-    } catch (e) {
-      if (e instanceof SentinelError) throw new UsageError(e.message);
-      throw e;
-    }
-    const what = `route ${h.data} header ${header}`;
-    const secret = await resolveSource(
-      what,
-      classified.source,
-      classified.literal,
-      ctx.env,
-      svc.interactive ? (q) => svc.ui.secret(q) : undefined,
-    );
-    result = await setRoute(
-      backend,
+  return {
+    json: {
       slug,
-      h.data,
-      new Map([
-        [header.toLowerCase(), routeHeaderValue(what, secret, opts.prefix, opts.basicUser)],
-      ]),
-    );
-  }
-  const { before, after } = result;
-  if (opts.json === true) {
-    ctx.io.out(
-      JSON.stringify(
-        {
-          slug,
-          host: h.data,
-          removed: opts.remove === true,
-          revision: after.revision,
-          routes: after.routes,
-        },
-        null,
-        2,
-      ),
-    );
-  } else {
-    ctx.io.out(
-      `${slug}: ${opts.remove === true ? 'removed the credential route for' : 'credential route set for'} ${h.data} (policy revision ${before.revision} -> ${after.revision})`,
-    );
-  }
-  return 0;
+      action,
+      hosts: patterns,
+      revision: after.revision,
+      before,
+      after,
+      warnings: stillDenied,
+    },
+    text: `${slug}: ${action} ${patterns.join(', ')} (policy revision ${before.revision} -> ${after.revision}; open connections kept)`,
+    warnings: stillDenied,
+  };
 }

@@ -4,6 +4,7 @@ import { BotBottleError, ExitCode } from '../errors.js';
 import { displayPath } from '../manifest/load.js';
 import { REPO_CONFIG_DIR } from '../paths.js';
 import { gitToplevel } from '../util/exec.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { trustAfterInit } from '../trust/own-write.js';
@@ -41,7 +42,21 @@ export const INIT_FILES: Record<string, string> = {
   'bottles/anthropic.md': BOTTLE,
 };
 
-export function runInit(ctx: CliContext, opts: { force?: boolean; json?: boolean }): number {
+function define(program: Program) {
+  return program
+    .command('init')
+    .description(
+      'write an example .bot-bottle/ (one claude agent, one bottle for the Anthropic API)',
+    )
+    .option('--force', 'overwrite files that already exist')
+    .option('--json', 'print what was written as JSON');
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action((opts) => exit(runInit(ctx, opts)));
+}
+
+function runInit(ctx: CliContext, opts: OptionsOf<typeof define>): number {
   const root = gitToplevel(ctx.cwd) ?? ctx.cwd;
   const dir = join(root, REPO_CONFIG_DIR);
   const targets = Object.entries(INIT_FILES).map(([rel, text]) => ({ path: join(dir, rel), text }));

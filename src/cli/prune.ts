@@ -1,5 +1,6 @@
 import { teardownBottle } from '../controller/egress-archive.js';
 import { listSaved, removeSavedState } from '../controller/state.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
 import { printJson } from './output.js';
@@ -10,7 +11,18 @@ import { services } from './services.js';
  * gone (or whose agent container stopped), and launch records of bottles
  * that no longer exist. Saved bottles are kept (`rm` forgets those).
  */
-export async function runPrune(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+function define(program: Program) {
+  return program
+    .command('prune')
+    .description('remove leftovers of crashed launches (containers, networks, records)')
+    .option('--json', 'print what was removed as JSON');
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action(async (opts) => exit(await runPrune(ctx, opts)));
+}
+
+async function runPrune(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<number> {
   const backend = services(ctx).backend('docker');
   const active = await backend.enumerateActive();
   const removed: { slug: string; containers: number; networks: number }[] = [];

@@ -1,13 +1,23 @@
 import { listSaved } from '../controller/state.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
 import { printJson, table } from './output.js';
 import { services } from './services.js';
 
-export async function runPs(
-  ctx: CliContext,
-  opts: { json?: boolean; all?: boolean },
-): Promise<number> {
+function define(program: Program) {
+  return program
+    .command('ps')
+    .description('list running bottles (with --all: saved ones too)')
+    .option('--all', 'also list saved (ended or frozen) bottles that resume can continue')
+    .option('--json', 'print as JSON');
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action(async (opts) => exit(await runPs(ctx, opts)));
+}
+
+async function runPs(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<number> {
   const backend = services(ctx).backend('docker');
   const active = (await backend.enumerateActive()).map((a) => ({
     slug: a.slug,

@@ -2,10 +2,31 @@ import { loadSaved } from '../controller/state.js';
 import { UsageError } from '../errors.js';
 import { loadConfigWithTrust } from '../trust/assess.js';
 import { assertPlanTrusted } from '../trust/entries.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { services } from './services.js';
 import { launchAndReport, makePlan, parseBudget, superviseChoice, uniquifyLabel } from './start.js';
 import { rebuildPending } from '../supervise/rebuild.js';
+
+function define(program: Program) {
+  return program
+    .command('resume')
+    .description("continue a saved bottle with the agent CLI's continue flag")
+    .argument('<identity>', 'a saved bottle (see bot-bottle ps --all)')
+    .option('--headless', 'run without a terminal; needs --prompt')
+    .option('--prompt <text>', 'the task for a --headless run')
+    .option(
+      '--budget <tokens>',
+      'token budget for this launch only (e.g. after a budget froze it): 2000000, 500k, 2m',
+    )
+    .option('--json', 'print the launch record as JSON')
+    .option('--supervise', 'run the supervise sidecar (default: on unless --headless)')
+    .option('--no-supervise', 'run without the supervise sidecar');
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action(async (identity, opts) => exit(await runResume(ctx, identity, opts)));
+}
 
 /**
  * Bring a saved bottle back: its image holds the workspace and the CLI's
@@ -13,18 +34,10 @@ import { rebuildPending } from '../supervise/rebuild.js';
  * current configuration applies (allowlist, env), so access changes made
  * while it was saved take effect.
  */
-export interface ResumeOptions {
-  headless?: boolean;
-  prompt?: string;
-  json?: boolean;
-  budget?: string;
-  supervise?: boolean;
-}
-
-export async function runResume(
+async function runResume(
   ctx: CliContext,
   identity: string,
-  opts: ResumeOptions,
+  opts: OptionsOf<typeof define>,
 ): Promise<number> {
   const svc = services(ctx);
   const saved = loadSaved(ctx.env, identity);

@@ -1,14 +1,27 @@
 import { loadSaved, removeSavedState } from '../controller/state.js';
 import { UsageError } from '../errors.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { services } from './services.js';
 
+function define(program: Program) {
+  return program
+    .command('rm')
+    .description('forget a saved bottle: remove its image and record (its git branch stays)')
+    .argument('<identity>', 'a saved bottle (see bot-bottle ps --all)')
+    .option('--json', 'print the outcome as JSON');
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action(async (identity, opts) => exit(await runRm(ctx, identity, opts)));
+}
+
 /** Forget a saved bottle: its image and its record. The git branch stays. */
-export async function runRm(
+async function runRm(
   ctx: CliContext,
   identity: string,
-  opts: { json?: boolean },
+  opts: OptionsOf<typeof define>,
 ): Promise<number> {
   const saved = loadSaved(ctx.env, identity);
   if (saved === undefined) {

@@ -1,3 +1,4 @@
+import { Option } from '@commander-js/extra-typings';
 import type { Backend } from '../backend/backend.js';
 import type { LaunchRecord } from '../controller/session.js';
 import { describeRedactions } from '../egress/redact.js';
@@ -6,30 +7,82 @@ import { ExitCode, UsageError } from '../errors.js';
 import type { ConfigIndex } from '../manifest/load.js';
 import { loadConfigWithTrust, type TrustAssessment } from '../trust/assess.js';
 import { buildPlan, type PlanRequest } from '../plan/build.js';
-import type { BottlePlan } from '../plan/schema.js';
+import { ANSI_COLORS, BACKENDS, type BottlePlan } from '../plan/schema.js';
 import { slugify } from '../plan/slug.js';
 import { loadSettings } from '../settings/settings.js';
 import { renderPreflight } from '../tui/preflight.js';
 import { gitToplevel } from '../util/exec.js';
 import { parseTokenCount } from '../util/tokens.js';
+import { collect, exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { continuePrompt, rebuildIfRequested } from '../supervise/rebuild.js';
 import { services, type Services } from './services.js';
 import { gateTrust } from './trust-gate.js';
 
-export interface StartOptions {
-  bottle: string[];
-  label?: string;
-  color?: string;
-  budget?: string;
-  backend?: string;
-  dryRun?: boolean;
-  json?: boolean;
-  headless?: boolean;
-  prompt?: string;
-  yes?: boolean;
-  supervise?: boolean;
+function define(program: Program) {
+  return program
+    .command('start')
+    .description('launch an agent in a bottle (with --dry-run: print the plan and create nothing)')
+    .argument('[agent]', 'agent name (a file .bot-bottle/agents/<agent>.md)')
+    .addOption(
+      new Option(
+        '--bottle <name>',
+        'bottle to compose; repeat to compose several, in order (later wins)',
+      )
+        .argParser(collect)
+        .default([], "the agent's own bottle"),
+    )
+    .option(
+      '--label <label>',
+      'label of the running bottle (default: the agent name); its slug names containers and the git branch',
+    )
+    .addOption(new Option('--color <color>', 'terminal color of the bottle').choices(ANSI_COLORS))
+    .option(
+      '--budget <tokens>',
+      'token budget for this launch only, e.g. 2000000, 500k, 2m (overrides every configured budget)',
+    )
+    .addOption(
+      new Option('--backend <name>', 'container backend')
+        .choices(BACKENDS)
+        .env('BOT_BOTTLE_BACKEND'),
+    )
+    .option(
+      '--headless',
+      'run without a terminal: needs an agent name and --prompt; no pickers, no confirmation',
+    )
+    .option('--prompt <text>', 'the task for a --headless run (one argument to the agent CLI)')
+    .option('-y, --yes', 'skip the launch confirmation of an interactive start')
+    .option(
+      '--supervise',
+      'run the supervise sidecar: MCP tools the agent uses to ask for access (default: on unless --headless; never for pi)',
+    )
+    .option('--no-supervise', 'run without the supervise sidecar')
+    .option('--dry-run', 'resolve and print the plan; create nothing (also BOT_BOTTLE_DRY_RUN=1)')
+    .option(
+      '--json',
+      'with --dry-run: the plan (schema/bottle-plan.schema.json); otherwise: the launch record, with the agent output captured',
+    )
+    .addHelpText(
+      'after',
+      `
+Without --headless on a terminal, missing choices are asked for: agent
+(type to filter), bottles, label and color, then a y/N confirmation. The
+agent runs on this terminal. When it exits, its commits (and uncommitted
+changes, as a final commit) arrive in this repository as branch
+bot-bottle/<slug>, and the bottle is saved for \`bot-bottle resume\`.
+
+The exit code is the agent CLI's.
+
+Examples:
+  bot-bottle start claude
+  bot-bottle start claude --headless --prompt 'Fix the failing test' --json
+  bot-bottle start claude --bottle base --bottle github --label fix-ci --dry-run --json`,
+    );
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action(async (agent, opts) => exit(await runStart(ctx, agent, opts)));
 }
 
 const HEADLESS_EXAMPLE = `bot-bottle start <agent> --headless --prompt 'Do the thing'`;
@@ -92,10 +145,10 @@ async function activeSlugs(backend: Backend): Promise<Set<string>> {
   return new Set((await backend.enumerateActive()).map((a) => a.slug));
 }
 
-export async function runStart(
+async function runStart(
   ctx: CliContext,
   agentArg: string | undefined,
-  opts: StartOptions,
+  opts: OptionsOf<typeof define>,
 ): Promise<number> {
   const svc = services(ctx);
   const { index, trust } = loadConfigWithTrust({ cwd: ctx.cwd, env: ctx.env });
@@ -155,7 +208,7 @@ export async function runStart(
   const backend = dryRun ? undefined : svc.backend('docker');
   const active = backend === undefined ? new Set<string>() : await activeSlugs(backend);
   let label = opts.label ?? agent;
-  let color = opts.color;
+  let color: string | undefined = opts.color;
   if (!dryRun) {
     if (ask && opts.label === undefined) {
       const chosen = await svc.ui.labelAndColor(uniquifyLabel(label, active));

@@ -1,83 +1,22 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { splitCommand } from '../manifest/sentinel.js';
-import type { RebuildWhen, Scope } from '../supervise/apply.js';
+import type { RebuildWhen } from '../supervise/apply.js';
 import {
   answerProposal,
-  operatorEdit,
   pendingQueue,
   type AnswerResult,
   type Decision,
   type PendingItem,
 } from '../supervise/answer.js';
-import { FILE_FOR_COMPONENT } from '../supervise/files.js';
-import { readCurrentFile } from '../supervise/host.js';
+import { collect, exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
-import { findActive } from './find.js';
+import { editText, parseValues, readFileArg } from './operator-input.js';
 import { printJson } from './output.js';
 import { services } from './services.js';
-
-export interface AnswerOptions {
-  notes?: string;
-  file?: string;
-  value: string[];
-  saveToBottleFile?: boolean;
-  rebuild?: string;
-  force?: boolean;
-  json?: boolean;
-}
-
-/** `--value 'HOST HEADER=SOURCE'`, repeatable. */
-export function parseValues(raw: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const v of raw) {
-    const m = /^\s*(\S+)\s+([^\s=]+)=(.+)$/.exec(v);
-    if (m === null) {
-      throw new UsageError(
-        `--value ${JSON.stringify(v)}: expected 'HOST HEADER=SOURCE', e.g. 'api.github.com authorization=env:GH_TOKEN'`,
-      );
-    }
-    out.set(`${(m[1] ?? '').toLowerCase()} ${(m[2] ?? '').toLowerCase()}`, m[3] ?? '');
-  }
-  return out;
-}
 
 function parseRebuild(raw: string | undefined): RebuildWhen {
   if (raw === undefined || raw === 'next-launch') return 'next-launch';
   if (raw === 'now') return 'now';
   throw new UsageError(`--rebuild: expected now or next-launch, got ${JSON.stringify(raw)}`);
-}
-
-function readFileArg(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
-
-/** Open the operator's editor on `text`; returns the edited text (the same text: no change). */
-export function editText(env: NodeJS.ProcessEnv, name: string, text: string): string {
-  const editor = env.VISUAL ?? env.EDITOR ?? 'vi';
-  const argv = splitCommand(editor);
-  const dir = mkdtempSync(join(tmpdir(), 'bot-bottle-edit-'));
-  const file = join(dir, name);
-  try {
-    writeFileSync(file, text, { mode: 0o600 });
-    const r = spawnSync(argv[0] ?? 'vi', [...argv.slice(1), file], { stdio: 'inherit', env });
-    if (r.error !== undefined || r.status !== 0) {
-      throw new UsageError(
-        `the editor (${editor}) ${r.error === undefined ? `exited with ${r.status ?? r.signal}` : `could not start: ${r.error.message}`}; nothing was changed`,
-        'set EDITOR (or VISUAL) to your editor',
-      );
-    }
-    return readFileSync(file, 'utf8');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 export function reportAnswer(ctx: CliContext, r: AnswerResult, json: boolean): void {
@@ -93,11 +32,38 @@ export function reportAnswer(ctx: CliContext, r: AnswerResult, json: boolean): v
   ctx.io.out(`  audit: ${r.auditLog}`);
 }
 
-export async function runSuperviseAnswer(
+function defineAnswer(supervise: Program) {
+  return supervise
+    .command('answer')
+    .description('answer one proposal (ids from bot-bottle supervise --json)')
+    .argument('<id>', 'the proposal id')
+    .argument('<decision>', 'approve, modify or reject')
+    .option('--notes <text>', 'returned to the agent with the answer, and kept in the audit log')
+    .option(
+      '--file <path>',
+      'modify: the file to apply instead of the proposal (without it: $EDITOR)',
+    )
+    .option(
+      '--value <host header=source>',
+      "routes: where a new header's value comes from, e.g. 'api.github.com authorization=env:GH_TOKEN' (env:, file:, cmd:, ?); repeatable",
+      collect,
+      [],
+    )
+    .option('--save-to-bottle-file', "egress/routes: also write the change into the bottle's file")
+    .option(
+      '--rebuild <when>',
+      'capability: now (freeze, rebuild, resume; workspace and session kept) or next-launch',
+      'next-launch',
+    )
+    .option('--force', 'approve a proposal made against a config that has changed since')
+    .option('--json', 'print the outcome as JSON');
+}
+
+async function runSuperviseAnswer(
   ctx: CliContext,
   id: string,
   decision: string,
-  opts: AnswerOptions,
+  opts: OptionsOf<typeof defineAnswer>,
 ): Promise<number> {
   if (decision !== 'approve' && decision !== 'modify' && decision !== 'reject') {
     throw new UsageError(`expected approve, modify or reject, got ${JSON.stringify(decision)}`);
@@ -153,7 +119,54 @@ export function itemJson(i: PendingItem): Record<string, unknown> {
   };
 }
 
-export async function runSuperviseList(ctx: CliContext, opts: { json?: boolean }): Promise<number> {
+function defineList(program: Program) {
+  return program
+    .command('supervise')
+    .description(
+      'the access requests agents made through the supervise tools: review and approve, modify or reject',
+    )
+    .option('--json', 'print the pending proposals (with diffs) as JSON instead of opening the TUI')
+    .addHelpText(
+      'after',
+      `
+An agent in a supervised bottle asks for access with the MCP tools
+egress-block (hosts), cred-proxy-block (credential routes: hosts and header
+names; you choose the values) and capability-block (Dockerfile lines). Its
+call waits for your answer. On a terminal this opens a queue of every
+running bottle's proposals, oldest first, each with its diff against the
+config in force: a approve, m modify (opens $EDITOR), r reject (with notes).
+
+An approval takes effect before the agent hears of it: egress and route
+changes apply live (open connections kept) and are kept by resume;
+capability lines are built into the image now (freeze, rebuild, resume) or
+at the bottle's next resume. Every decision is appended to
+~/.bot-bottle/audit/<slug>.jsonl.
+
+Examples:
+  bot-bottle supervise
+  bot-bottle supervise --json
+  bot-bottle supervise answer <id> approve --notes 'ok for this task'
+  bot-bottle supervise answer <id> approve --value 'api.github.com authorization=cmd:gh auth token'
+  bot-bottle supervise answer <id> modify --file ./egress.yaml --save-to-bottle-file
+  bot-bottle supervise answer <id> approve --rebuild now
+  bot-bottle supervise answer <id> reject --notes 'use the internal mirror instead'`,
+    );
+}
+
+/** `bot-bottle supervise` (the queue) and `supervise answer`. */
+export function register(program: Program, ctx: CliContext): void {
+  const supervise = defineList(program).action(async (opts) =>
+    exit(await runSuperviseList(ctx, opts)),
+  );
+  defineAnswer(supervise).action(async (id, decision, opts) =>
+    exit(await runSuperviseAnswer(ctx, id, decision, opts)),
+  );
+}
+
+async function runSuperviseList(
+  ctx: CliContext,
+  opts: OptionsOf<typeof defineList>,
+): Promise<number> {
   const svc = services(ctx);
   const q = await pendingQueue(ctx.env, svc.backend('docker'));
   if (opts.json === true) {
@@ -168,55 +181,4 @@ export async function runSuperviseList(ctx: CliContext, opts: { json?: boolean }
     'bot-bottle supervise needs a terminal',
     'use `bot-bottle supervise --json` and `bot-bottle supervise answer <id> approve|modify|reject`',
   );
-}
-
-/** `egress edit` / `routes edit`: the operator's own change through the proposal checks and the audit log. */
-export async function runConfigEdit(
-  ctx: CliContext,
-  component: 'egress' | 'routes',
-  slug: string,
-  opts: {
-    file?: string;
-    notes?: string;
-    value: string[];
-    saveToBottleFile?: boolean;
-    json?: boolean;
-  },
-): Promise<number> {
-  const svc = services(ctx);
-  const backend = svc.backend('docker');
-  const active = await findActive(backend, slug);
-  const name = FILE_FOR_COMPONENT[component];
-  const current = readCurrentFile(ctx.env, slug, name);
-  let text: string;
-  if (opts.file !== undefined) text = readFileArg(opts.file);
-  else if (svc.interactive) text = editText(ctx.env, name, current);
-  else throw new UsageError(`without a terminal, give the new ${name} with --file PATH`);
-  if (text === current) {
-    ctx.io.err(`bot-bottle: ${name} unchanged; nothing to do`);
-    return 0;
-  }
-  const scope: Scope = opts.saveToBottleFile === true ? 'bottle-file' : 'run';
-  const r = await operatorEdit({
-    env: ctx.env,
-    cwd: ctx.cwd,
-    backend,
-    slug,
-    identity: active.identity,
-    component,
-    text,
-    notes: opts.notes ?? '',
-    values: parseValues(opts.value),
-    scope,
-    ask: svc.interactive ? (q) => svc.ui.secret(q) : undefined,
-  });
-  if (opts.json === true) printJson(ctx.io, { slug, component, ...r });
-  else {
-    ctx.io.out(r.diff);
-    ctx.io.out(
-      `${slug}: ${name} ${r.applied === 'bottle-file' ? 'changed and saved to the bottle file' : 'changed'}; ${r.notes.join('; ')}`,
-    );
-    ctx.io.out(`  audit: ${r.auditLog}`);
-  }
-  return 0;
 }

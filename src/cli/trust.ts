@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { displayPath, findRepoRoot } from '../manifest/load.js';
 import { botBottleHome } from '../paths.js';
@@ -12,13 +11,37 @@ import {
 import { formatActions, layerHostActions, type HostAction } from '../trust/entries.js';
 import { removeTrustRecord } from '../trust/store.js';
 import { inLayer } from '../trust/digest.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 
-export interface TrustOptions {
-  show?: boolean;
-  revoke?: boolean;
-  json?: boolean;
+function define(program: Program) {
+  return program
+    .command('trust')
+    .description(
+      "let this repository's bot-bottle configuration act on the host (run cmd:, read file:/env:, route credentials)",
+    )
+    .option('--show', 'print whether it is trusted and every entry that acts on the host')
+    .option('--revoke', 'stop trusting it')
+    .option('--json', 'print as JSON')
+    .addHelpText(
+      'after',
+      `
+A repository layer (.bot-bottle/ and bot-bottle.json) is untrusted until you
+run this in it. Untrusted, none of its entries that act on the host (cmd:,
+file:, env:, ? values, credential routes, ssh keys, egress.hosts) is used:
+an interactive start shows them and asks; --headless, -y and resume refuse.
+Trust records a digest of every file of the layer under
+~/.bot-bottle/trust/; any change (an edit, a pull, a merged agent branch)
+makes it untrusted again. Your own layer (~/.bot-bottle) is always trusted.`,
+    );
+}
+
+type TrustOptions = OptionsOf<typeof define>;
+
+/** `bot-bottle trust [--show | --revoke]`. */
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action((opts) => exit(runTrust(ctx, opts)));
 }
 
 function noLayer(ctx: CliContext): UsageError {
@@ -136,41 +159,11 @@ function runTrustLayer(ctx: CliContext, opts: TrustOptions): number {
   return 0;
 }
 
-export function runTrust(ctx: CliContext, opts: TrustOptions): number {
+function runTrust(ctx: CliContext, opts: TrustOptions): number {
   if (opts.show === true && opts.revoke === true) {
     throw new UsageError('trust: --show and --revoke exclude each other');
   }
   if (opts.revoke === true) return runRevoke(ctx, opts);
   if (opts.show === true) return runShow(ctx, opts);
   return runTrustLayer(ctx, opts);
-}
-
-/** `bot-bottle trust`: registered by main.ts with one line. */
-export function registerTrust(
-  program: Command,
-  exit: (code: number) => never,
-  ctx: CliContext,
-): void {
-  program
-    .command('trust')
-    .description(
-      "let this repository's bot-bottle configuration act on the host (run cmd:, read file:/env:, route credentials)",
-    )
-    .option('--show', 'print whether it is trusted and every entry that acts on the host')
-    .option('--revoke', 'stop trusting it')
-    .option('--json', 'print as JSON')
-    .addHelpText(
-      'after',
-      `
-A repository layer (.bot-bottle/ and bot-bottle.json) is untrusted until you
-run this in it. Untrusted, none of its entries that act on the host (cmd:,
-file:, env:, ? values, credential routes, ssh keys, egress.hosts) is used:
-an interactive start shows them and asks; --headless, -y and resume refuse.
-Trust records a digest of every file of the layer under
-~/.bot-bottle/trust/; any change (an edit, a pull, a merged agent branch)
-makes it untrusted again. Your own layer (~/.bot-bottle) is always trusted.`,
-    )
-    .action((opts: TrustOptions) => {
-      exit(runTrust(ctx, opts));
-    });
 }

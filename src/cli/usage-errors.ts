@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { CommandUnknownOpts as Command } from '@commander-js/extra-typings';
 import { UsageError } from '../errors.js';
 import { didYouMean } from '../util/suggest.js';
 

@@ -2,6 +2,7 @@ import type { ActiveBottle } from '../backend/backend.js';
 import { fleetView, parseSince, type FleetView, type LaunchRow } from '../controller/fleet.js';
 import { UsageError } from '../errors.js';
 import { withLedger } from '../ledger/open.js';
+import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
 import { formatTokens, shortTokens } from '../util/tokens.js';
@@ -39,10 +40,26 @@ export async function readFleet(ctx: CliContext, since: string | undefined): Pro
   );
 }
 
-export async function runUsage(
-  ctx: CliContext,
-  opts: { json?: boolean; since?: string },
-): Promise<number> {
+function define(program: Program) {
+  return program
+    .command('usage')
+    .description("token usage per launch from the ledger, against each running bottle's budget")
+    .option('--since <when>', 'only usage since then: 2026-11-21, 2026-11-21T09:00Z, 30m, 24h, 7d')
+    .option('--json', 'print launches, budgets and per-provider totals as JSON')
+    .addHelpText(
+      'after',
+      `
+Usage is read from the API responses by each bottle's egress proxy and kept in
+~/.bot-bottle/bot-bottle.db. BUDGET shows the effective budget of a running
+bottle: used/limit over what it counts (a shared budget counts other bottles too).`,
+    );
+}
+
+export function register(program: Program, ctx: CliContext): void {
+  define(program).action(async (opts) => exit(await runUsage(ctx, opts)));
+}
+
+async function runUsage(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<number> {
   let since: string | undefined;
   if (opts.since !== undefined) {
     since = parseSince(opts.since);

@@ -2,7 +2,8 @@ import { Box, render, Text, useApp, useInput } from 'ink';
 import { createElement as h, useEffect, useRef, useState, type ReactElement } from 'react';
 import type { CliContext } from '../cli/context.js';
 import { services } from '../cli/services.js';
-import { editText, parseValues, reportAnswer } from '../cli/supervise.js';
+import { editText, parseValues } from '../cli/operator-input.js';
+import { reportAnswer } from '../cli/supervise.js';
 import { UsageError } from '../errors.js';
 import {
   answerProposal,

@@ -12,7 +12,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import type { UsageEvent } from '../../src/ledger/types.js';
 import type { BottlePlan } from '../../src/plan/schema.js';
 import { bar, Dashboard, type DashboardAction } from '../../src/tui/dashboard.js';
-import { formatEgressLine } from '../../src/cli/egress.js';
+import { formatEgressLine } from '../../src/cli/egress-log.js';
 import { usageReport } from '../../src/cli/usage.js';
 
 const NOW = new Date();

@@ -6,7 +6,7 @@ import { slugify } from '../../src/plan/slug.js';
 import { closest } from '../../src/util/suggest.js';
 import { bottlesFromInspect, bottlesFromPs } from '../../src/backend/docker/docker-backend.js';
 import { parseTokenCount } from '../../src/util/tokens.js';
-import { formatEgressLine } from '../../src/cli/egress.js';
+import { formatEgressLine } from '../../src/cli/egress-log.js';
 
 describe('front matter', () => {
   const loc = { file: 'f.md' };
