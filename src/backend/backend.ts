@@ -114,6 +114,21 @@ export interface TeardownReport {
   networks: string[];
 }
 
+/** An image of bot-bottle's (its repository is `bot-bottle-*`) as the engine holds it. */
+export interface EngineImage {
+  /** repository:tag */
+  ref: string;
+  id: string;
+  /** Bytes, base layers included. */
+  size: number;
+  /** Bytes only this image holds: what removing it frees. */
+  uniqueSize: number;
+  /** ISO time the image was created. */
+  created: string;
+  /** Containers (in any state) created from it. */
+  containers: number;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** Check the engine answers and the runtime exists, before anything is created. */
@@ -160,6 +175,12 @@ export interface Backend {
   pruneNetworks(): Promise<string[]>;
   /** Remove a saved image (rm <identity>). */
   removeSaved(image: string): Promise<void>;
+  /** bot-bottle's images with their sizes and users (`ps --all`, `prune`). */
+  listImages(): Promise<EngineImage[]>;
+  /** Remove an image by reference; one already gone is not an error. */
+  removeImage(ref: string): Promise<void>;
+  /** The image's ID; undefined when the engine does not hold it. */
+  imageId(ref: string): Promise<string | undefined>;
   /** The egress sidecar's whole log and its container id; undefined when it is gone. */
   egressLogText(slug: string): Promise<{ text: string; sidecarId: string } | undefined>;
   /** Lines of the egress sidecar's log. */

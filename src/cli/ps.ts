@@ -1,4 +1,7 @@
+import type { EngineImage } from '../backend/backend.js';
+import { imagesByRef } from '../controller/keep.js';
 import { listSaved } from '../controller/state.js';
+import { formatBytes } from './saved.js';
 import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
@@ -29,6 +32,7 @@ async function runPs(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<n
     identity: a.identity,
     state: a.state === 'running' && !controllerAlive(a) ? 'orphaned' : a.state,
   }));
+  const images = opts.all === true ? await imagesByRef(backend) : new Map<string, EngineImage>();
   const saved =
     opts.all === true
       ? listSaved(ctx.env)
@@ -41,6 +45,8 @@ async function runPs(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<n
             state: s.reason,
             saved: s.savedAt,
             branch: s.branch,
+            /** Bytes only its image holds (what `rm` frees); null when the image is gone. */
+            size: images.get(s.image)?.uniqueSize ?? null,
           }))
       : undefined;
   if (opts.json === true) {
@@ -68,8 +74,15 @@ async function runPs(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<n
     else
       ctx.io.out(
         table([
-          ['IDENTITY', 'AGENT', 'STATE', 'SAVED', 'BRANCH'],
-          ...saved.map((s) => [s.identity, s.agent, s.state, s.saved, s.branch ?? '-']),
+          ['IDENTITY', 'AGENT', 'STATE', 'SAVED', 'SIZE', 'BRANCH'],
+          ...saved.map((s) => [
+            s.identity,
+            s.agent,
+            s.state,
+            s.saved,
+            s.size === null ? 'gone' : formatBytes(s.size),
+            s.branch ?? '-',
+          ]),
         ]),
       );
   }

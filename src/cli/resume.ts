@@ -21,7 +21,11 @@ function define(program: Program) {
     )
     .option('--json', 'print the launch record as JSON')
     .option('--supervise', 'run the supervise sidecar (default: on unless --headless)')
-    .option('--no-supervise', 'run without the supervise sidecar');
+    .option('--no-supervise', 'run without the supervise sidecar')
+    .option(
+      '--rm',
+      'forget the bottle when this session ends: no saved bottle stays (the work still comes home)',
+    );
 }
 
 export function register(program: Program, ctx: CliContext): void {
@@ -88,5 +92,6 @@ async function runResume(
       ctx.io.err(`bot-bottle: ${l}`);
     }),
     supervise: superviseChoice(plan.agent.provider, headless, opts.supervise),
+    rm: opts.rm === true,
   });
 }

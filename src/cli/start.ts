@@ -10,6 +10,8 @@ import { buildPlan, type PlanRequest } from '../plan/build.js';
 import { ANSI_COLORS, BACKENDS, type BottlePlan } from '../plan/schema.js';
 import { slugify } from '../plan/slug.js';
 import { loadSettings } from '../settings/settings.js';
+import { applyKeep } from '../controller/keep.js';
+import { describeExpiry } from './saved.js';
 import { renderPreflight } from '../tui/preflight.js';
 import { gitToplevel } from '../util/exec.js';
 import { parseTokenCount } from '../util/tokens.js';
@@ -58,6 +60,10 @@ function define(program: Program) {
       'run the supervise sidecar: MCP tools the agent uses to ask for access (default: on unless --headless; never for pi)',
     )
     .option('--no-supervise', 'run without the supervise sidecar')
+    .option(
+      '--rm',
+      'keep nothing when the session ends: no saved bottle to resume (the work still comes home as a branch)',
+    )
     .option('--dry-run', 'resolve and print the plan; create nothing (also BOT_BOTTLE_DRY_RUN=1)')
     .option(
       '--json',
@@ -70,7 +76,9 @@ Without --headless on a terminal, missing choices are asked for: agent
 (type to filter), bottles, label and color, then a y/N confirmation. The
 agent runs on this terminal. When it exits, its commits (and uncommitted
 changes, as a final commit) arrive in this repository as branch
-bot-bottle/<slug>, and the bottle is saved for \`bot-bottle resume\`.
+bot-bottle/<slug>, and the bottle is saved for \`bot-bottle resume\`
+(with --rm: not saved). settings.yml \`keep:\` limits how many saved
+bottles stay (docs/configuration.md).
 
 The exit code is the agent CLI's.
 
@@ -264,6 +272,7 @@ async function runStart(
     json: opts.json === true,
     resume: undefined,
     supervise: superviseChoice(plan.agent.provider, headless, opts.supervise),
+    rm: opts.rm === true,
   });
 }
 
@@ -300,6 +309,8 @@ export async function launchAndReport(
     json: boolean;
     resume: SavedBottle | undefined;
     supervise: boolean;
+    /** `--rm`: the session keeps nothing. */
+    rm: boolean;
   },
 ): Promise<number> {
   const say = (line: string): void => {
@@ -322,6 +333,7 @@ export async function launchAndReport(
       ask: svc.interactive ? (q) => svc.ui.secret(q) : undefined,
       progress: say,
       supervise: req.supervise,
+      discard: req.rm,
     });
   let record = await session(req.resume, req.headlessPrompt);
   // An approved capability change with "rebuild now" froze the bottle: rebuild it and carry on.
@@ -335,7 +347,28 @@ export async function launchAndReport(
   }
   if (req.json) printJson(ctx.io, record);
   reportEnd(say, record);
+  if (req.rm && record.outcome === 'ended') say('  not saved (--rm)');
+  if (!req.rm) await keepAfterSession(ctx, backend, record.identity, say);
   return record.outcome === 'frozen' ? ExitCode.ok : record.exitCode;
+}
+
+/** settings.yml `keep:` after a session: older saved bottles go, never the one just saved. */
+async function keepAfterSession(
+  ctx: CliContext,
+  backend: Backend,
+  justSaved: string,
+  say: (line: string) => void,
+): Promise<void> {
+  const rules = loadSettings({ cwd: ctx.cwd, env: ctx.env }).keep;
+  if (rules === undefined) return;
+  try {
+    for (const f of await applyKeep(backend, ctx.env, rules, { protect: [justSaved] })) {
+      say(`keep: removed saved bottle ${f.identity} (${describeExpiry(f.why, rules)})`);
+    }
+  } catch (e) {
+    // The session itself succeeded; a retention failure is worth a line, not an error.
+    say(`warning: applying keep: failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function reportEnd(say: (l: string) => void, r: LaunchRecord): void {

@@ -15,6 +15,8 @@ import {
 } from '../manifest/schema.js';
 import { displayPath, readConfigText } from '../manifest/load.js';
 import { settingsPath } from '../paths.js';
+import type { KeepRules } from '../controller/retention.js';
+import { parseDuration } from '../util/duration.js';
 
 /** Public image used when nothing else is configured. */
 export const DEFAULT_BASE_IMAGE = 'node:22-bookworm-slim';
@@ -41,6 +43,20 @@ export const settingsSchema = z.strictObject({
       extra: z.array(z.string().min(1, 'must not be empty')).optional(),
     })
     .optional(),
+  keep: z
+    .strictObject({
+      last: z
+        .number()
+        .int('must be a whole number')
+        .min(1, 'must be at least 1 (start --rm keeps nothing)')
+        .optional(),
+      maxAge: z
+        .string()
+        .refine((v) => parseDuration(v) !== undefined, 'must be a span such as 12h, 7d or 2w')
+        .optional(),
+      frozen: z.enum(['keep', 'expire']).optional(),
+    })
+    .optional(),
 });
 export type SettingsSpec = z.infer<typeof settingsSchema>;
 
@@ -55,6 +71,8 @@ export interface Settings {
   defaultRuntime: RuntimeName | undefined;
   /** Absolute paths, settings first, then BOT_BOTTLE_EXTRA_CA_CERTS. */
   extraCaFiles: { path: string; source: 'settings' | 'env' }[];
+  /** Which saved bottles stay after a session; undefined: all of them. */
+  keep: KeepRules | undefined;
 }
 
 export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Settings {
@@ -106,5 +124,13 @@ export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Se
     defaultCutoff: spec.cutoff,
     defaultRuntime: spec.runtime,
     extraCaFiles,
+    keep:
+      spec.keep === undefined
+        ? undefined
+        : {
+            last: spec.keep.last,
+            maxAgeMs: spec.keep.maxAge === undefined ? undefined : parseDuration(spec.keep.maxAge),
+            frozen: spec.keep.frozen ?? 'keep',
+          },
   };
 }

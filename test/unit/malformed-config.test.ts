@@ -453,6 +453,26 @@ const cases: Case[] = [
     expect: ['settings.yml', 'settings', "unknown key 'budgets'", "did you mean 'budget'"],
   },
   {
+    name: 'settings keep: unknown key',
+    home: { 'settings.yml': 'keep:\n  lst: 3' },
+    expect: ['settings.yml', "unknown key 'lst'", "did you mean 'last'"],
+  },
+  {
+    name: 'settings keep.last of zero',
+    home: { 'settings.yml': 'keep:\n  last: 0' },
+    expect: ['settings.yml', "field 'keep.last'", 'at least 1'],
+  },
+  {
+    name: 'settings keep.maxAge that is not a span',
+    home: { 'settings.yml': 'keep:\n  maxAge: a week' },
+    expect: ['settings.yml', "field 'keep.maxAge'", 'a span such as 12h, 7d or 2w'],
+  },
+  {
+    name: 'settings keep.frozen that is not keep or expire',
+    home: { 'settings.yml': 'keep:\n  frozen: yes' },
+    expect: ['settings.yml', "field 'keep.frozen'", 'keep', 'expire'],
+  },
+  {
     name: 'settings bad base image',
     home: { 'settings.yml': 'image:\n  base: "Not An Image!"' },
     expect: ['settings.yml', "field 'image.base'", 'docker image reference'],

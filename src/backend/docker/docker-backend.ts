@@ -11,6 +11,7 @@ import {
   type Backend,
   type ContainerFile,
   type ContainerRole,
+  type EngineImage,
   type EngineStream,
   type EgressOp,
   type EgressReply,
@@ -23,7 +24,8 @@ import { docker, DOCKER_BIN, firstLine } from './cli.js';
 import { SIDECAR_MAIN, SIDECAR_RUN_DIR, SUPERVISE_MAIN } from './egress-image.js';
 import { SUPERVISE_HOST, SUPERVISE_RUN_DIR } from '../../supervise/paths.js';
 import { FIX } from './fixes.js';
-import { engineFacts } from './health.js';
+import { engineFacts, imageId } from './health.js';
+import { listImages, removeImage } from './images.js';
 import { tarFiles, WRITE_FILES_ARGV } from '../container-files.js';
 
 /** The proxy port inside the sidecar, and the name the agent reaches it by. */
@@ -595,6 +597,18 @@ export class DockerBackend implements Backend {
     if (r.code !== 0 && !/No such image/i.test(r.stderr)) {
       throw new EnvironmentError(`removing ${image} failed: ${firstLine(r.stderr)}`);
     }
+  }
+
+  listImages(): Promise<EngineImage[]> {
+    return listImages();
+  }
+
+  removeImage(ref: string): Promise<void> {
+    return removeImage(ref);
+  }
+
+  imageId(ref: string): Promise<string | undefined> {
+    return imageId(ref);
   }
 
   async egressLog(slug: string, follow: boolean, onLine: (line: string) => void): Promise<void> {

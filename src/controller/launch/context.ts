@@ -44,6 +44,11 @@ export interface SessionRequest {
   progress: (line: string) => void;
   /** Run the supervise sidecar (MCP tools for asking the operator for access). */
   supervise: boolean;
+  /**
+   * `--rm`: keep nothing once the work is home (no saved image, no saved
+   * state; a resumed bottle's earlier save goes too). A freeze still saves.
+   */
+  discard?: boolean;
 }
 
 /** What `prepare` resolved before anything exists. */
