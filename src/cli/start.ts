@@ -359,9 +359,9 @@ async function keepAfterSession(
   justSaved: string,
   say: (line: string) => void,
 ): Promise<void> {
-  const rules = loadSettings({ cwd: ctx.cwd, env: ctx.env }).keep;
-  if (rules === undefined) return;
   try {
+    const rules = loadSettings({ cwd: ctx.cwd, env: ctx.env }).keep;
+    if (rules === undefined) return;
     for (const f of await applyKeep(backend, ctx.env, rules, { protect: [justSaved] })) {
       say(`keep: removed saved bottle ${f.identity} (${describeExpiry(f.why, rules)})`);
     }

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { auditEntrySchema, type AuditEntry } from '../../src/supervise/audit.js';
 import {
   BIN,
@@ -45,8 +45,11 @@ interface Pending {
   justification: string;
 }
 
+/** Every fixture made, removed (with its saved images) after the file's tests. */
+const made: Fixture[] = [];
+
 function supRepo(port: number): Fixture {
-  return bottleRepo(port, {
+  const fx = bottleRepo(port, {
     repo: {
       'probe.cjs': PROBE,
       '.bot-bottle/bottles/sup.md': md(
@@ -55,6 +58,8 @@ function supRepo(port: number): Fixture {
       '.bot-bottle/agents/sup.md': md('provider: claude\nbottle: sup', 'You are terse.\n'),
     },
   });
+  made.push(fx);
+  return fx;
 }
 
 function start(fx: Fixture, label: string, steps: string[]): Promise<BinRun> {
@@ -100,6 +105,9 @@ const egressId = (slug: string): string =>
   dockerOut(['ps', '-q', '--no-trunc', '--filter', `name=^bot-bottle-${slug}-egress$`]).trim();
 
 describeDocker('supervise plane with Claude Code (e2e)', () => {
+  afterAll(() => {
+    for (const fx of made) fx.cleanup();
+  });
   const fake = useFakeUpstream();
 
   it('an approved egress-block takes effect live: the next request to the host passes, the proxy is not restarted, the audit log holds the diff', async () => {

@@ -1,4 +1,5 @@
 import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { FAKE_CA_PATH, startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
@@ -70,7 +71,38 @@ ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
   git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'add', '-A');
   git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'initial');
   if (extra.trusted !== false) recordTrust(fx.env, assessTrust(fx.env, fx.repo));
-  return fx;
+  const removeTree = fx.cleanup;
+  // Sessions save their bottles as engine images; the fixture's home names them.
+  return {
+    ...fx,
+    cleanup: () => {
+      removeSavedImages(fx.home);
+      removeTree();
+    },
+  };
+}
+
+/**
+ * Remove the `bot-bottle-saved:<identity>` images of every identity this
+ * home knows (saved records and archived egress logs), so repeated test
+ * runs do not grow the engine.
+ */
+export function removeSavedImages(home: string): void {
+  const identities = new Set<string>();
+  for (const dir of [join(home, 'state'), join(home, 'logs', 'egress')]) {
+    if (!existsSync(dir)) continue;
+    for (const id of readdirSync(dir)) identities.add(id);
+  }
+  for (const id of identities) {
+    try {
+      execFileSync('docker', ['image', 'rm', '--force', `bot-bottle-saved:${id}`], {
+        stdio: 'ignore',
+        timeout: 60_000,
+      });
+    } catch {
+      // Not saved (or already removed): nothing to do.
+    }
+  }
 }
 
 export interface BinRun {
