@@ -19,6 +19,8 @@ import { collect, exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { continuePrompt, rebuildIfRequested } from '../supervise/rebuild.js';
+import { mcpRegistration } from '../supervise/host.js';
+import { PROVIDER_INFO } from '../providers/registry.js';
 import { services, type Services } from './services.js';
 import { gateTrust } from './trust-gate.js';
 
@@ -279,17 +281,17 @@ async function runStart(
 /**
  * Whether the supervise sidecar runs: on for interactive runs, off for
  * headless ones unless asked (nobody may be there to answer), and never for
- * pi, which has no MCP client to reach it.
+ * a CLI without an MCP client to reach it (pi).
  */
 export function superviseChoice(
   provider: BottlePlan['agent']['provider'],
   headless: boolean,
   asked: boolean | undefined,
 ): boolean {
-  if (provider === 'pi') {
+  if (mcpRegistration(provider) === undefined) {
     if (asked === true) {
       throw new UsageError(
-        '--supervise: pi has no MCP client, so its agent could not reach the supervise tools',
+        `--supervise: ${PROVIDER_INFO[provider].title} has no MCP client, so its agent could not reach the supervise tools`,
         'grant access from the host instead: bot-bottle egress allow|route <slug> ...',
       );
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EGRESS_MODES, LLM_MODES } from '../egress/config.js';
+import { PROVIDER_NAMES, type ProviderName } from '../providers/registry.js';
 import { ENTITY_NAME_RE, ENV_NAME_RE, MAX_ENTITY_NAME_LENGTH } from './names.js';
 import { sentinelProblem } from './sentinel.js';
 
@@ -9,8 +10,9 @@ import { sentinelProblem } from './sentinel.js';
  * misspelled `egres:` would otherwise drop an allowlist on the floor.
  */
 
-export const PROVIDERS = ['claude', 'codex', 'pi'] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
+/** The agent CLIs: the keys of the provider registry (src/providers/registry.ts). */
+export const PROVIDERS = PROVIDER_NAMES;
+export type { ProviderName };
 export const RUNTIMES = ['runc', 'runsc'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 export const CUTOFF_POLICIES = ['cutoff', 'freeze', 'kill'] as const;

@@ -11,7 +11,7 @@ import {
   SentinelError,
   type ValueSource,
 } from '../manifest/sentinel.js';
-import { DEFAULT_API, GUEST_WORKSPACE, PROVIDER_INFO } from '../providers/registry.js';
+import { DEFAULT_API, GUEST_WORKSPACE, providerOf } from '../providers/registry.js';
 import type { Settings } from '../settings/settings.js';
 import { didYouMean } from '../util/suggest.js';
 import { ANSI_COLORS, BACKENDS, type BackendName, type BottlePlan } from './schema.js';
@@ -98,7 +98,7 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     );
   }
   const provider = agent.spec.provider;
-  const info = PROVIDER_INFO[provider];
+  const info = providerOf(provider);
 
   let bottleNames = [...req.bottles];
   if (bottleNames.length === 0) {

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { ProviderName } from '../manifest/schema.js';
-import { GUEST_HOME, GUEST_USER, GUEST_WORKSPACE, PROVIDER_INFO } from './registry.js';
+import {
+  GUEST_HOME,
+  GUEST_USER,
+  GUEST_WORKSPACE,
+  providerOf,
+  type ProviderName,
+} from './registry.js';
 
 /** A Dockerfile plus the files its build context needs. */
 export interface ImageRecipe {
@@ -32,7 +37,7 @@ const CA_DIR = '/usr/local/share/ca-certificates/bot-bottle';
  * CLI but cannot change what came before.
  */
 export function agentImageRecipe(input: AgentImageInput): ImageRecipe {
-  const info = PROVIDER_INFO[input.provider];
+  const info = providerOf(input.provider);
   const files: Record<string, string> = {};
   input.extraCaPems.forEach((pem, i) => {
     files[`ca/extra-${i}.crt`] = pem.endsWith('\n') ? pem : `${pem}\n`;
@@ -50,6 +55,7 @@ export function agentImageRecipe(input: AgentImageInput): ImageRecipe {
     // CA settings at launch.
     `RUN NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt npm install -g --no-audit --no-fund ${info.npmPackage}@${info.npmVersion} \\`,
     `    && ${info.bin} --version`,
+    ...info.installSteps,
     `RUN (id -u ${GUEST_USER} >/dev/null 2>&1 || useradd --create-home --home-dir ${GUEST_HOME} --shell /bin/bash ${GUEST_USER}) \\`,
     `    && mkdir -p ${GUEST_WORKSPACE} && chown ${GUEST_USER}:${GUEST_USER} ${GUEST_WORKSPACE}`,
     ...input.dockerfile,

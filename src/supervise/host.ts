@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { Backend, ContainerFile } from '../backend/backend.js';
 import type { EgressPolicyConfig } from '../egress/config.js';
 import { UsageError } from '../errors.js';
-import type { ProviderName } from '../manifest/schema.js';
+import type { McpRegistration } from '../providers/provider.js';
+import { providerOf, type ProviderName } from '../providers/registry.js';
 import { parseDuration } from '../util/duration.js';
 import { renderDockerfile, renderEgressFile, renderRoutesFile } from './files.js';
 import { CURRENT_CONFIG_DIR, currentConfigHostDir, queueDir, SUPERVISE_URL } from './paths.js';
@@ -114,33 +115,8 @@ export function readCurrentFile(env: NodeJS.ProcessEnv, slug: string, file: stri
 /**
  * Commands (run as the agent's user) that register the supervise server in
  * the CLI's own config, after removing a stale registration (a resumed
- * bottle keeps its home). pi has no MCP client: nothing to register.
+ * bottle keeps its home). Undefined: the CLI has no MCP client (pi).
  */
-export function mcpRegistration(
-  provider: ProviderName,
-): { remove: string[]; add: string[] } | undefined {
-  switch (provider) {
-    case 'claude':
-      return {
-        remove: ['claude', 'mcp', 'remove', '--scope', 'user', 'supervise'],
-        add: [
-          'claude',
-          'mcp',
-          'add',
-          '--scope',
-          'user',
-          '--transport',
-          'http',
-          'supervise',
-          SUPERVISE_URL,
-        ],
-      };
-    case 'codex':
-      return {
-        remove: ['codex', 'mcp', 'remove', 'supervise'],
-        add: ['codex', 'mcp', 'add', 'supervise', '--url', SUPERVISE_URL],
-      };
-    case 'pi':
-      return undefined;
-  }
+export function mcpRegistration(provider: ProviderName): McpRegistration | undefined {
+  return providerOf(provider).mcpRegistration(SUPERVISE_URL);
 }
