@@ -38,6 +38,9 @@ export const claude: Provider = {
     // Telemetry, error reporting, the feedback command and the auto-updater.
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
+    // An interactive start otherwise installs the official plugin
+    // marketplace: downloads.claude.ai, then a git clone from github.com.
+    CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL: '1',
   },
   guest(req) {
     const env: Record<string, string> = { ANTHROPIC_BASE_URL: req.baseUrl };

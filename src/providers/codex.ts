@@ -60,11 +60,14 @@ export const codex: Provider = {
     const resume = req.resume === true ? ['resume', '--last'] : [];
     return { argv: ['codex', ...mcp, ...resume, BYPASS, ...model], stdin: undefined };
   },
+  // Its background switches are config settings, written by `guest`.
   backgroundOff: {},
   guest(req) {
     const toml = [
       'model_provider = "bot-bottle"',
       ...(req.model === null ? [] : [`model = ${tomlString(req.model)}`]),
+      // The interactive start's release check (api.github.com).
+      'check_for_update_on_startup = false',
       '',
       '[model_providers.bot-bottle]',
       'name = "bot-bottle egress"',
@@ -75,6 +78,11 @@ export const codex: Provider = {
       '',
       `[projects.${tomlString(GUEST_WORKSPACE)}]`,
       'trust_level = "trusted"',
+      '',
+      // The curated plugin marketplace sync (github.com, chatgpt.com). The
+      // announcement tip (raw.githubusercontent.com) has no switch.
+      '[features]',
+      'plugins = false',
       '',
     ].join('\n');
     return {

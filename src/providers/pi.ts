@@ -29,7 +29,12 @@ export const pi: Provider = {
     if (req.headless !== undefined) argv.push('-p');
     return { argv, stdin: req.headless?.prompt };
   },
-  backgroundOff: {},
+  backgroundOff: {
+    // Startup network operations: the version check and install report
+    // (pi.dev), extension update checks and fd/rg downloads (api.github.com).
+    PI_OFFLINE: '1',
+    PI_TELEMETRY: '0',
+  },
   guest: (req) => ({
     env: {},
     files: [
