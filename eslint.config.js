@@ -1,5 +1,50 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+const root = import.meta.dirname;
+
+/** Every subprocess goes through the argv-array helpers in src/util/exec.ts. */
+const noShellStrings = {
+  name: 'node:child_process',
+  importNames: ['exec', 'execSync'],
+  message: 'Use argv arrays (execFile/spawn), never shell strings.',
+};
+
+/** Only src/backend/ knows an engine; the rest sees the interface and the selector. */
+const engineImports = {
+  regex: '(^|/)backend/(?!(backend|select)\\.js$)',
+  message:
+    "Only src/backend/ may know a container engine: import the Backend interface ('backend/backend.js') or the selector ('backend/select.js').",
+};
+
+/** Code that runs in a sidecar container holds nothing of the host's. */
+const hostImports = {
+  regex: '(^|/)((cli|tui|controller|ledger|trust|backend)/|manifest/load(\\.js)?$)',
+  message:
+    'Sidecar code (src/egress, the supervise server) runs in a container: it may not import host code (cli, tui, controller, ledger, trust, backend, manifest loading).',
+};
+
+/**
+ * The sidecars' source files: src/egress and everything the sidecar entry
+ * points import, followed through relative imports (what the bundle holds).
+ */
+function sidecarFiles() {
+  const seen = new Set();
+  const walk = (file) => {
+    if (seen.has(file) || !existsSync(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s+'(\.[^']+)'/g)) {
+      walk(join(dirname(file), m[1]).replace(/\.js$/, '.ts'));
+    }
+  };
+  for (const entry of ['src/egress/main.ts', 'src/supervise/main.ts', 'src/supervise/server.ts']) {
+    walk(join(root, entry));
+  }
+  return ['src/egress/**/*.ts', ...[...seen].map((f) => relative(root, f))];
+}
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/*.mjs'] },
@@ -12,18 +57,23 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
-      // Every subprocess goes through the argv-array helpers in src/util/exec.ts.
+      'no-restricted-imports': ['error', { paths: [noShellStrings] }],
+    },
+  },
+  {
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    ignores: ['src/backend/**'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [noShellStrings], patterns: [engineImports] }],
+    },
+  },
+  {
+    // Later entries win for a rule: this one repeats the patterns above.
+    files: sidecarFiles(),
+    rules: {
       'no-restricted-imports': [
         'error',
-        {
-          paths: [
-            {
-              name: 'node:child_process',
-              importNames: ['exec', 'execSync'],
-              message: 'Use argv arrays (execFile/spawn), never shell strings.',
-            },
-          ],
-        },
+        { paths: [noShellStrings], patterns: [engineImports, hostImports] },
       ],
     },
   },

@@ -1,10 +1,19 @@
+import { EnvironmentError } from '../errors.js';
 import type { BackendName } from '../plan/schema.js';
 import type { ProviderName, RuntimeName } from '../manifest/schema.js';
+import type { ImageRecipe } from '../providers/recipe.js';
 
 /**
- * What turns a plan into running containers. The launch core talks only to
- * this interface; docker is the first implementation.
+ * What turns a plan into running containers. The launch core, the CLI and
+ * the supervise host code talk only to this interface (an implementation is
+ * chosen in ./select.ts); only src/backend/<engine>/ knows an engine's CLI.
  */
+
+export { egressImageRecipe, SIDECAR_LINK_ARGV } from './sidecar-image.js';
+
+/** The proxy port inside the egress sidecar, and the name the agent reaches it by. */
+export const EGRESS_PORT = 3128;
+export const EGRESS_ALIAS = 'egress';
 
 /** Label keys every container and network of a bottle carries. */
 export const LABEL = {
@@ -129,8 +138,61 @@ export interface EngineImage {
   containers: number;
 }
 
+export interface EnsureImageResult {
+  tag: string;
+  hash: string;
+  /** False when an image with this content hash already existed. */
+  built: boolean;
+  seconds: number;
+}
+
+export interface EnsureImageOptions {
+  /** Progress lines for the user ("step 3/9: RUN npm install ..."). */
+  onProgress?: (line: string) => void;
+  /** Where the full build log goes; kept after a failure. */
+  logDir: string;
+}
+
+export class ImageBuildError extends EnvironmentError {}
+
+/** The engine's local images. */
+export interface BackendImages {
+  /**
+   * Make sure the image for `recipe` exists, building it only when no image
+   * carries its content hash; progress is streamed, the full log kept.
+   */
+  ensure(recipe: ImageRecipe, opts: EnsureImageOptions): Promise<EnsureImageResult>;
+  /** The local image ID of `ref`, or undefined when it is not present. */
+  id(ref: string): Promise<string | undefined>;
+  exists(ref: string): Promise<boolean>;
+  /** Point `target` at the image `source` names. */
+  tag(source: string, target: string): Promise<void>;
+  /** Remove an image reference; one that is already gone is not an error. */
+  remove(ref: string): Promise<void>;
+}
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+/** One line of `bot-bottle doctor`. */
+export interface Check {
+  id: string;
+  title: string;
+  status: CheckStatus;
+  summary: string;
+  /** What to do about it, for warn and fail. */
+  fix?: string | undefined;
+}
+
+export interface DoctorRequest {
+  /** The base image the settings name, and where that choice came from. */
+  baseImage?: { ref: string; from: string };
+}
+
 export interface Backend {
   readonly name: BackendName;
+  readonly images: BackendImages;
+  /** Engine client, engine, runtimes and base image, as `doctor` lists them. */
+  doctorChecks(req: DoctorRequest): Promise<Check[]>;
   /** Check the engine answers and the runtime exists, before anything is created. */
   preflight(runtime: RuntimeName): Promise<void>;
   /** Create networks, the egress sidecar and the (idle) agent container. */

@@ -4,7 +4,7 @@ import { operatorAct, type OperatorAction } from '../controller/enforcement.js';
 import type { CliContext } from './context.js';
 import { controllerAlive, findActive } from './find.js';
 import { printJson, reportError } from './output.js';
-import { services, type Services } from './services.js';
+import { services, type Services, backendName } from './services.js';
 
 /**
  * What every command module shares. Each `src/cli/<command>.ts` exports
@@ -74,7 +74,7 @@ export async function onBottle(
   const json = opts.json === true;
   try {
     const svc = services(ctx);
-    const backend = svc.backend('docker');
+    const backend = svc.backend(backendName(ctx));
     const bottle = await findActive(backend, slug);
     const reply = await run({ slug, bottle, backend, svc });
     if (reply !== undefined) {

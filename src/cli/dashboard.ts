@@ -7,7 +7,7 @@ import { Dashboard, type DashboardAction } from '../tui/dashboard.js';
 import { exit, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { controllerAlive, findActive } from './find.js';
-import { services } from './services.js';
+import { backendName, services } from './services.js';
 import { readFleet } from './usage.js';
 
 /** Carries out a dashboard key on a bottle, as the CLI commands do. */
@@ -16,7 +16,7 @@ export async function dashboardAct(
   action: DashboardAction,
   row: LaunchRow,
 ): Promise<string> {
-  const backend = services(ctx).backend('docker');
+  const backend = services(ctx).backend(backendName(ctx));
   const bottle = await findActive(backend, row.slug);
   const done = await operatorAct(backend, ctx.env, bottle, action, {
     via: 'the dashboard',

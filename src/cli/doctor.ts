@@ -1,5 +1,5 @@
-import { FIX } from '../backend/docker/fixes.js';
-import { engineFacts, imageId, type Check } from '../backend/docker/health.js';
+import { Option } from '@commander-js/extra-typings';
+import type { Check } from '../backend/backend.js';
 import { BotBottleError, ExitCode } from '../errors.js';
 import { displayPath, loadConfig } from '../manifest/load.js';
 import { inspectCaFile } from '../settings/ca.js';
@@ -7,102 +7,33 @@ import { loadSettings, type Settings } from '../settings/settings.js';
 import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
+import { backendName, services } from './services.js';
+import { BACKENDS } from '../plan/schema.js';
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-async function engineChecks(settings: Settings | undefined): Promise<Check[]> {
-  const checks: Check[] = [];
-  let facts;
-  try {
-    facts = await engineFacts();
-  } catch (e) {
-    return [
-      {
-        id: 'docker-client',
-        title: 'docker client',
-        status: 'fail',
-        summary: errorText(e),
-        fix: FIX.installDocker,
-      },
-    ];
-  }
-  checks.push({
-    id: 'docker-client',
-    title: 'docker client',
-    status: 'ok',
-    summary: facts.clientVersion ?? 'present',
-  });
-  if (facts.error !== undefined) {
-    checks.push({
-      id: 'docker-engine',
-      title: 'docker engine',
-      status: 'fail',
-      summary: facts.error,
-      fix: FIX.startEngine,
-    });
-    return checks;
-  }
-  checks.push({
-    id: 'docker-engine',
-    title: 'docker engine',
-    status: 'ok',
-    summary: `${facts.serverVersion ?? '?'} (storage ${facts.storageDriver ?? '?'}, cgroup v${facts.cgroupVersion ?? '?'})`,
-  });
-  checks.push(
-    facts.runtimes.includes('runc')
-      ? { id: 'runtime-runc', title: 'runtime runc', status: 'ok', summary: 'available' }
+/** The engine's own checks, with the base image the settings name. */
+async function engineChecks(
+  ctx: CliContext,
+  backend: string | undefined,
+  settings: Settings | undefined,
+): Promise<Check[]> {
+  const baseImage =
+    settings === undefined
+      ? undefined
       : {
-          id: 'runtime-runc',
-          title: 'runtime runc',
-          status: 'fail',
-          summary: `not listed (have: ${facts.runtimes.join(', ')})`,
-          fix: 'reinstall the Docker engine',
-        },
-  );
-  checks.push(
-    facts.runtimes.includes('runsc')
-      ? {
-          id: 'runtime-runsc',
-          title: 'runtime runsc',
-          status: 'ok',
-          summary: 'gVisor available for bottles with runtime: runsc',
-        }
-      : {
-          id: 'runtime-runsc',
-          title: 'runtime runsc',
-          status: 'warn',
-          summary: 'gVisor is not registered; bottles with runtime: runsc cannot start',
-          fix: FIX.registerRunsc,
-        },
-  );
-  if (settings !== undefined) {
-    const ref = settings.baseImage.ref;
-    const from =
-      settings.baseImage.source === 'env'
-        ? 'BOT_BOTTLE_BASE_IMAGE'
-        : settings.baseImage.source === 'settings'
-          ? 'settings.yml image.base'
-          : 'default';
-    checks.push(
-      (await imageId(ref)) !== undefined
-        ? {
-            id: 'base-image',
-            title: 'base image',
-            status: 'ok',
-            summary: `${ref} (${from}) is present`,
-          }
-        : {
-            id: 'base-image',
-            title: 'base image',
-            status: 'fail',
-            summary: `${ref} (${from}) is not present locally`,
-            fix: FIX.baseImage(ref),
-          },
-    );
-  }
-  return checks;
+          ref: settings.baseImage.ref,
+          from:
+            settings.baseImage.source === 'env'
+              ? 'BOT_BOTTLE_BASE_IMAGE'
+              : settings.baseImage.source === 'settings'
+                ? 'settings.yml image.base'
+                : 'default',
+        };
+  const engine = services(ctx).backend(backendName(ctx, backend));
+  return engine.doctorChecks(baseImage === undefined ? {} : { baseImage });
 }
 
 function caChecks(settings: Settings, ctx: CliContext): Check[] {
@@ -149,7 +80,12 @@ function define(program: Program) {
   return program
     .command('doctor')
     .description(
-      'check the Docker engine, runtimes, base image, extra CA certificates and configuration',
+      'check the container engine (docker or podman), runtimes, base image, extra CA certificates and configuration',
+    )
+    .addOption(
+      new Option('--backend <name>', 'container backend to check')
+        .choices(BACKENDS)
+        .env('BOT_BOTTLE_BACKEND'),
     )
     .option('--json', 'print the checks as JSON');
 }
@@ -201,7 +137,7 @@ async function runDoctor(ctx: CliContext, opts: OptionsOf<typeof define>): Promi
       fix: e instanceof BotBottleError && e.hint ? e.hint : 'fix the file as the message says',
     });
   }
-  checks.push(...(await engineChecks(settings)));
+  checks.push(...(await engineChecks(ctx, opts.backend, settings)));
   if (settings !== undefined) checks.push(...caChecks(settings, ctx));
 
   const failures = checks.filter((c) => c.status === 'fail').length;

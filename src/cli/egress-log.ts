@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { bottleCommand, exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { findActive } from './find.js';
-import { services } from './services.js';
+import { services, backendName } from './services.js';
 
 interface Entry {
   at?: string;
@@ -85,7 +85,7 @@ async function runEgressLog(
   slug: string,
   opts: OptionsOf<typeof defineLog>,
 ): Promise<number> {
-  const backend = services(ctx).backend('docker');
+  const backend = services(ctx).backend(backendName(ctx));
   const print = (line: string): void => {
     ctx.io.out(opts.json === true ? line : formatEgressLine(line));
   };

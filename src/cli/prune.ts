@@ -5,7 +5,7 @@ import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
 import { printJson } from './output.js';
 import { runPruneSaved } from './prune-saved.js';
-import { services } from './services.js';
+import { services, backendName } from './services.js';
 import { UsageError } from '../errors.js';
 
 function define(program: Program) {
@@ -49,7 +49,7 @@ export function register(program: Program, ctx: CliContext): void {
  * that no longer exist. Saved bottles are kept (`rm` forgets those).
  */
 async function runPrune(ctx: CliContext, opts: PruneOptions): Promise<number> {
-  const backend = services(ctx).backend('docker');
+  const backend = services(ctx).backend(backendName(ctx));
   if (opts.olderThan !== undefined && opts.saved !== true) {
     throw new UsageError('--older-than is for --saved: bot-bottle prune --saved --older-than 7d');
   }

@@ -6,7 +6,7 @@ import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
 import { printJson, table } from './output.js';
-import { services } from './services.js';
+import { services, backendName } from './services.js';
 
 function define(program: Program) {
   return program
@@ -21,7 +21,7 @@ export function register(program: Program, ctx: CliContext): void {
 }
 
 async function runPs(ctx: CliContext, opts: OptionsOf<typeof define>): Promise<number> {
-  const backend = services(ctx).backend('docker');
+  const backend = services(ctx).backend(backendName(ctx));
   const active = (await backend.enumerateActive()).map((a) => ({
     slug: a.slug,
     label: a.label,

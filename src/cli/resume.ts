@@ -4,7 +4,7 @@ import { loadConfigWithTrust } from '../trust/assess.js';
 import { assertPlanTrusted } from '../trust/entries.js';
 import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
-import { services } from './services.js';
+import { backendName, services } from './services.js';
 import { launchAndReport, makePlan, parseBudget, superviseChoice, uniquifyLabel } from './start.js';
 import { rebuildPending } from '../supervise/rebuild.js';
 
@@ -63,7 +63,8 @@ async function runResume(
       `--headless requires --prompt: bot-bottle resume ${identity} --headless --prompt 'Carry on'`,
     );
   }
-  const backend = svc.backend('docker');
+  // A saved bottle's image lives in the engine that saved it.
+  const backend = svc.backend(backendName(ctx, saved.plan.backend));
   const active = new Set((await backend.enumerateActive()).map((a) => a.slug));
   const { index, trust } = loadConfigWithTrust({ cwd: ctx.cwd, env: ctx.env });
   const literals = new Map<string, string>();
@@ -76,6 +77,7 @@ async function runResume(
       label: uniquifyLabel(saved.label, active),
       color: saved.color ?? undefined,
       budget: parseBudget(opts.budget),
+      backend: backend.name,
     },
     literals,
     trust,
@@ -88,7 +90,7 @@ async function runResume(
     agentPrompt: '',
     headlessPrompt: headless ? opts.prompt : undefined,
     json: opts.json === true,
-    resume: await rebuildPending(ctx.env, saved, (l) => {
+    resume: await rebuildPending(backend, ctx.env, saved, (l) => {
       ctx.io.err(`bot-bottle: ${l}`);
     }),
     supervise: superviseChoice(plan.agent.provider, headless, opts.supervise),

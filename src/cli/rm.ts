@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { printJson } from './output.js';
-import { services } from './services.js';
+import { backendName, services } from './services.js';
 
 function define(program: Program) {
   return program
@@ -30,7 +30,7 @@ async function runRm(
       '`bot-bottle ps --all` lists saved bottles',
     );
   }
-  const backend = services(ctx).backend('docker');
+  const backend = services(ctx).backend(backendName(ctx));
   if ((await backend.enumerateActive()).some((a) => a.identity === identity)) {
     throw new UsageError(
       `bottle ${identity} is running; stop it first (bot-bottle stop ${saved.slug})`,

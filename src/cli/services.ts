@@ -1,5 +1,5 @@
 import type { Backend } from '../backend/backend.js';
-import { DockerBackend } from '../backend/docker/docker-backend.js';
+import { createBackend, selectBackend } from '../backend/select.js';
 import { runSession, type LaunchRecord, type SessionRequest } from '../controller/session.js';
 import type { BackendName } from '../plan/schema.js';
 import { clackUi, type Ui } from '../tui/pickers.js';
@@ -16,10 +16,15 @@ export interface Services {
 
 export function services(ctx: CliContext): Services {
   return {
-    backend: () => new DockerBackend(),
+    backend: createBackend,
     runSession,
     ui: clackUi,
     interactive: process.stdin.isTTY && process.stdout.isTTY,
     ...ctx.services,
   };
+}
+
+/** The backend a command uses: `--backend` when it has one, else BOT_BOTTLE_BACKEND, else docker. */
+export function backendName(ctx: CliContext, flag?: string): BackendName {
+  return selectBackend(flag, ctx.env);
 }

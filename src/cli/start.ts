@@ -21,7 +21,7 @@ import { printJson } from './output.js';
 import { continuePrompt, rebuildIfRequested } from '../supervise/rebuild.js';
 import { mcpRegistration } from '../supervise/host.js';
 import { PROVIDER_INFO } from '../providers/registry.js';
-import { services, type Services } from './services.js';
+import { type Services, backendName, services } from './services.js';
 import { gateTrust } from './trust-gate.js';
 
 function define(program: Program) {
@@ -215,7 +215,7 @@ async function runStart(
     }
   }
 
-  const backend = dryRun ? undefined : svc.backend('docker');
+  const backend = dryRun ? undefined : svc.backend(backendName(ctx, opts.backend));
   const active = backend === undefined ? new Set<string>() : await activeSlugs(backend);
   let label = opts.label ?? agent;
   let color: string | undefined = opts.color;
@@ -342,7 +342,7 @@ export async function launchAndReport(
   for (;;) {
     const rebuilt =
       record.outcome === 'frozen'
-        ? await rebuildIfRequested(ctx.env, record.identity, say)
+        ? await rebuildIfRequested(backend, ctx.env, record.identity, say)
         : undefined;
     if (rebuilt === undefined) break;
     record = await session(rebuilt, headless ? continuePrompt(rebuilt.lines) : undefined);

@@ -11,7 +11,7 @@ import { collect, exit, type OptionsOf, type Program } from './command.js';
 import type { CliContext } from './context.js';
 import { editText, parseValues, readFileArg } from './operator-input.js';
 import { printJson } from './output.js';
-import { services } from './services.js';
+import { services, backendName } from './services.js';
 
 function parseRebuild(raw: string | undefined): RebuildWhen {
   if (raw === undefined || raw === 'next-launch') return 'next-launch';
@@ -72,7 +72,7 @@ async function runSuperviseAnswer(
     throw new UsageError('--file is for modify: the file to apply instead of the proposal');
   }
   const svc = services(ctx);
-  const backend = svc.backend('docker');
+  const backend = svc.backend(backendName(ctx));
   let finalFile = opts.file === undefined ? undefined : readFileArg(opts.file);
   if (decision === 'modify' && finalFile === undefined) {
     if (!svc.interactive) {
@@ -168,7 +168,7 @@ async function runSuperviseList(
   opts: OptionsOf<typeof defineList>,
 ): Promise<number> {
   const svc = services(ctx);
-  const q = await pendingQueue(ctx.env, svc.backend('docker'));
+  const q = await pendingQueue(ctx.env, svc.backend(backendName(ctx)));
   if (opts.json === true) {
     printJson(ctx.io, { pending: q.items.map(itemJson), problems: q.problems });
     return 0;

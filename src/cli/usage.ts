@@ -7,7 +7,7 @@ import type { CliContext } from './context.js';
 import { controllerAlive } from './find.js';
 import { formatTokens, shortTokens } from '../util/tokens.js';
 import { printJson, table } from './output.js';
-import { services } from './services.js';
+import { backendName, services } from './services.js';
 
 export function budgetText(r: LaunchRow): string {
   if (r.budget === null) return r.running ? 'none' : '-';
@@ -23,7 +23,7 @@ export function stateText(r: LaunchRow): string {
 export async function readFleet(ctx: CliContext, since: string | undefined): Promise<FleetView> {
   let active: ActiveBottle[] = [];
   try {
-    active = await services(ctx).backend('docker').enumerateActive();
+    active = await services(ctx).backend(backendName(ctx)).enumerateActive();
   } catch (e) {
     ctx.io.err(
       `bot-bottle: cannot list running bottles (${e instanceof Error ? e.message : String(e)}); showing the ledger only`,

@@ -1,5 +1,4 @@
-import type { Backend } from '../backend/backend.js';
-import { egressImageRecipe } from '../backend/docker/egress-image.js';
+import { egressImageRecipe, type Backend } from '../backend/backend.js';
 import { PROVIDERS } from '../manifest/schema.js';
 import type { BottlePlan } from '../plan/schema.js';
 import { agentImageRecipe, recipeHash, recipeTag, type ImageRecipe } from '../providers/recipe.js';

@@ -43,12 +43,25 @@ const systemLookup: Lookup = (host) => dns.lookup(host, { all: true, verbatim: t
 /** Docker's name for the host when a sidecar is started with `--add-host ...:host-gateway`. */
 export const HOST_GATEWAY_NAME = 'host.docker.internal';
 
-/** Split `address[:port]` from the host map; `host-gateway` means the docker host. */
-export function parseOverride(value: string): { address: string; port: number | undefined } {
+/**
+ * The name the engine's host has inside the sidecar: docker's, or the one
+ * the backend names in BOT_BOTTLE_HOST_GATEWAY (podman writes
+ * `host.containers.internal` itself and has no `host-gateway`).
+ */
+export function hostGatewayName(env: NodeJS.ProcessEnv = process.env): string {
+  const name = env.BOT_BOTTLE_HOST_GATEWAY;
+  return name !== undefined && /^[a-z0-9][a-z0-9.-]*$/.test(name) ? name : HOST_GATEWAY_NAME;
+}
+
+/** Split `address[:port]` from the host map; `host-gateway` means the engine's host. */
+export function parseOverride(
+  value: string,
+  gateway: string = hostGatewayName(),
+): { address: string; port: number | undefined } {
   const m = /^(.*?)(?::(\d{1,5}))?$/.exec(value);
   const address = m?.[1] ?? value;
   const port = m?.[2] === undefined ? undefined : Number(m[2]);
-  return { address: address === 'host-gateway' ? HOST_GATEWAY_NAME : address, port };
+  return { address: address === 'host-gateway' ? gateway : address, port };
 }
 
 export interface UpstreamOptions {

@@ -60,7 +60,8 @@ function sourceWarning(name: string, s: ValueSource, env: NodeJS.ProcessEnv): st
   return undefined;
 }
 
-function chooseBackend(flag: string | undefined, env: NodeJS.ProcessEnv): BackendName {
+/** `--backend` when given, else BOT_BOTTLE_BACKEND, else docker. */
+export function chooseBackend(flag: string | undefined, env: NodeJS.ProcessEnv): BackendName {
   const raw =
     flag ?? (env.BOT_BOTTLE_BACKEND === '' ? undefined : env.BOT_BOTTLE_BACKEND) ?? 'docker';
   const found = BACKENDS.find((b) => b === raw);

@@ -9,7 +9,7 @@ import { BUDGET_PERIODS, CUTOFF_POLICIES, PROVIDERS, RUNTIMES } from '../manifes
  * only where each value will come from.
  */
 
-export const BACKENDS = ['docker'] as const;
+export const BACKENDS = ['docker', 'podman'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export const ANSI_COLORS = [

@@ -1,8 +1,6 @@
 import { join } from 'node:path';
-import { ensureImage } from '../backend/docker/build.js';
-import { docker } from '../backend/docker/cli.js';
+import type { Backend } from '../backend/backend.js';
 import { loadSaved, saveBottle, type SavedBottle } from '../controller/state.js';
-import { EnvironmentError } from '../errors.js';
 import { botBottleHome } from '../paths.js';
 import { GUEST_USER } from '../providers/registry.js';
 import { loadChanges, saveChanges } from './changes.js';
@@ -40,6 +38,7 @@ export function rebuildDockerfile(image: string, lines: readonly string[]): stri
 }
 
 async function rebuildSaved(
+  backend: Backend,
   env: NodeJS.ProcessEnv,
   saved: SavedBottle,
   lines: string[],
@@ -48,7 +47,7 @@ async function rebuildSaved(
   say(
     `rebuilding ${saved.identity} with ${lines.length} approved Dockerfile line(s); the workspace and session are kept`,
   );
-  const built = await ensureImage(
+  const built = await backend.images.ensure(
     {
       name: 'bot-bottle-rebuild',
       base: saved.image,
@@ -58,13 +57,8 @@ async function rebuildSaved(
     { logDir: join(botBottleHome(env), 'logs'), onProgress: say },
   );
   // The saved name now points at the rebuilt image (a child of the old one).
-  const tagged = await docker(['tag', built.tag, saved.image]);
-  if (tagged.code !== 0) {
-    throw new EnvironmentError(
-      `tagging the rebuilt image as ${saved.image} failed: ${tagged.stderr.trim()}`,
-    );
-  }
-  await docker(['rmi', built.tag]);
+  await backend.images.tag(built.tag, saved.image);
+  await backend.images.remove(built.tag);
   saveChanges(env, saved.identity, (c) => ({
     ...c,
     imageLines: [...c.imageLines, ...lines],
@@ -78,6 +72,7 @@ async function rebuildSaved(
 
 /** After a freeze: rebuild when an operator asked for "rebuild now". */
 export async function rebuildIfRequested(
+  backend: Backend,
   env: NodeJS.ProcessEnv,
   identity: string,
   say: (line: string) => void,
@@ -87,18 +82,19 @@ export async function rebuildIfRequested(
   if (c.rebuild !== 'now' || c.pendingLines.length === 0 || saved?.reason !== 'frozen') {
     return undefined;
   }
-  return rebuildSaved(env, saved, c.pendingLines, say);
+  return rebuildSaved(backend, env, saved, c.pendingLines, say);
 }
 
 /** Before a resume: build in approved lines that are still pending. */
 export async function rebuildPending(
+  backend: Backend,
   env: NodeJS.ProcessEnv,
   saved: SavedBottle,
   say: (line: string) => void,
 ): Promise<SavedBottle> {
   const c = loadChanges(env, saved.identity);
   if (c.pendingLines.length === 0) return saved;
-  return rebuildSaved(env, saved, c.pendingLines, say);
+  return rebuildSaved(backend, env, saved, c.pendingLines, say);
 }
 
 /** What a headless agent is told when its rebuilt bottle continues. */

@@ -1,7 +1,7 @@
 import { Box, render, Text, useApp, useInput } from 'ink';
 import { createElement as h, useEffect, useRef, useState, type ReactElement } from 'react';
 import type { CliContext } from '../cli/context.js';
-import { services } from '../cli/services.js';
+import { services, backendName } from '../cli/services.js';
 import { editText, parseValues } from '../cli/operator-input.js';
 import { reportAnswer } from '../cli/supervise.js';
 import { UsageError } from '../errors.js';
@@ -254,7 +254,7 @@ export async function runSuperviseTui(ctx: CliContext): Promise<number> {
     );
   }
   const svc = services(ctx);
-  const backend = svc.backend('docker');
+  const backend = svc.backend(backendName(ctx));
   let status = '';
   for (;;) {
     let chosen: TuiDecision | undefined;

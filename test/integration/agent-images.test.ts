@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { ensureImage } from '../../src/backend/docker/build.js';
+import { createBackend } from '../../src/backend/select.js';
 import { PROVIDERS } from '../../src/manifest/schema.js';
 import { agentImageRecipe } from '../../src/providers/recipe.js';
 import { PROVIDER_INFO } from '../../src/providers/registry.js';
@@ -34,7 +34,7 @@ describeDocker('agent images (real docker, CLIs from npm)', () => {
         dockerfile: [],
         extraCaPems: settings.extraCaFiles.map((c) => readFileSync(c.path, 'utf8')),
       });
-      const { tag } = await ensureImage(recipe, { logDir });
+      const { tag } = await createBackend('docker').images.ensure(recipe, { logDir });
       const info = PROVIDER_INFO[provider];
       // pi prints its version on stderr.
       const out = execFileSync(

@@ -3,8 +3,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { ensureImage, ImageBuildError } from '../../src/backend/docker/build.js';
+import {
+  ImageBuildError,
+  type EnsureImageOptions,
+  type EnsureImageResult,
+} from '../../src/backend/backend.js';
+import { createBackend } from '../../src/backend/select.js';
 import type { ImageRecipe } from '../../src/providers/recipe.js';
+
 import {
   describeDocker,
   dockerOut,
@@ -12,6 +18,9 @@ import {
   testImage,
   uniqueName,
 } from '../helpers/docker.js';
+
+const ensureImage = (r: ImageRecipe, o: EnsureImageOptions): Promise<EnsureImageResult> =>
+  createBackend('docker').images.ensure(r, o);
 
 describeDocker('image builds (real docker)', () => {
   const logDir = mkdtempSync(join(tmpdir(), 'bb-build-'));
@@ -38,7 +47,10 @@ describeDocker('image builds (real docker)', () => {
   it('builds once, labels the image, and reuses it while the recipe is unchanged', async () => {
     requireImage();
     const progress: string[] = [];
-    const first = await ensureImage(recipe('one'), { logDir, onProgress: (l) => progress.push(l) });
+    const first = await ensureImage(recipe('one'), {
+      logDir,
+      onProgress: (l: string) => progress.push(l),
+    });
     tags.push(first.tag);
     expect(first.built).toBe(true);
     expect(progress[0]).toContain(`building ${first.tag}`);

@@ -1,6 +1,6 @@
 import { afterAll, expect, it } from 'vitest';
 import { LABEL } from '../../src/backend/backend.js';
-import { DockerBackend } from '../../src/backend/docker/docker-backend.js';
+import { createBackend } from '../../src/backend/select.js';
 import {
   describeDocker,
   dockerOut,
@@ -51,7 +51,7 @@ describeDocker('listing bottles reads labels as a map', () => {
       'sleep',
       'infinity',
     ]);
-    const active = await new DockerBackend().enumerateActive();
+    const active = await createBackend('docker').enumerateActive();
     expect(active.filter((b) => b.slug === 'evil')).toEqual([]);
     const mine = active.filter((b) => b.identity === `${slug}-20260101-000000`);
     expect(mine).toEqual([

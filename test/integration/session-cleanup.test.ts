@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { DockerBackend } from '../../src/backend/docker/docker-backend.js';
+import { createBackend } from '../../src/backend/select.js';
 import { runSession } from '../../src/controller/session.js';
 import type { SavedBottle } from '../../src/controller/state.js';
 import { bottlePlanSchema } from '../../src/plan/schema.js';
@@ -62,7 +62,7 @@ describeDocker('a launch that fails while acquiring its resources', () => {
     await expect(
       runSession({
         plan,
-        backend: new DockerBackend(),
+        backend: createBackend('docker'),
         env: fx.env,
         literals: new Map(),
         agentPrompt: '',

@@ -531,8 +531,8 @@ const cases: Case[] = [
   {
     name: 'unknown backend',
     repo: base,
-    argv: ['start', 'a', '--dry-run', '--backend', 'podman'],
-    expect: ["'podman' is invalid", 'docker'],
+    argv: ['start', 'a', '--dry-run', '--backend', 'kubernetes'],
+    expect: ["'kubernetes' is invalid", 'docker, podman'],
   },
   {
     name: 'unknown color',

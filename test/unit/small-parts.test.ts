@@ -4,7 +4,9 @@ import { parseFrontMatter } from '../../src/manifest/frontmatter.js';
 import { isValidEntityName } from '../../src/manifest/names.js';
 import { slugify } from '../../src/plan/slug.js';
 import { closest } from '../../src/util/suggest.js';
-import { bottlesFromInspect, bottlesFromPs } from '../../src/backend/docker/docker-backend.js';
+import { bottlesFromInspect } from '../../src/backend/cli-engine/labels.js';
+import { bottlesFromPs } from '../../src/backend/docker/ps.js';
+import { bottlesFromPodmanPs } from '../../src/backend/podman/ps.js';
 import { parseTokenCount } from '../../src/util/tokens.js';
 import { formatEgressLine } from '../../src/cli/egress-log.js';
 
@@ -129,6 +131,27 @@ describe('bottles from docker inspect', () => {
     ]);
     expect(bottlesFromPs('')).toEqual([]);
     expect(() => bottlesFromInspect('{}')).toThrow('docker inspect did not return a list');
+  });
+
+  it("reads podman ps's JSON list, labels as a map (a comma in a value forges nothing)", () => {
+    const ps = JSON.stringify([
+      {
+        Labels: {
+          'dev.bot-bottle.slug': 'a',
+          'dev.bot-bottle.label': 'x,dev.bot-bottle.slug=evil',
+          'dev.bot-bottle.bottles': 'one two',
+        },
+        State: 'exited',
+        Status: 'Exited (0) 3 seconds ago',
+      },
+      { Labels: null, State: 'running' },
+    ]);
+    expect(bottlesFromPodmanPs(ps)).toMatchObject([
+      { slug: 'a', label: 'x,dev.bot-bottle.slug=evil', bottles: ['one', 'two'], state: 'exited' },
+      { slug: '', state: 'running' },
+    ]);
+    expect(bottlesFromPodmanPs('\n')).toEqual([]);
+    expect(() => bottlesFromPodmanPs('{}')).toThrow('podman ps did not return a list');
   });
 });
 

@@ -263,12 +263,17 @@ describe('start --headless', () => {
       'x',
     ]);
     expect(h.launches[0]?.plan.backend).toBe('docker');
+    await h.run(['start', 'researcher', '--headless', '--bottle', 'claude', '--prompt', 'x'], {
+      BOT_BOTTLE_BACKEND: 'podman',
+    });
+    expect(h.launches[1]?.plan.backend).toBe('podman');
     const bad = await h.run(
       ['start', 'researcher', '--headless', '--bottle', 'claude', '--prompt', 'x'],
-      { BOT_BOTTLE_BACKEND: 'podman' },
+      { BOT_BOTTLE_BACKEND: 'kubernetes' },
     );
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/podman/);
+    expect(bad.stderr).toContain("BOT_BOTTLE_BACKEND: unknown backend 'kubernetes'");
+    expect(bad.stderr).toContain('available: docker, podman');
   });
 
   it("propagates the agent CLI's exit code", async () => {

@@ -1,15 +1,7 @@
-import { docker, firstLine } from './cli.js';
-
-export type CheckStatus = 'ok' | 'warn' | 'fail';
-
-export interface Check {
-  id: string;
-  title: string;
-  status: CheckStatus;
-  summary: string;
-  /** What to do about it, for warn and fail. */
-  fix?: string | undefined;
-}
+import type { Check, DoctorRequest } from '../backend.js';
+import { baseImageCheck, errorText } from '../cli-engine/checks.js';
+import { firstLine, type EngineCli } from '../cli-engine/cli.js';
+import { FIX } from './fixes.js';
 
 export interface EngineFacts {
   clientVersion: string | undefined;
@@ -27,7 +19,7 @@ interface DockerInfo {
   CgroupVersion?: string;
 }
 
-export async function engineFacts(): Promise<EngineFacts> {
+export async function engineFacts(cli: EngineCli): Promise<EngineFacts> {
   const facts: EngineFacts = {
     clientVersion: undefined,
     serverVersion: undefined,
@@ -36,12 +28,12 @@ export async function engineFacts(): Promise<EngineFacts> {
     cgroupVersion: undefined,
     error: undefined,
   };
-  const client = await docker(['version', '--format', '{{.Client.Version}}'], {
+  const client = await cli.run(['version', '--format', '{{.Client.Version}}'], {
     timeoutMs: 15_000,
   });
   const clientLine = client.stdout.trim().split('\n')[0];
   facts.clientVersion = clientLine === '' ? undefined : clientLine;
-  const info = await docker(['info', '--format', '{{json .}}'], { timeoutMs: 15_000 });
+  const info = await cli.run(['info', '--format', '{{json .}}'], { timeoutMs: 15_000 });
   if (info.code !== 0) {
     facts.error = firstLine(info.stderr) || `docker info exited ${info.code}`;
     return facts;
@@ -58,8 +50,73 @@ export async function engineFacts(): Promise<EngineFacts> {
   return facts;
 }
 
-/** The local image ID of `ref`, or undefined when it is not present. */
-export async function imageId(ref: string): Promise<string | undefined> {
-  const r = await docker(['image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 30_000 });
-  return r.code === 0 ? r.stdout.trim() : undefined;
+/** `doctor`'s checks of the Docker client, engine, runtimes and base image. */
+export async function dockerChecks(cli: EngineCli, req: DoctorRequest): Promise<Check[]> {
+  const checks: Check[] = [];
+  let facts;
+  try {
+    facts = await engineFacts(cli);
+  } catch (e) {
+    return [
+      {
+        id: 'docker-client',
+        title: 'docker client',
+        status: 'fail',
+        summary: errorText(e),
+        fix: FIX.installDocker,
+      },
+    ];
+  }
+  checks.push({
+    id: 'docker-client',
+    title: 'docker client',
+    status: 'ok',
+    summary: facts.clientVersion ?? 'present',
+  });
+  if (facts.error !== undefined) {
+    checks.push({
+      id: 'docker-engine',
+      title: 'docker engine',
+      status: 'fail',
+      summary: facts.error,
+      fix: FIX.startEngine,
+    });
+    return checks;
+  }
+  checks.push({
+    id: 'docker-engine',
+    title: 'docker engine',
+    status: 'ok',
+    summary: `${facts.serverVersion ?? '?'} (storage ${facts.storageDriver ?? '?'}, cgroup v${facts.cgroupVersion ?? '?'})`,
+  });
+  checks.push(
+    facts.runtimes.includes('runc')
+      ? { id: 'runtime-runc', title: 'runtime runc', status: 'ok', summary: 'available' }
+      : {
+          id: 'runtime-runc',
+          title: 'runtime runc',
+          status: 'fail',
+          summary: `not listed (have: ${facts.runtimes.join(', ')})`,
+          fix: 'reinstall the Docker engine',
+        },
+  );
+  checks.push(
+    facts.runtimes.includes('runsc')
+      ? {
+          id: 'runtime-runsc',
+          title: 'runtime runsc',
+          status: 'ok',
+          summary: 'gVisor available for bottles with runtime: runsc',
+        }
+      : {
+          id: 'runtime-runsc',
+          title: 'runtime runsc',
+          status: 'warn',
+          summary: 'gVisor is not registered; bottles with runtime: runsc cannot start',
+          fix: FIX.registerRunsc,
+        },
+  );
+  if (req.baseImage !== undefined)
+    checks.push(await baseImageCheck(cli, req.baseImage, FIX.baseImage));
+  return checks;
 }

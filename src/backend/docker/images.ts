@@ -1,6 +1,6 @@
 import { EnvironmentError } from '../../errors.js';
 import type { EngineImage } from '../backend.js';
-import { docker, firstLine } from './cli.js';
+import { firstLine, type EngineCli } from '../cli-engine/cli.js';
 
 /**
  * bot-bottle's images on a docker engine, with what each one costs: its
@@ -49,20 +49,13 @@ export function parseDfImages(json: string): EngineImage[] {
     }));
 }
 
-export async function listImages(): Promise<EngineImage[]> {
+export async function listImages(cli: EngineCli): Promise<EngineImage[]> {
   // `system df -v` is the one listing with unique sizes and container counts.
-  const r = await docker(['system', 'df', '--verbose', '--format', '{{json .Images}}'], {
+  const r = await cli.run(['system', 'df', '--verbose', '--format', '{{json .Images}}'], {
     timeoutMs: 120_000,
   });
   if (r.code !== 0) {
     throw new EnvironmentError(`listing images failed: ${firstLine(r.stderr) || `exit ${r.code}`}`);
   }
   return parseDfImages(r.stdout.trim());
-}
-
-export async function removeImage(ref: string): Promise<void> {
-  const r = await docker(['image', 'rm', ref], { timeoutMs: 120_000 });
-  if (r.code !== 0 && !/No such image/i.test(r.stderr)) {
-    throw new EnvironmentError(`removing ${ref} failed: ${firstLine(r.stderr)}`);
-  }
 }

@@ -1,6 +1,9 @@
-import type { LaunchSpec } from '../../backend/backend.js';
-import { EGRESS_ALIAS, EGRESS_PORT } from '../../backend/docker/docker-backend.js';
-import { SIDECAR_LINK_ARGV } from '../../backend/docker/egress-image.js';
+import {
+  EGRESS_ALIAS,
+  EGRESS_PORT,
+  SIDECAR_LINK_ARGV,
+  type LaunchSpec,
+} from '../../backend/backend.js';
 import { EnvironmentError } from '../../errors.js';
 import { openLedger } from '../../ledger/open.js';
 import { providerGuestSetup, type GuestSetup } from '../../providers/guest-config.js';

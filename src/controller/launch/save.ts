@@ -1,4 +1,3 @@
-import { imageId } from '../../backend/docker/health.js';
 import { removeSavedState, saveBottle } from '../state.js';
 import { savedBase, type LaunchContext } from './context.js';
 
@@ -21,7 +20,7 @@ export async function save(ctx: LaunchContext): Promise<void> {
     }
     return;
   }
-  const previous = req.resume === undefined ? undefined : await imageId(req.resume.image);
+  const previous = req.resume === undefined ? undefined : await backend.images.id(req.resume.image);
   const savedImage = await backend.freeze(ctx.slug, ctx.identity);
   saveBottle(ctx.env, {
     ...savedBase(ctx),
@@ -31,7 +30,7 @@ export async function save(ctx: LaunchContext): Promise<void> {
     branch: ctx.need('work').branch ?? req.resume?.branch ?? null,
     exitCode: ctx.need('agent').exitCode,
   });
-  if (previous !== undefined && previous !== (await imageId(savedImage))) {
+  if (previous !== undefined && previous !== (await backend.images.id(savedImage))) {
     await backend.removeSaved(previous).catch(() => undefined);
   }
   ctx.set('savedImage', savedImage);

@@ -4,26 +4,27 @@ import { dirname, join } from 'node:path';
 import { EnvironmentError } from '../../errors.js';
 import { recipeHash, recipeTag, type ImageRecipe } from '../../providers/recipe.js';
 import { runStreaming } from '../../util/exec.js';
-import { DOCKER_BIN } from './cli.js';
-import { FIX } from './fixes.js';
-import { imageId } from './health.js';
+import { ImageBuildError, type EnsureImageOptions, type EnsureImageResult } from '../backend.js';
+import type { EngineCli } from './cli.js';
 
-export interface EnsureImageResult {
-  tag: string;
-  hash: string;
-  /** False when an image with this content hash already existed. */
-  built: boolean;
-  seconds: number;
+/** The local image ID of `ref`, or undefined when it is not present. */
+export async function imageId(cli: EngineCli, ref: string): Promise<string | undefined> {
+  const r = await cli.run(['image', 'inspect', '--format', '{{.Id}}', ref], { timeoutMs: 30_000 });
+  return r.code === 0 ? r.stdout.trim() : undefined;
 }
 
-export interface EnsureImageOptions {
-  /** Progress lines for the user ("step 3/9: RUN npm install ..."). */
-  onProgress?: (line: string) => void;
-  /** Where the full build log goes; kept after a failure. */
-  logDir: string;
+/**
+ * The step a build line announces: docker's classic builder prints
+ * "Step 3/9 : RUN ...", BuildKit "#5 [3/9] RUN ...", podman (buildah)
+ * "STEP 3/9: RUN ...".
+ */
+export function buildStep(line: string): string | undefined {
+  const m =
+    /^Step (\d+\/\d+) : (.*)$/.exec(line) ??
+    /^#\d+ \[(?:[\w-]+ )?(\d+\/\d+)\] (.*)$/.exec(line) ??
+    /^STEP (\d+\/\d+): (.*)$/.exec(line);
+  return m === null ? undefined : `${m[1] ?? ''}: ${m[2] ?? ''}`;
 }
-
-export class ImageBuildError extends EnvironmentError {}
 
 /**
  * Make sure the image for `recipe` exists, building it only when no image
@@ -31,20 +32,21 @@ export class ImageBuildError extends EnvironmentError {}
  * log; on failure the error names the failing step and shows the log tail.
  */
 export async function ensureImage(
+  cli: EngineCli,
   recipe: ImageRecipe,
-  opts: EnsureImageOptions,
+  opts: EnsureImageOptions & { baseImageFix: (ref: string) => string },
 ): Promise<EnsureImageResult> {
   const started = Date.now();
-  const baseId = await imageId(recipe.base);
+  const baseId = await imageId(cli, recipe.base);
   if (baseId === undefined) {
     throw new EnvironmentError(
       `base image ${recipe.base} is not present`,
-      FIX.baseImage(recipe.base),
+      opts.baseImageFix(recipe.base),
     );
   }
   const hash = recipeHash(recipe, baseId);
   const tag = recipeTag(recipe, hash);
-  if ((await imageId(tag)) !== undefined) {
+  if ((await imageId(cli, tag)) !== undefined) {
     return { tag, hash, built: false, seconds: (Date.now() - started) / 1000 };
   }
 
@@ -74,28 +76,21 @@ export async function ensureImage(
       ctx,
     ];
     const r = await runStreaming(
-      DOCKER_BIN,
+      cli.bin,
       args,
       (line) => {
         log.write(`${line}\n`);
         tail.push(line);
         if (tail.length > 40) tail.shift();
-        // The classic builder prints "Step 3/9 : RUN ..."; BuildKit "#5 [3/9] RUN ...".
-        const m =
-          /^Step (\d+\/\d+) : (.*)$/.exec(line) ??
-          /^#\d+ \[(?:[\w-]+ )?(\d+\/\d+)\] (.*)$/.exec(line);
-        if (m !== null && `${m[1]}: ${m[2]}` !== step) {
-          step = `${m[1]}: ${m[2]}`;
+        const next = buildStep(line);
+        if (next !== undefined && next !== step) {
+          step = next;
           opts.onProgress?.(`  step ${step.length > 110 ? `${step.slice(0, 107)}...` : step}`);
         }
       },
       { env: { ...process.env, DOCKER_BUILDKIT: '0' } },
     );
-    if (r.spawnError !== undefined) {
-      throw new EnvironmentError(
-        `the docker CLI (${DOCKER_BIN}) could not be started: ${r.spawnError.code ?? 'error'}`,
-      );
-    }
+    if (r.spawnError !== undefined) throw cli.notStarted(r.spawnError.code);
     if (r.code !== 0) {
       throw new ImageBuildError(
         `image build ${tag} failed${step === '' ? '' : ` at step ${step}`}\n${tail

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EnvironmentError } from '../../errors.js';
-import type { ImageRecipe } from '../../providers/recipe.js';
+import { EnvironmentError } from '../errors.js';
+import type { ImageRecipe } from '../providers/recipe.js';
 
 /** Where the sidecar's code lives in its image. */
 const SIDECAR_DIR = '/opt/bot-bottle/egress';
