@@ -31,6 +31,16 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        test: {
+          name: 'podman',
+          include: ['test/podman/**/*.test.ts'],
+          // Rootless podman as an unprivileged user (scripts/testbed-podman.sh).
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+        },
+      },
     ],
   },
 });

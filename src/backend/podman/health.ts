@@ -127,13 +127,13 @@ export async function podmanChecks(cli: EngineCli, req: DoctorRequest): Promise<
       facts.slirp !== undefined || facts.networkBackend === 'netavark'
         ? {
             id: 'podman-network',
-            title: 'rootless network',
+            title: 'rootless net',
             status: 'ok',
             summary: facts.slirp ?? facts.networkBackend ?? 'present',
           }
         : {
             id: 'podman-network',
-            title: 'rootless network',
+            title: 'rootless net',
             status: 'fail',
             summary: 'no slirp4netns: rootless containers cannot have networks',
             fix: FIX.installPodman,
