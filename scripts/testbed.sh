@@ -8,7 +8,9 @@
 #      when a registry answers, otherwise built from Debian with debootstrap
 #      plus this host's Node.js,
 #   4. the tools the tests themselves run (zstd: the fake upstream answers in
-#      zstd as CDNs do, and Node's zlib has none).
+#      zstd as CDNs do, and Node's zlib has none),
+#   5. rootless podman for an unprivileged user with the base image loaded
+#      (scripts/testbed-podman.sh), for the podman backend's tests.
 # Idempotent: a second run only checks and returns in a few seconds.
 set -euo pipefail
 work=""
@@ -186,4 +188,5 @@ ensure_build_tools() {
 ensure_build_tools
 ensure_engine
 ensure_base_image
+BOT_BOTTLE_BASE_IMAGE="$IMAGE" bash "$(dirname "$0")/testbed-podman.sh"
 log "ready (BOT_BOTTLE_BASE_IMAGE=$IMAGE)"
