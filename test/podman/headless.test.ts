@@ -73,4 +73,38 @@ describePodman('rootless podman: a headless agent run', () => {
       fx.cleanup();
     }
   });
+
+  it('runs the supervise sidecar the agent reaches by name, and doctor checks podman', async () => {
+    const fx = podmanBottleRepo(upstream().port);
+    try {
+      const doctor = await runAsUser(fx, ['doctor', '--backend', 'podman', '--json']);
+      const checks = (
+        JSON.parse(doctor.stdout) as { checks: { id: string; status: string; summary: string }[] }
+      ).checks;
+      expect(checks.find((c) => c.id === 'podman-engine')).toMatchObject({ status: 'ok' });
+      expect(checks.find((c) => c.id === 'podman-engine')?.summary).toMatch(/^rootless/);
+      expect(checks).toContainEqual(expect.objectContaining({ id: 'base-image', status: 'ok' }));
+      const r = await runAsUser(fx, [
+        'start',
+        'claude',
+        '--backend',
+        'podman',
+        '--headless',
+        '--supervise',
+        '--label',
+        'pod-sup',
+        '--prompt',
+        "RUN: node -e \"require('net').connect(9100, 'supervise', () => { console.log('REACHED'); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(1); })\"",
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('starting the supervise server');
+      const record = JSON.parse(r.stdout) as { output: string; identity: string; slug: string };
+      expect(record.output).toContain('done: REACHED');
+      expect(podmanLeftovers(record.slug)).toBe('');
+      expect((await runAsUser(fx, ['rm', record.identity])).code).toBe(0);
+    } finally {
+      fx.cleanup();
+    }
+  });
 });
