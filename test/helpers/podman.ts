@@ -75,9 +75,15 @@ function podmanReady(): string | undefined {
     const rootless = podmanOut(['info', '--format', '{{.Host.Security.Rootless}}'], 60_000);
     if (rootless !== 'true') return `podman as ${PODMAN_USER} is not rootless`;
     podmanOut(['image', 'inspect', '--format', '{{.Id}}', testImage]);
-    return undefined;
   } catch (e) {
     return e instanceof Error ? e.message.split('\n')[0] : String(e);
+  }
+  try {
+    // The CLI runs as that user: the checkout (dist/, node_modules) must be readable by it.
+    asUser(process.execPath, [BIN, '--version'], 60_000);
+    return undefined;
+  } catch {
+    return `${PODMAN_USER} cannot run ${BIN} (make the checkout and dist/ readable by it)`;
   }
 }
 
