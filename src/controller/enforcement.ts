@@ -107,7 +107,7 @@ export async function stopBottle(
     if (Date.now() > deadline) {
       throw new EnvironmentError(
         `bottle ${slug} is still up ${o.timeoutMs / 1000} s after its agent was told to stop`,
-        `\`bot-bottle prune\` or \`docker rm -f bot-bottle-${slug}\` removes it without saving`,
+        `\`bot-bottle prune\` or \`${backend.name} rm -f bot-bottle-${slug}\` removes it without saving`,
       );
     }
     await new Promise((r) => setTimeout(r, 250));
