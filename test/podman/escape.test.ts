@@ -124,6 +124,20 @@ egress:
     for (const label of LABELS) await runAsUser(fx, ['stop', label]);
     await Promise.all(runs);
     expect(LABELS.map(podmanLeftovers).join('')).toBe('');
+    // A stopped bottle is saved; forget it and its image.
+    for (const label of LABELS) {
+      // One label filter: podman 4.3 ORs several (docker ANDs them).
+      const identities = podmanOut([
+        'images',
+        '--filter',
+        `label=dev.bot-bottle.slug=${label}`,
+        '--format',
+        '{{index .Labels "dev.bot-bottle.identity"}}',
+      ]).split('\n');
+      for (const identity of identities.filter((i) => i !== '')) {
+        expect((await runAsUser(fx, ['rm', identity])).code).toBe(0);
+      }
+    }
     fx.cleanup();
   }, 300_000);
 
