@@ -12,6 +12,8 @@ import {
   usePodmanFakeUpstream,
 } from '../helpers/podman.js';
 
+const HOST_PROXY_SECRET = 'host-proxy-password-4f1c';
+
 const PROBES = readFileSync(`${import.meta.dirname}/../fixtures/escape-probes.cjs`, 'utf8');
 
 /** What counts as getting out: a probe outcome that starts with one of these. */
@@ -70,6 +72,8 @@ egress:
         '.bot-bottle/agents/holder.md': md('provider: claude\nbottle: escape', 'You are terse.\n'),
       },
     });
+    // The operator's own proxy settings (podman copies them into containers by default).
+    fx.env.FTP_PROXY = `http://operator:${HOST_PROXY_SECRET}@proxy.invalid:3128`;
     for (const label of LABELS) {
       const before = upstream().requests.length;
       runs.push(
@@ -175,6 +179,13 @@ egress:
     });
     expect(environ).toContain('ANTHROPIC_API_KEY=bot-bottle-placeholder');
     expect(environ).not.toContain(REAL_KEYS.anthropic);
+    // Nor the operator's proxy password, in the agent or the sidecars.
+    expect(environ).not.toContain(HOST_PROXY_SECRET);
+    for (const c of [`bot-bottle-${a}`, `bot-bottle-${a}-egress`]) {
+      expect(podmanOut(['inspect', '--format', '{{json .Config.Env}}', c])).not.toContain(
+        HOST_PROXY_SECRET,
+      );
+    }
     const files = inAgent(
       a,
       [

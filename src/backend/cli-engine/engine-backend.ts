@@ -74,6 +74,8 @@ export interface EngineDialect {
    * DNS server on the network). When not, the agent gets /etc/hosts lines.
    */
   readonly aliasesResolve: boolean;
+  /** Options for every container the backend creates (`create`, `run`). */
+  readonly createArgs: readonly string[];
   /** `run` options that select the bottle's runtime. */
   runtimeArgs(runtime: RuntimeName): readonly string[];
   /** What to do when the base image is missing. */
@@ -178,6 +180,7 @@ export abstract class CliEngineBackend implements Backend {
     await this.must(
       [
         'create',
+        ...this.dialect.createArgs,
         '--name',
         names.egress(spec.slug),
         '--network',
@@ -209,6 +212,7 @@ export abstract class CliEngineBackend implements Backend {
         [
           'run',
           '--detach',
+          ...this.dialect.createArgs,
           '--name',
           names.supervise(spec.slug),
           // Only the internal network: it answers the agent and reaches nothing else.
@@ -241,6 +245,7 @@ export abstract class CliEngineBackend implements Backend {
       [
         'run',
         '--detach',
+        ...this.dialect.createArgs,
         '--name',
         names.agent(spec.slug),
         '--hostname',

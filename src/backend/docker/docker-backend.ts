@@ -27,6 +27,7 @@ const dialect: EngineDialect = {
   // docker's `rm --force` kills at once.
   forceRemove: ['--force'],
   aliasesResolve: true,
+  createArgs: [],
   runtimeArgs: (runtime) => ['--runtime', runtime],
   baseImageFix: FIX.baseImage,
 };

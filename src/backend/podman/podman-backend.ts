@@ -33,6 +33,8 @@ export const podmanCli = new EngineCli(PODMAN_BIN, 'podman', FIX.installPodman);
  *   pid 1) unless `--time 0`.
  * - `ps --format` templates have no `.Label`; `--format json` gives labels
  *   as a map.
+ * - `run`/`create` copy the client's http(s)/ftp/no proxy variables into
+ *   the container unless `--http-proxy=false`.
  * - `--runtime` takes the names in containers.conf; the engine's default
  *   OCI runtime is runc or crun.
  */
@@ -43,6 +45,8 @@ const dialect: EngineDialect = {
   tmpfsOwner: () => 'U',
   forceRemove: ['--force', '--time', '0'],
   aliasesResolve: false,
+  // Else podman copies the operator's proxy variables (and any password in them) into containers.
+  createArgs: ['--http-proxy=false'],
   // runc means "the standard OCI runtime": podman's own (runc or crun).
   runtimeArgs: (runtime) => (runtime === 'runc' ? [] : ['--runtime', runtime]),
   baseImageFix: FIX.baseImage,
