@@ -127,6 +127,25 @@ export abstract class CliEngineBackend implements Backend {
     };
   }
 
+  /** The bottle's internal network (the agent's only one) and the sidecar's way out. */
+  private async createNetworks(slug: string, labels: readonly string[]): Promise<void> {
+    await this.must(
+      [
+        'network',
+        'create',
+        '--internal',
+        ...this.dialect.internalNetworkOptions,
+        ...labels,
+        names.internalNet(slug),
+      ],
+      'creating the internal network',
+    );
+    await this.must(
+      ['network', 'create', ...labels, names.egressNet(slug)],
+      'creating the egress network',
+    );
+  }
+
   async launch(spec: LaunchSpec, progress: (line: string) => void): Promise<void> {
     const common = {
       [LABEL.slug]: spec.slug,
@@ -139,21 +158,7 @@ export abstract class CliEngineBackend implements Backend {
     const internal = names.internalNet(spec.slug);
     const egressNet = names.egressNet(spec.slug);
     progress(`creating networks ${internal} (internal) and ${egressNet}`);
-    await this.must(
-      [
-        'network',
-        'create',
-        '--internal',
-        ...this.dialect.internalNetworkOptions,
-        ...labelArgs({ ...common, [LABEL.role]: 'network' }),
-        internal,
-      ],
-      'creating the internal network',
-    );
-    await this.must(
-      ['network', 'create', ...labelArgs({ ...common, [LABEL.role]: 'network' }), egressNet],
-      'creating the egress network',
-    );
+    await this.createNetworks(spec.slug, labelArgs({ ...common, [LABEL.role]: 'network' }));
 
     // Nothing of the host is shared with a sidecar, so both run as nobody.
     const sidecarUid = 65534;
