@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { ensureImage } from '../../src/backend/docker/build.js';
+import { createBackend } from '../../src/backend/select.js';
 import { agentImageRecipe } from '../../src/providers/recipe.js';
 import { PROVIDER_REGISTRY, type ProviderName } from '../../src/providers/registry.js';
 import { loadSettings } from '../../src/settings/settings.js';
@@ -36,7 +36,9 @@ describeDocker('vendored CLI help matches the pinned CLIs', () => {
         dockerfile: [],
         extraCaPems: settings.extraCaFiles.map((c) => readFileSync(c.path, 'utf8')),
       });
-      tag = ensureImage(recipe, { logDir }).then((r) => r.tag);
+      tag = createBackend('docker')
+        .images.ensure(recipe, { logDir })
+        .then((r) => r.tag);
       images.set(provider, tag);
     }
     return tag;
