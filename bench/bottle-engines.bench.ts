@@ -14,7 +14,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { expect, it } from 'vitest';
-import { FAKE_HOST, startFakeLlm, type FakeLlm } from '../test/fixtures/fake-llm.js';
+import {
+  FAKE_HOST,
+  startFakeLlm,
+  type FakeLlm,
+  type RecordedRequest,
+} from '../test/fixtures/fake-llm.js';
 import { BIN, bottleRepo } from '../test/helpers/bottle-repo.js';
 import { md, type Fixture } from '../test/helpers/fixture.js';
 import { testImage } from '../test/helpers/docker.js';
@@ -101,9 +106,30 @@ function bottleBottle(engine: Engine, b: Build, fx: Fixture, args: string[]): Pr
   });
 }
 
-/** Resolves with the first request after index `from` that `pred` accepts. */
-function nextRequest(fake: FakeLlm, from: number, pred: (path: string) => boolean, ms = 180_000) {
-  return fake.waitFor((r) => fake.requests.indexOf(r) >= from && pred(r.path), ms);
+/**
+ * The first request after index `from` that `pred` accepts, or a throw when
+ * `proc` exits without one (the fake's waiter polls, so a process that ends
+ * right after its request is looked up once more).
+ */
+async function requestOf(
+  fake: FakeLlm,
+  from: number,
+  pred: (path: string) => boolean,
+  proc: Proc,
+  what: string,
+  ms = 180_000,
+): Promise<RecordedRequest> {
+  const match = (r: RecordedRequest): boolean => fake.requests.indexOf(r) >= from && pred(r.path);
+  return Promise.race([
+    fake.waitFor(match, ms),
+    proc.done.then((r) => {
+      const hit = fake.requests.find(match);
+      if (hit !== undefined) return hit;
+      throw new Error(
+        `${what} exited (${r.code}) before its first request:\n${r.out.slice(-2000)}`,
+      );
+    }),
+  ]);
 }
 
 const isMessages = (p: string): boolean => p.startsWith('/v1/messages');
@@ -200,11 +226,7 @@ async function startHeld(engine: Engine, b: Build, fx: Fixture, fake: FakeLlm): 
     '--budget',
     '100m',
   ]);
-  const first = nextRequest(fake, from, isMessages, 600_000);
-  const ended = proc.done.then((r) => {
-    throw new Error(`start exited (${r.code}) before its first request:\n${r.out.slice(-2000)}`);
-  });
-  await Promise.race([first, ended]);
+  await requestOf(fake, from, isMessages, proc, `start (${b.name}, held)`, 600_000);
   const image = (name: string): Promise<string> =>
     engineCli(engine, ['inspect', '--format', '{{.Config.Image}}', name]);
   return {
@@ -264,12 +286,7 @@ async function timedStart(
     newLabel(),
     '--json',
   ]);
-  const first = await Promise.race([
-    nextRequest(fake, from, isMessages),
-    proc.done.then((r) => {
-      throw new Error(`start exited (${r.code}) before its first request:\n${r.out.slice(-2000)}`);
-    }),
-  ]);
+  const first = await requestOf(fake, from, isMessages, proc, `start (${b.name})`);
   const r = await proc.done;
   if (r.code !== 0) throw new Error(`start (${b.name}) exited ${r.code}:\n${r.out.slice(-2000)}`);
   const json = r.stdout.slice(r.stdout.indexOf('{'), r.stdout.lastIndexOf('}') + 1);
@@ -323,12 +340,8 @@ async function timedBare(
     image,
     ...command,
   ]);
-  const first = await Promise.race([
-    nextRequest(fake, from, (p) => (kind === 'node' ? p === path : isMessages(p))),
-    proc.done.then((r) => {
-      throw new Error(`bare run exited (${r.code}) before its request:\n${r.out.slice(-2000)}`);
-    }),
-  ]);
+  const pred = (p: string): boolean => (kind === 'node' ? p === path : isMessages(p));
+  const first = await requestOf(fake, from, pred, proc, `bare run (${kind})`);
   await proc.done;
   return first.at - t0;
 }
@@ -352,6 +365,8 @@ interface EngineRun {
   bare: number[];
   bareCli: number[];
   image?: string;
+  /** Why this engine's warm starts stopped (its bare run failed). */
+  error?: string;
 }
 
 const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
@@ -373,6 +388,7 @@ function report(runs: EngineRun[], builds: Build[], skipped: Skipped[]): string[
       `${e.name}: ${e.cli} ${run.version}${e.env.DOCKER_HOST === undefined ? '' : ` at ${e.env.DOCKER_HOST}`}${e.user === undefined ? '' : ` as ${e.user}`}, image ${run.image ?? '-'}`,
       `  warm start to first request at the fake, median ms [min-max], ratio to the bare run [per-round min-max]`,
     );
+    if (run.error !== undefined) lines.push(`    not measured: ${run.error}`);
     const mb = median(run.bare);
     lines.push(
       `    bare run, node -e one request   ${fmt(mb).padStart(6)} ${range(run.bare)}   1.00x`,
@@ -434,6 +450,24 @@ function hostSourceAddress(ip: string): string | undefined {
   return / src ([0-9.]+)/.exec(r.stdout)?.[1];
 }
 
+/** The test bed's docker-in-docker engine (scripts/testbed-remote.sh), found as its tests find it. */
+function testbedRemote(): string | undefined {
+  const name = process.env.BOT_BOTTLE_DIND_NAME ?? 'bot-bottle-dind';
+  const net = process.env.BOT_BOTTLE_DIND_NET ?? 'bot-bottle-dind';
+  const r = spawnSync(
+    'docker',
+    [
+      'inspect',
+      '--format',
+      `{{with index .NetworkSettings.Networks "${net}"}}{{.IPAddress}}{{end}}`,
+      name,
+    ],
+    { encoding: 'utf8' },
+  );
+  const ip = r.status === 0 ? r.stdout.trim() : '';
+  return /^[0-9.]+$/.test(ip) ? `tcp://${ip}:2375` : undefined;
+}
+
 function uidOf(user: string): number | undefined {
   const r = spawnSync('id', ['-u', user], { encoding: 'utf8' });
   return r.status === 0 ? Number(r.stdout.trim()) : undefined;
@@ -454,10 +488,12 @@ it('bottles on each engine, for each build: warm start and admission', async () 
     sourceAddressTo: hostSourceAddress,
     userExists: (u) => uidOf(u) !== undefined,
     uidOf,
+    testbedRemote,
   });
   const skipped = [...chosen.skipped];
   const fake = await startFakeLlm();
   const runs: EngineRun[] = [];
+  let reported = false;
   // The local engine first: its warm-up builds the images the other engines are given.
   const engines = [...chosen.engines].sort(
     (a, b) => Number(b.name === 'local') - Number(a.name === 'local'),
@@ -494,8 +530,18 @@ it('bottles on each engine, for each build: warm start and admission', async () 
     // Warm-up and admission: one held bottle per engine and build (its launch builds or finds
     // the images); rounds of calls in each, the builds' order rotating.
     const localImages = new Set<string>([testImage]);
+    let localAgentImage: string | undefined;
     for (const run of runs) {
-      if (run.engine.name !== 'local') await seedImages(run.engine, [...localImages]);
+      if (run.engine.name !== 'local') {
+        try {
+          await seedImages(run.engine, [...localImages]);
+        } catch (e) {
+          run.error = failMessage(e);
+          continue;
+        }
+        // The bare baseline runs even where no build can launch a bottle.
+        if (localAgentImage !== undefined) run.image = localAgentImage;
+      }
       for (const b of builds) {
         const cell = run.cells.get(b.name);
         if (cell?.fx === undefined) continue;
@@ -503,6 +549,7 @@ it('bottles on each engine, for each build: warm start and admission', async () 
           cell.held = await startHeld(run.engine, b, cell.fx, fake);
           run.image ??= cell.held.agentImage;
           if (run.engine.name === 'local') {
+            localAgentImage ??= cell.held.agentImage;
             localImages.add(cell.held.agentImage);
             localImages.add(cell.held.egressImage);
           }
@@ -544,10 +591,16 @@ it('bottles on each engine, for each build: warm start and admission', async () 
     // bare runs and every build once, the builds' order rotating.
     for (let r = 0; r <= ROUNDS; r++) {
       for (const run of runs) {
-        if (run.image === undefined) continue;
-        const bare = await timedBare(run.engine, run.image, fake, 'node');
-        const bareCli =
-          AGENT === 'claude' ? await timedBare(run.engine, run.image, fake, 'cli') : undefined;
+        if (run.image === undefined || run.error !== undefined) continue;
+        let bare: number;
+        let bareCli: number | undefined;
+        try {
+          bare = await timedBare(run.engine, run.image, fake, 'node');
+          if (AGENT === 'claude') bareCli = await timedBare(run.engine, run.image, fake, 'cli');
+        } catch (e) {
+          run.error = `bare run: ${failMessage(e)}`;
+          continue;
+        }
         const starts = new Map<string, { ms: number; phases: Record<string, number> }>();
         for (const b of rotate(builds, r)) {
           const cell = run.cells.get(b.name);
@@ -570,14 +623,18 @@ it('bottles on each engine, for each build: warm start and admission', async () 
         }
       }
     }
+    reported = true;
     process.stdout.write(`${report(runs, builds, skipped).join('\n')}\n`);
     // The bench itself must work where it always can: every build on the local engine.
     for (const run of runs.filter((x) => x.engine.name === 'local')) {
+      expect(run.error, 'local engine').toBeUndefined();
       for (const [name, cell] of run.cells) {
         expect(cell.error, `local engine, build ${name}`).toBeUndefined();
       }
     }
   } finally {
+    // A run that broke off still shows what it measured.
+    if (!reported) process.stdout.write(`${report(runs, builds, skipped).join('\n')}\n`);
     for (const run of runs) for (const c of run.cells.values()) c.fx?.cleanup();
     await fake.close();
   }

@@ -65,18 +65,22 @@ export interface HostFacts {
   userExists: (user: string) => boolean;
   /** That user's uid (for its runtime directory). */
   uidOf: (user: string) => number | undefined;
+  /** DOCKER_HOST of the test bed's docker-in-docker engine (scripts/testbed-remote.sh), if it runs. */
+  testbedRemote: () => string | undefined;
 }
 
 /**
  * The engines of BOT_BOTTLE_BENCH_ENGINES (default local,remote,podman):
  * - local: this machine's engine as docker sees it (DOCKER_HOST as set);
- * - remote: DOCKER_HOST=BOT_BOTTLE_BENCH_REMOTE_DOCKER_HOST (tcp://IP:PORT),
- *   its containers reaching this host at BOT_BOTTLE_BENCH_REMOTE_UPSTREAM
- *   (default: this host's address on the route to IP);
- * - podman: `--backend podman` run as BOT_BOTTLE_BENCH_PODMAN_USER, its
- *   containers reaching this host at BOT_BOTTLE_BENCH_PODMAN_UPSTREAM
- *   (default: this host's address on its default route).
- * Engines without their settings are skipped with a note.
+ * - remote: DOCKER_HOST=BOT_BOTTLE_REMOTE_DOCKER_HOST (tcp://IP:PORT; default
+ *   the test bed's docker-in-docker engine when it runs), its containers
+ *   reaching this host at BOT_BOTTLE_REMOTE_UPSTREAM (default: this host's
+ *   address on the route to IP);
+ * - podman: `--backend podman` run as BOT_BOTTLE_PODMAN_USER (default
+ *   bbpodman, the test bed's user, when it exists), its containers reaching
+ *   this host at BOT_BOTTLE_PODMAN_UPSTREAM (default: this host's address on
+ *   its default route).
+ * Engines that are not there are skipped with a note.
  */
 export function chooseEngines(
   env: NodeJS.ProcessEnv,
@@ -92,22 +96,22 @@ export function chooseEngines(
     if (name === 'local') {
       engines.push({ name, cli: 'docker', env: {}, startArgs: [], upstream: 'host-gateway' });
     } else if (name === 'remote') {
-      const dockerHost = env.BOT_BOTTLE_BENCH_REMOTE_DOCKER_HOST ?? '';
+      const given = env.BOT_BOTTLE_REMOTE_DOCKER_HOST ?? '';
+      const dockerHost = given === '' ? (host.testbedRemote() ?? '') : given;
       const ip = /^tcp:\/\/([0-9.]+):\d+$/.exec(dockerHost)?.[1];
       if (dockerHost === '') {
         skipped.push({
           name,
-          note: 'set BOT_BOTTLE_BENCH_REMOTE_DOCKER_HOST=tcp://IP:PORT to measure a remote engine',
+          note: 'no remote engine: run scripts/testbed-remote.sh or set BOT_BOTTLE_REMOTE_DOCKER_HOST=tcp://IP:PORT',
         });
         continue;
       }
       const upstream =
-        env.BOT_BOTTLE_BENCH_REMOTE_UPSTREAM ??
-        (ip === undefined ? undefined : host.sourceAddressTo(ip));
+        env.BOT_BOTTLE_REMOTE_UPSTREAM ?? (ip === undefined ? undefined : host.sourceAddressTo(ip));
       if (upstream === undefined) {
         skipped.push({
           name,
-          note: `cannot tell how ${dockerHost} reaches this host; set BOT_BOTTLE_BENCH_REMOTE_UPSTREAM=IP`,
+          note: `cannot tell how ${dockerHost} reaches this host; set BOT_BOTTLE_REMOTE_UPSTREAM=IP`,
         });
         continue;
       }
@@ -119,25 +123,20 @@ export function chooseEngines(
         upstream,
       });
     } else if (name === 'podman') {
-      const user = env.BOT_BOTTLE_BENCH_PODMAN_USER ?? '';
-      if (user === '') {
+      const user = env.BOT_BOTTLE_PODMAN_USER ?? 'bbpodman';
+      if (!host.userExists(user)) {
         skipped.push({
           name,
-          note: 'set BOT_BOTTLE_BENCH_PODMAN_USER=<unprivileged user> to measure rootless podman',
+          note: `no user '${user}' for rootless podman: run scripts/testbed-podman.sh or set BOT_BOTTLE_PODMAN_USER`,
         });
         continue;
       }
-      if (!host.userExists(user)) {
-        skipped.push({ name, note: `BOT_BOTTLE_BENCH_PODMAN_USER: no user '${user}' here` });
-        continue;
-      }
-      const upstream = env.BOT_BOTTLE_BENCH_PODMAN_UPSTREAM ?? host.sourceAddressTo('192.0.2.1');
+      const upstream = env.BOT_BOTTLE_PODMAN_UPSTREAM ?? host.sourceAddressTo('192.0.2.1');
       if (upstream === undefined) {
-        skipped.push({ name, note: 'no default route; set BOT_BOTTLE_BENCH_PODMAN_UPSTREAM=IP' });
+        skipped.push({ name, note: 'no default route; set BOT_BOTTLE_PODMAN_UPSTREAM=IP' });
         continue;
       }
-      const runtimeDir =
-        env.BOT_BOTTLE_BENCH_PODMAN_RUNTIME_DIR ?? `/run/user/${host.uidOf(user) ?? 0}`;
+      const runtimeDir = env.BOT_BOTTLE_PODMAN_RUNTIME_DIR ?? `/run/user/${host.uidOf(user) ?? 0}`;
       engines.push({
         name,
         cli: 'podman',

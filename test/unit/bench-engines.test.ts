@@ -5,6 +5,7 @@ const host = {
   sourceAddressTo: (ip: string) => (ip === '172.20.0.2' ? '172.20.0.1' : '10.0.0.5'),
   userExists: (u: string) => u === 'bbpodman',
   uidOf: (u: string) => (u === 'bbpodman' ? 1001 : undefined),
+  testbedRemote: () => undefined,
 };
 
 describe('bottle-engines benchmark configuration', () => {
@@ -25,23 +26,30 @@ describe('bottle-engines benchmark configuration', () => {
     expect(() => parseBuilds('a=/x,a=/y', '/y')).toThrow("the name 'a' is used twice");
   });
 
-  it('skips engines without their settings, with a note saying what to set', () => {
-    const { engines, skipped } = chooseEngines({}, host);
+  it('skips engines that are not there, with a note saying what to run or set', () => {
+    const none = { ...host, userExists: () => false };
+    const { engines, skipped } = chooseEngines({}, none);
     expect(engines.map((e) => e.name)).toEqual(['local']);
-    expect(skipped.map((s) => s.note).join('\n')).toContain('BOT_BOTTLE_BENCH_REMOTE_DOCKER_HOST');
-    expect(skipped.map((s) => s.note).join('\n')).toContain('BOT_BOTTLE_BENCH_PODMAN_USER');
-    expect(chooseEngines({ BOT_BOTTLE_BENCH_PODMAN_USER: 'nobody-here' }, host).skipped).toEqual(
-      expect.arrayContaining([
-        { name: 'podman', note: "BOT_BOTTLE_BENCH_PODMAN_USER: no user 'nobody-here' here" },
-      ]),
-    );
+    expect(skipped.map((s) => s.note)).toEqual([
+      'no remote engine: run scripts/testbed-remote.sh or set BOT_BOTTLE_REMOTE_DOCKER_HOST=tcp://IP:PORT',
+      "no user 'bbpodman' for rootless podman: run scripts/testbed-podman.sh or set BOT_BOTTLE_PODMAN_USER",
+    ]);
+  });
+
+  it('finds the test bed engines without settings', () => {
+    const bed = { ...host, testbedRemote: () => 'tcp://172.20.0.2:2375' };
+    expect(chooseEngines({}, bed).engines.map((e) => [e.name, e.env.DOCKER_HOST ?? ''])).toEqual([
+      ['local', ''],
+      ['remote', 'tcp://172.20.0.2:2375'],
+      ['podman', ''],
+    ]);
   });
 
   it('points a remote engine and rootless podman at this host as their containers reach it', () => {
     const { engines } = chooseEngines(
       {
-        BOT_BOTTLE_BENCH_REMOTE_DOCKER_HOST: 'tcp://172.20.0.2:2375',
-        BOT_BOTTLE_BENCH_PODMAN_USER: 'bbpodman',
+        BOT_BOTTLE_REMOTE_DOCKER_HOST: 'tcp://172.20.0.2:2375',
+        BOT_BOTTLE_PODMAN_USER: 'bbpodman',
       },
       host,
     );
