@@ -475,7 +475,9 @@ function uidOf(user: string): number | undefined {
 
 /** The engine's version when it answers within 15 s; undefined otherwise. */
 async function engineVersion(engine: Engine): Promise<string | undefined> {
-  const p = launch(engine, engine.cli, ['version', '--format', '{{.Server.Version}}'], {
+  // podman without a service has no server part.
+  const field = engine.cli === 'podman' ? '{{.Client.Version}}' : '{{.Server.Version}}';
+  const p = launch(engine, engine.cli, ['version', '--format', field], {
     timeoutMs: 15_000,
   });
   const r = await p.done;
@@ -488,6 +490,10 @@ it('bottles on each engine, for each build: warm start and admission', async () 
     sourceAddressTo: hostSourceAddress,
     userExists: (u) => uidOf(u) !== undefined,
     uidOf,
+    homeOf: (u) => {
+      const r = spawnSync('getent', ['passwd', u], { encoding: 'utf8' });
+      return r.status === 0 ? r.stdout.trim().split(':')[5] : undefined;
+    },
     testbedRemote,
   });
   const skipped = [...chosen.skipped];

@@ -65,6 +65,8 @@ export interface HostFacts {
   userExists: (user: string) => boolean;
   /** That user's uid (for its runtime directory). */
   uidOf: (user: string) => number | undefined;
+  /** That user's home directory (where its podman keeps its images). */
+  homeOf: (user: string) => string | undefined;
   /** DOCKER_HOST of the test bed's docker-in-docker engine (scripts/testbed-remote.sh), if it runs. */
   testbedRemote: () => string | undefined;
 }
@@ -140,7 +142,12 @@ export function chooseEngines(
       engines.push({
         name,
         cli: 'podman',
-        env: { XDG_RUNTIME_DIR: runtimeDir, BOT_BOTTLE_BACKEND: 'podman' },
+        // Its own HOME, so bot-bottle's podman and the bench's share that user's image store.
+        env: {
+          HOME: host.homeOf(user) ?? `/home/${user}`,
+          XDG_RUNTIME_DIR: runtimeDir,
+          BOT_BOTTLE_BACKEND: 'podman',
+        },
         startArgs: ['--backend', 'podman'],
         upstream,
         user,

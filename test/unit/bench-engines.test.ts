@@ -6,6 +6,7 @@ const host = {
   userExists: (u: string) => u === 'bbpodman',
   uidOf: (u: string) => (u === 'bbpodman' ? 1001 : undefined),
   testbedRemote: () => undefined,
+  homeOf: (u: string) => `/home/${u}`,
 };
 
 describe('bottle-engines benchmark configuration', () => {
@@ -66,7 +67,10 @@ describe('bottle-engines benchmark configuration', () => {
         user: 'bbpodman',
         startArgs: ['--backend', 'podman'],
         upstream: '10.0.0.5',
-        env: expect.objectContaining({ XDG_RUNTIME_DIR: '/run/user/1001' }) as unknown,
+        env: expect.objectContaining({
+          HOME: '/home/bbpodman',
+          XDG_RUNTIME_DIR: '/run/user/1001',
+        }) as unknown,
       }),
     ]);
   });
