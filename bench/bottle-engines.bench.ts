@@ -125,9 +125,9 @@ async function requestOf(
     proc.done.then((r) => {
       const hit = fake.requests.find(match);
       if (hit !== undefined) return hit;
-      throw new Error(
-        `${what} exited (${r.code}) before its first request:\n${r.out.slice(-2000)}`,
-      );
+      // Its last line says why (bot-bottle's error, or the engine's).
+      const why = r.out.trim().split('\n').pop() ?? '';
+      throw new Error(`${what} exited (${r.code}) before its first request: ${why}`);
     }),
   ]);
 }
@@ -194,11 +194,15 @@ async function seedImages(engine: Engine, images: string[]): Promise<void> {
     const [f, a, env] = wrap(engine, engine.cli, ['load'], process.env);
     const load = spawn(f, a, {
       env: engine.user === undefined ? env : { PATH: process.env.PATH },
-      stdio: ['pipe', 'ignore', 'inherit'],
+      stdio: ['pipe', 'ignore', 'pipe'],
     });
+    let said = '';
+    load.stderr.on('data', (c: Buffer) => (said += c.toString('utf8')));
     save.stdout.pipe(load.stdin);
     const code = await new Promise<number | null>((resolve) => load.on('close', resolve));
-    if (code !== 0) throw new Error(`copying ${image} to the ${engine.name} engine failed`);
+    if (code !== 0) {
+      throw new Error(`copying ${image} to the ${engine.name} engine failed: ${said.trim()}`);
+    }
   }
 }
 
@@ -430,7 +434,8 @@ function report(runs: EngineRun[], builds: Build[], skipped: Skipped[]): string[
       const c = run.cells.get(b.name);
       if (c === undefined) continue;
       if (c.calls.metered.length === 0) {
-        lines.push(`    ${b.name.padEnd(12)}not measured: ${c.error ?? 'no calls'}`);
+        const why = c.held === undefined && c.starts.length === 0 ? '(see above)' : c.error;
+        lines.push(`    ${b.name.padEnd(12)}not measured ${why ?? '(no calls)'}`);
         continue;
       }
       const { metered: m, plain: p, roundDiffs } = c.calls;
