@@ -13,10 +13,12 @@ import {
 } from '../helpers/bottle-repo.js';
 import { describeDocker, dockerOut } from '../helpers/docker.js';
 import { md, type Fixture } from '../helpers/fixture.js';
+import type { RecordedRequest } from '../fixtures/fake-llm.js';
 
 /**
- * The supervise plane end to end: the real Claude Code CLI in a bottle calls
- * the supervise MCP tools (scripted by the fake upstream), the test answers
+ * The supervise plane end to end: the real Claude Code CLI (and the Codex
+ * CLI) in a bottle calls the supervise MCP tools (scripted by the fake
+ * upstream) through the CLI's own MCP registration, the test answers
  * as the operator through `supervise answer`, and the agent's next step
  * shows whether the change is in force.
  */
@@ -48,6 +50,7 @@ interface Pending {
 /** Every fixture made, removed (with its saved images) after the file's tests. */
 const made: Fixture[] = [];
 
+/** A repository whose agent `sup` (Claude Code) and `sup-codex` (Codex CLI) use bottle `sup`. */
 function supRepo(port: number): Fixture {
   const fx = bottleRepo(port, {
     repo: {
@@ -56,16 +59,17 @@ function supRepo(port: number): Fixture {
         `extends: fake\negress:\n  hosts:\n    ${DOCS}: host-gateway:${port}`,
       ),
       '.bot-bottle/agents/sup.md': md('provider: claude\nbottle: sup', 'You are terse.\n'),
+      '.bot-bottle/agents/sup-codex.md': md('provider: codex\nbottle: sup\nmodel: gpt-fake'),
     },
   });
   made.push(fx);
   return fx;
 }
 
-function start(fx: Fixture, label: string, steps: string[]): Promise<BinRun> {
+function start(fx: Fixture, label: string, steps: string[], agent = 'sup'): Promise<BinRun> {
   return runBin(fx, [
     'start',
-    'sup',
+    agent,
     '--headless',
     '--supervise',
     '--json',
@@ -76,13 +80,19 @@ function start(fx: Fixture, label: string, steps: string[]): Promise<BinRun> {
   ]);
 }
 
-async function pending(fx: Fixture, timeoutMs = 240_000): Promise<Pending> {
+/** The first proposal in the queue; fails at once if the run ends without one. */
+async function pending(fx: Fixture, run?: Promise<BinRun>, timeoutMs = 240_000): Promise<Pending> {
   const until = Date.now() + timeoutMs;
+  let ended: BinRun | undefined;
+  void run?.then((r) => (ended = r));
   for (;;) {
     const r = await runBin(fx, ['supervise', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const p = (JSON.parse(r.stdout) as { pending: Pending[] }).pending[0];
     if (p !== undefined) return p;
+    if (ended !== undefined) {
+      throw new Error(`the agent ended without a proposal:\n${ended.stdout}\n${ended.stderr}`);
+    }
     if (Date.now() > until) throw new Error('no proposal arrived');
     await new Promise((res) => setTimeout(res, 1000));
   }
@@ -106,7 +116,7 @@ const egressId = (slug: string): string =>
 
 describeDocker('supervise plane with Claude Code (e2e)', () => {
   afterAll(() => {
-    for (const fx of made) fx.cleanup();
+    for (const fx of made.splice(0)) fx.cleanup();
   });
   const fake = useFakeUpstream();
 
@@ -327,5 +337,99 @@ describeDocker('supervise plane with Claude Code (e2e)', () => {
       { action: 'approved', notes: 'ok by me', applied: 'run' },
       { action: 'rejected', notes: 'not that host', applied: 'none' },
     ]);
+  });
+});
+
+/** The input items of a Responses call the fake received (HTTP body or WebSocket `response.create`). */
+function responsesInput(q: RecordedRequest): Record<string, unknown>[] {
+  const b = q.body as { input?: unknown } | null;
+  if (!q.path.startsWith('/v1/responses') || !Array.isArray(b?.input)) return [];
+  return b.input as Record<string, unknown>[];
+}
+
+describeDocker('supervise plane with the Codex CLI (e2e)', () => {
+  afterAll(() => {
+    for (const fx of made.splice(0)) fx.cleanup();
+  });
+  const fake = useFakeUpstream();
+
+  it('codex calls egress-block through its MCP registration; the approval is live, the tool result and the next request show it', async () => {
+    const fx = supRepo(fake().port);
+    const before = fake().requests.length;
+    const run = start(
+      fx,
+      'sup-codex',
+      ['RUN node probe.cjs', egressProposal('read the docs'), 'RUN node probe.cjs'],
+      'sup-codex',
+    );
+    const p = await pending(fx, run);
+    expect(p).toMatchObject({
+      tool: 'egress-block',
+      slug: 'sup-codex',
+      stale: false,
+      justification: 'read the docs',
+    });
+    expect(p.diff).toContain(`+  - ${DOCS}`);
+    const proxyBefore = egressId('sup-codex');
+    const a = await runBin(fx, [
+      'supervise',
+      'answer',
+      p.id,
+      'approve',
+      '--notes',
+      'fine for this task',
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toContain('approved');
+    expect(egressId('sup-codex')).toBe(proxyBefore);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout) as { output: string; outcome: string; identity: string };
+    expect(rec.outcome).toBe('ended');
+    // The probe after the approval reached the host through the proxy.
+    expect(rec.output).toContain(`done: STATUS 200 hello from ${DOCS}`);
+    expect(
+      fake()
+        .requests.slice(before)
+        .filter((q) => q.path === '/hello' && q.headers.host === DOCS),
+    ).toHaveLength(1);
+    const seen = fake().requests.slice(before);
+    // Codex listed the registered server's tools to the model, under its own naming.
+    const offered = seen
+      .flatMap((q) => (q.body as { tools?: Record<string, unknown>[] } | null)?.tools ?? [])
+      .find((t) => t.type === 'namespace' && t.name === 'mcp__supervise') as
+      { tools: { name: string }[] } | undefined;
+    expect(offered?.tools.map((t) => t.name)).toContain('egress_block');
+    // The model's call of that tool (the fake's answer) and the MCP server's answer Codex sent back.
+    const asked = seen
+      .flatMap((q) => (q.output ?? []) as Record<string, unknown>[])
+      .find((i) => i.type === 'function_call' && i.name === 'egress_block');
+    expect(asked).toMatchObject({ namespace: 'mcp__supervise' });
+    const result = seen
+      .flatMap(responsesInput)
+      .find((i) => i.type === 'function_call_output' && i.call_id === asked?.call_id);
+    const resultText = String(result?.output);
+    expect(resultText).toContain('"status":"approved"');
+    expect(resultText).toContain('fine for this task');
+    // Before the approval the proxy refused the host; after it, the same probe got through.
+    const outputs = seen
+      .flatMap(responsesInput)
+      .filter((i) => i.type === 'function_call_output')
+      .map((i) => String(i.output));
+    expect(outputs).toHaveLength(3);
+    expect(outputs[0]).toContain('STATUS 403 refused');
+    expect(outputs[2]).toContain(`STATUS 200 hello from ${DOCS}`);
+    const [entry] = audit(fx, 'sup-codex');
+    expect(entry).toMatchObject({
+      action: 'approved',
+      component: 'egress',
+      proposalId: p.id,
+      notes: 'fine for this task',
+      applied: 'run',
+      stale: false,
+    });
+    expect(entry?.diff).toContain(`+  - ${DOCS}`);
+    expect(leftovers('sup-codex')).toBe('');
+    expect((await runBin(fx, ['rm', rec.identity])).code).toBe(0);
   });
 });
