@@ -191,9 +191,30 @@ export function shapedRefusal(api: MeteredApi, r: Refusal): ShapedError {
   return { status, headers, body: JSON.stringify(body) };
 }
 
-/** The same refusal as an OpenAI Responses WebSocket event. */
+/**
+ * The same refusal as an OpenAI Responses WebSocket event. Codex reads a
+ * 429 event by its code: `insufficient_quota` becomes its own "Quota
+ * exceeded. Check your plan and billing details." and any other code a
+ * rate limit it retries until "exceeded retry limit", so neither shows
+ * the budget's text. A refusal that no retry can lift (exhausted, cutoff)
+ * is therefore sent as a 400 invalid request, which Codex does not retry
+ * and shows with its message; `held` stays a 429 so Codex retries it.
+ */
 export function shapedWsRefusal(r: Refusal): string {
-  return wsErrorEvent(shapedRefusal('openai-responses', r));
+  if (r.kind !== 'exhausted' && r.kind !== 'cutoff') {
+    return wsErrorEvent(shapedRefusal('openai-responses', r));
+  }
+  const code = `budget_${r.kind}`;
+  return JSON.stringify({
+    type: 'error',
+    status: 400,
+    error: {
+      message: `bot-bottle: ${r.message}`,
+      type: 'invalid_request_error',
+      param: null,
+      code,
+    },
+  });
 }
 
 /**

@@ -345,11 +345,16 @@ describe('egress control plane', () => {
     ws.close();
     expect(upstreamCalls.filter((c) => c.startsWith('ws'))).toHaveLength(2);
     expect(got).toHaveLength(3);
-    expect(JSON.parse(got[2] ?? '{}')).toMatchObject({
+    // A 400 with the budget's text: Codex shows it and does not retry (a 429 it would).
+    const refusal = JSON.parse(got[2] ?? '{}') as { error?: { message?: string } };
+    expect(refusal).toMatchObject({
       type: 'error',
-      status: 429,
-      error: { code: 'insufficient_quota' },
+      status: 400,
+      error: { type: 'invalid_request_error', code: 'budget_exhausted' },
     });
+    expect(refusal.error?.message).toContain(
+      'bot-bottle: the global claude budget (per day) of 20',
+    );
     expect((await ledger.totals({ slug: 'demo' })).tokens).toBe(38);
   });
 
