@@ -282,3 +282,60 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
     }
   });
 });
+
+/**
+ * The same cutoff over Codex's default transport: the Responses API on a
+ * WebSocket (`supports_websockets = true` in the bottle's codex config, as
+ * in every codex bottle). The refusal is an `error` event on the socket,
+ * and the real CLI must show its text, not a vendor message of its own.
+ */
+describeDocker('budgets with the real Codex CLI over its WebSocket', () => {
+  const upstream = useFakeUpstream();
+
+  it('a response.create past the budget is refused on the socket; codex shows the budget message and stops', async () => {
+    const fx = bottleRepo(upstream().port);
+    const before = upstream().requests.length;
+    try {
+      const r = await overBudget(fx, 'codex', 'budget-codex-ws');
+      const rec = JSON.parse(r.stdout) as LaunchRec & { exitCode: number };
+      // Codex reports the failed turn as an error and exits non-zero.
+      expect(rec.outcome).toBe('ended');
+      expect(rec.exitCode).not.toBe(0);
+      const shown = r.stderr.split('\n').filter((l) => l.startsWith('ERROR:'));
+      expect(shown.length, r.stderr).toBeGreaterThan(0);
+      for (const l of shown) {
+        expect(l).toContain('bot-bottle: the launch budget (--budget) of 10 tokens is used up');
+      }
+      expect(rec.output).not.toContain('done:');
+      // Every call went over the WebSocket; the fake answered only those admitted.
+      const seen = upstream().requests.slice(before);
+      const creates = seen.filter(
+        (q) => (q.body as { type?: string } | null)?.type === 'response.create',
+      );
+      expect(creates.length).toBeGreaterThan(0);
+      expect(seen.filter((q) => q.transport === 'http')).toEqual([]);
+      const log = await runBin(fx, ['egress', 'log', rec.identity, '--json']);
+      const refused = log.stdout.split('\n').filter((l) => l.includes('"rule":"budget-exhausted"'));
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toContain('"kind":"websocket"');
+      // The ledger holds exactly the calls the fake answered, and the cutoff.
+      const usage = await usageOf(fx);
+      expect(usage.launches.find((l) => l.identity === rec.identity)).toMatchObject({
+        events: creates.length,
+        inputTokens: 12 * creates.length,
+        outputTokens: 7 * creates.length,
+      });
+      expect(await actionsOf(fx, rec.identity)).toEqual([
+        expect.objectContaining({
+          action: 'cutoff',
+          scope: `launch:${rec.identity}`,
+          limit: 10,
+        }),
+      ]);
+      expect(leftovers(rec.slug)).toBe('');
+      expect((await runBin(fx, ['rm', rec.identity])).code).toBe(0);
+    } finally {
+      fx.cleanup();
+    }
+  });
+});
