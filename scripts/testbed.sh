@@ -10,7 +10,9 @@
 #   4. the tools the tests themselves run (zstd: the fake upstream answers in
 #      zstd as CDNs do, and Node's zlib has none),
 #   5. rootless podman for an unprivileged user with the base image loaded
-#      (scripts/testbed-podman.sh), for the podman backend's tests.
+#      (scripts/testbed-podman.sh), for the podman backend's tests,
+#   6. a second engine that shares none of this machine's files, for the
+#      `remote` test project (scripts/testbed-remote.sh).
 # Idempotent: a second run only checks and returns in a few seconds.
 set -euo pipefail
 work=""
@@ -189,4 +191,5 @@ ensure_build_tools
 ensure_engine
 ensure_base_image
 BOT_BOTTLE_BASE_IMAGE="$IMAGE" bash "$(dirname "$0")/testbed-podman.sh"
-log "ready (BOT_BOTTLE_BASE_IMAGE=$IMAGE)"
+remote_host="$(BOT_BOTTLE_BASE_IMAGE="$IMAGE" bash "$(dirname "$0")/testbed-remote.sh")"
+log "ready (BOT_BOTTLE_BASE_IMAGE=$IMAGE; remote engine for the remote tests: DOCKER_HOST=$remote_host)"
