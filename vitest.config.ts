@@ -41,6 +41,17 @@ export default defineConfig({
           hookTimeout: 900_000,
         },
       },
+      {
+        test: {
+          // The product against a Docker engine that shares no files with this
+          // machine (scripts/testbed-remote.sh starts one).
+          name: 'remote',
+          include: ['test/remote/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+        },
+      },
     ],
   },
 });

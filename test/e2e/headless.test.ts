@@ -8,6 +8,7 @@ import {
   useFakeUpstream,
 } from '../helpers/bottle-repo.js';
 import { describeDocker } from '../helpers/docker.js';
+import { watchBottleMounts } from '../helpers/mount-watch.js';
 
 /**
  * The real agent CLIs from npm, in real bottles, answering a headless
@@ -30,6 +31,8 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
     async ({ agent, path, runtime }) => {
       const fx = bottleRepo(upstream().port, { runtime });
       const before = upstream().requests.length;
+      // No bottle channel may need a host path shared into a container.
+      const mounts = watchBottleMounts({ slugs: [`e2e-${agent}`] });
       try {
         const r = await runBin(fx, [
           'start',
@@ -67,6 +70,12 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
           else expect(q.headers['x-api-key']).toBe(REAL_KEYS.anthropic);
         }
         expect(leftovers(record.slug)).toBe('');
+        await mounts.stop();
+        expect(mounts.binds()).toEqual([]);
+        expect(mounts.seen()).toEqual([
+          `bot-bottle-e2e-${agent}`,
+          `bot-bottle-e2e-${agent}-egress`,
+        ]);
         // The audit log outlives the bottle.
         const archived = await runBin(fx, ['egress', 'log', record.identity, '--json']);
         expect(archived.code, archived.stderr).toBe(0);
@@ -99,6 +108,7 @@ describeDocker('start --headless with the real CLIs against the fake upstream', 
         });
         expect((await runBin(fx, ['rm', record.identity])).code).toBe(0);
       } finally {
+        await mounts.stop();
         fx.cleanup();
       }
     },

@@ -21,12 +21,21 @@ export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'bin.js'
  * REAL_KEYS), with one agent per provider. The extra CAs are the host's (for npm during
  * image builds) plus the fixture CA that signed the fake's certificate.
  * The user has trusted its repository layer (as `bot-bottle trust` does)
- * unless `trusted: false`.
+ * unless `trusted: false`. `upstream` is the address the fake listens on as
+ * the engine's containers reach it (default `host-gateway`, the docker host);
+ * `env` is added to the CLI's environment (e.g. DOCKER_HOST).
  */
 export function bottleRepo(
   fakePort: number,
-  extra: { repo?: FileTree; runtime?: string | undefined; trusted?: boolean } = {},
+  extra: {
+    repo?: FileTree;
+    runtime?: string | undefined;
+    trusted?: boolean;
+    upstream?: string;
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Fixture {
+  const up = `${extra.upstream ?? 'host-gateway'}:${fakePort}`;
   const hostCa = process.env.BOT_BOTTLE_EXTRA_CA_CERTS ?? process.env.NODE_EXTRA_CA_CERTS ?? '';
   const fx = makeFixture(
     {
@@ -38,8 +47,8 @@ export function bottleRepo(
 egress:
   allow: [api.anthropic.com, api.openai.com]
   hosts:
-    api.anthropic.com: host-gateway:${fakePort}
-    api.openai.com: host-gateway:${fakePort}
+    api.anthropic.com: ${up}
+    api.openai.com: ${up}
   routes:
     - host: api.anthropic.com
       headers:
@@ -62,6 +71,7 @@ ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
       BOT_BOTTLE_EXTRA_CA_CERTS: [...hostCa.split(':').filter((p) => p !== ''), FAKE_CA_PATH].join(
         ':',
       ),
+      ...extra.env,
     },
   );
   const git = (...args: string[]): void => {
