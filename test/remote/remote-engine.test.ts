@@ -52,6 +52,33 @@ function remoteLeftovers(slug: string): string {
   );
 }
 
+/**
+ * Polls `check` until it gives a value; fails at once, with the launch's own
+ * output, when the launch `run` ends first (a failed launch would otherwise
+ * look like a slow one).
+ */
+async function whileRunning<T>(
+  run: Promise<BinRun>,
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 240_000,
+): Promise<T> {
+  let ended: BinRun | undefined;
+  void run.then((r) => (ended = r));
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await check();
+    if (got !== undefined) return got;
+    if (ended !== undefined) {
+      throw new Error(
+        `the launch ended (exit ${ended.code}) before ${what}\n${ended.stdout}\n${ended.stderr}`,
+      );
+    }
+    if (Date.now() > until) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s`);
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
 describeRemote('a bottle on a Docker engine that shares no files with this machine', () => {
   const upstream = useFakeUpstream();
   let mounts: MountWatch | undefined;
@@ -153,7 +180,8 @@ describeRemote('a bottle on a Docker engine that shares no files with this machi
       '--json',
     ]);
     const rec = JSON.parse(r.stdout) as LaunchRec;
-    expect(rec.output, r.stderr).toContain('429');
+    expect(rec.outcome, r.stderr).toBe('ended');
+    expect(rec.output).toContain('429');
     expect(rec.output).toContain('launch budget (--budget) of 10 tokens is used up (19 used)');
     const ledger = new SqliteLedger(join(fx.home, 'bot-bottle.db'));
     try {
@@ -210,22 +238,12 @@ s.once('data', (d) => {
       '--prompt',
       ['RUN node probe.cjs', proposal, 'RUN node probe.cjs'].map((s) => `STEP: ${s}`).join('\n'),
     ]);
-    let pending: { id: string; tool: string; diff: string } | undefined;
-    const until = Date.now() + 240_000;
-    while (pending === undefined) {
+    const pending = await whileRunning(run, 'a proposal arrived', async () => {
       const q = await runBin(fx, ['supervise', '--json']);
       expect(q.code, q.stderr).toBe(0);
-      pending = (JSON.parse(q.stdout) as { pending: { id: string; tool: string; diff: string }[] })
+      return (JSON.parse(q.stdout) as { pending: { id: string; tool: string; diff: string }[] })
         .pending[0];
-      if (pending !== undefined) break;
-      if (Date.now() > until) {
-        // Say why: the launch's own account of what went wrong.
-        throw new Error(
-          `no proposal arrived\n${JSON.stringify(await Promise.race([run, Promise.resolve('still running')]))}`,
-        );
-      }
-      await new Promise((res) => setTimeout(res, 1000));
-    }
+    });
     expect(pending.tool).toBe('egress-block');
     expect(pending.diff).toContain(`+  - ${DOCS}`);
     const a = await runBin(fx, ['supervise', 'answer', pending.id, 'approve', '--notes', 'fine']);
@@ -250,7 +268,9 @@ s.once('data', (d) => {
       '--prompt',
       'RUN: echo kept-before-freeze > kept.txt && echo HOLD-freeze',
     ]);
-    await upstream().waitFor(toolResult('HOLD-freeze'), 240_000);
+    await whileRunning(started, 'the agent ran its command', () =>
+      upstream().requests.find(toolResult('HOLD-freeze')),
+    );
     const frozen = await runBin(fx, ['freeze', 'remote-freeze', '--json']);
     expect(frozen.code, frozen.stderr).toBe(0);
     const { identity } = JSON.parse(frozen.stdout) as { identity: string };
