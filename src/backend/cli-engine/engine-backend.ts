@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { containerEnv } from './container-env.js';
 import { createWriteStream } from 'node:fs';
 import { hostname } from 'node:os';
 import { EnvironmentError } from '../../errors.js';
@@ -243,7 +244,7 @@ export abstract class CliEngineBackend implements Backend {
     }
 
     progress(`starting the agent container (runtime ${spec.runtime})`);
-    const envNames = Object.keys(spec.agentEnv).flatMap((n) => ['--env', n]);
+    const agentEnv = containerEnv(spec.agentEnv);
     const hosts = this.dialect.aliasesResolve ? [] : await this.sidecarHosts(spec);
     const errs: Buffer[] = [];
     const r = await this.cli.spawn(
@@ -275,13 +276,13 @@ export abstract class CliEngineBackend implements Backend {
         GUEST_USER,
         '--workdir',
         GUEST_WORKSPACE,
-        ...envNames,
+        ...agentEnv.args,
         '--entrypoint',
         'sleep',
         spec.agentImage,
         'infinity',
       ],
-      { env: spec.agentEnv, stdout: 'pipe', stderr: 'pipe', onStderr: (c) => errs.push(c) },
+      { env: agentEnv.env, stdout: 'pipe', stderr: 'pipe', onStderr: (c) => errs.push(c) },
     );
     if (r.code !== 0) {
       throw new EnvironmentError(
@@ -376,9 +377,11 @@ export abstract class CliEngineBackend implements Backend {
       flags.push('--interactive');
     if (opts.user !== undefined) flags.push('--user', opts.user);
     if (opts.workdir !== undefined) flags.push('--workdir', opts.workdir);
-    for (const n of Object.keys(opts.env ?? {})) flags.push('--env', n);
+    const env = containerEnv(opts.env ?? {});
+    flags.push(...env.args);
     return this.cli.spawn(['exec', ...flags, names.agent(slug), ...argv], {
       ...opts,
+      env: env.env,
       stdin: opts.input !== undefined ? 'pipe' : (opts.stdin ?? 'ignore'),
     });
   }
