@@ -4,7 +4,8 @@
 # DOCKER_HOST look like to bot-bottle. It is a docker-in-docker container on
 # the local engine:
 #   - image bot-bottle-testbed-dind, FROM the base image, with Debian's
-#     docker.io, iptables and tini;
+#     docker.io, iptables, tini and runsc (gVisor, registered as on this
+#     host, `--network=host`, so docker's network isolation still applies);
 #   - not --privileged (a privileged container cannot start on a host whose
 #     bounding set lacks CAP_SYS_RESOURCE), but every other capability and no
 #     seccomp/AppArmor confinement, with the host's cgroup fs;
@@ -14,7 +15,8 @@
 #   - no host path mounted into it except /sys/fs/cgroup, so a bind mount the
 #     product asked that engine for would show an empty directory;
 #   - the base image loaded into it with docker save | docker load.
-# The runtime there is runc only: the remote tests set `runtime: runc`.
+# Both runtimes work there; the remote tests run one bottle under runsc and
+# the others under runc, each saying which.
 # Prints the engine's DOCKER_HOST on stdout (the tests find it the same way:
 # by this container's name and its address on that network).
 # Idempotent: a second run checks, and returns in a few seconds.
@@ -35,24 +37,31 @@ die() { printf '[testbed remote] error: %s\n' "$*" >&2; exit 1; }
 
 base_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
 
+# The recipe's version: a change to the Dockerfile below bumps it.
+DIND_RECIPE=2
+
 ensure_dind_image() {
   local want have
   want="$(base_id "$IMAGE")"
   [ -n "$want" ] || die "base image $IMAGE is missing; run scripts/testbed.sh first"
+  want="$want/$DIND_RECIPE"
   have="$(docker image inspect --format '{{index .Config.Labels "dev.bot-bottle.testbed.base"}}' "$DIND_IMAGE" 2>/dev/null || true)"
   if [ "$have" = "$want" ]; then
     log "image $DIND_IMAGE present"
     return
   fi
-  log "building $DIND_IMAGE from $IMAGE (docker.io, iptables, tini from Debian)"
-  local ctx
+  log "building $DIND_IMAGE from $IMAGE (docker.io, iptables, tini, runsc from Debian)"
+  local ctx old
+  old="$(docker image inspect --format '{{.Id}}' "$DIND_IMAGE" 2>/dev/null || true)"
   ctx="$(mktemp -d /tmp/bot-bottle-dind.XXXXXX)"
   cat >"$ctx/Dockerfile" <<EOF
 FROM $IMAGE
 RUN apt-get update -qq \\
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io iptables tini >/dev/null \\
- && rm -rf /var/lib/apt/lists/*
-LABEL dev.bot-bottle.testbed.base=$want
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io iptables tini runsc >/dev/null \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && mkdir -p /etc/docker \\
+ && echo '{"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=host"]}}}' >/etc/docker/daemon.json
+LABEL dev.bot-bottle.testbed.base="$want"
 VOLUME /var/lib/docker
 ENTRYPOINT ["/usr/bin/tini", "--"]
 EOF
@@ -64,6 +73,7 @@ EOF
   rm -rf "$ctx"
   # A running engine from the old image is replaced below.
   docker rm -f -v "$DIND_NAME" >/dev/null 2>&1 || true
+  [ -z "$old" ] || docker image rm "$old" >/dev/null 2>&1 || true
 }
 
 ensure_network() {

@@ -21,8 +21,9 @@ import { describeRemote, remote, remoteDocker, remoteEnv } from '../helpers/remo
  * filesystem (Docker Desktop, colima, OrbStack, a remote DOCKER_HOST): the
  * built CLI runs here with DOCKER_HOST pointing at the test bed's second
  * engine, the fake upstream runs here too, and the bottle's containers reach
- * it at this machine's address on the engine's network. That engine has only
- * runc, so the bottles ask for it. Images are the product's business: it
+ * it at this machine's address on the engine's network. The first bottle runs
+ * under gVisor (runsc, registered there as on this host), the others under
+ * runc. Images are the product's business: it
  * builds the egress and agent images through the remote API (the engine keeps
  * them between runs). Throughout, no container of a bottle may have a host
  * path bind-mounted: every channel goes through the engine's API.
@@ -119,8 +120,8 @@ describeRemote('a bottle on a Docker engine that shares no files with this machi
   const toolResult = (needle: string) => (r: RecordedRequest) =>
     JSON.stringify(r.body).includes('tool_result') && JSON.stringify(r.body).includes(needle);
 
-  it("claude headless: metered through the remote sidecar, and the agent's commit comes home as a branch", async () => {
-    const fx = repo();
+  it("claude headless under gVisor: metered through the remote sidecar, and the agent's commit comes home as a branch", async () => {
+    const fx = repo({ runtime: 'runsc' });
     const before = upstream().requests.length;
     const r = await runBin(fx, [
       'start',
@@ -134,7 +135,7 @@ describeRemote('a bottle on a Docker engine that shares no files with this machi
     ]);
     expect(r.code, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as LaunchRec;
-    expect(rec.runtime).toBe('runc');
+    expect(rec.runtime).toBe('runsc');
     expect(rec.output).toContain('done: WORKED');
     expect(rec.branch).toBe('bot-bottle/remote-commit');
     expect(git(fx.repo, 'show', 'bot-bottle/remote-commit:hello.txt')).toBe('hi');
