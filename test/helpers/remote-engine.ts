@@ -56,7 +56,13 @@ function find(): RemoteEngine | string {
     if (!isIPv4(ip)) return `container ${DIND_NAME} has no address on network ${DIND_NET}`;
     // The outer bridge's gateway: this machine, as the engine (and the
     // containers it NATs) reach it.
-    engine = { dockerHost: `tcp://${ip}:2375`, upstreamAddress: networkGateway(DIND_NET) };
+    let gateway: string;
+    try {
+      gateway = networkGateway(DIND_NET);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    engine = { dockerHost: `tcp://${ip}:2375`, upstreamAddress: gateway };
   }
   try {
     out(['info', '--format', '{{.ServerVersion}}'], {
