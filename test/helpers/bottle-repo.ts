@@ -86,7 +86,12 @@ ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
   return {
     ...fx,
     cleanup: () => {
-      removeSavedImages(fx.home);
+      // On the engine the sessions ran on (DOCKER_HOST when the test names one).
+      const dockerHost = extra.env?.DOCKER_HOST;
+      removeSavedImages(
+        fx.home,
+        dockerHost === undefined ? process.env : { ...process.env, DOCKER_HOST: dockerHost },
+      );
       removeTree();
     },
   };
@@ -97,7 +102,7 @@ ${extra.runtime === undefined ? '' : `runtime: ${extra.runtime}`}
  * home knows (saved records and archived egress logs), so repeated test
  * runs do not grow the engine.
  */
-export function removeSavedImages(home: string): void {
+export function removeSavedImages(home: string, env: NodeJS.ProcessEnv = process.env): void {
   const identities = new Set<string>();
   for (const dir of [join(home, 'state'), join(home, 'logs', 'egress')]) {
     if (!existsSync(dir)) continue;
@@ -108,6 +113,7 @@ export function removeSavedImages(home: string): void {
       execFileSync('docker', ['image', 'rm', '--force', `bot-bottle-saved:${id}`], {
         stdio: 'ignore',
         timeout: 60_000,
+        env,
       });
     } catch {
       // Not saved (or already removed): nothing to do.
