@@ -87,6 +87,8 @@ describeDocker('interactive CLIs make no background requests the bottle refuses'
       expect(run.ended(), plain().slice(-2000)).toBe(false);
       const log = await runBin(fx, ['egress', 'log', label, '--json']);
       expect(log.code, log.stderr).toBe(0);
+      // The running bottle's own log: the proxy's policy is in it.
+      expect(log.stdout).toContain('"kind":"policy"');
       const refused = log.stdout
         .split('\n')
         .filter((l) => l.startsWith('{'))
