@@ -1,9 +1,7 @@
-import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import type { Admit, Refusal, Ticket } from './admission.js';
+import { listenLatest, type LatestLink, type LinkEvent } from './latest-link.js';
 import {
   controllerMessageSchema,
-  messageReader,
   type ControllerMessage,
   type SidecarMessage,
 } from './link-protocol.js';
@@ -32,81 +30,40 @@ const QUEUE_LIMIT = 10_000;
 export function listenController(opts: {
   socketPath: string;
   slug: string;
-  onEvent?: (kind: 'connected' | 'disconnected' | 'bad-message', detail: string) => void;
+  onEvent?: (kind: LinkEvent, detail: string) => void;
 }): ControllerLink {
-  let sock: Socket | undefined;
-  let closed = false;
   let nextId = 1;
   const pending = new Map<number, (m: ControllerMessage | undefined) => void>();
   const queued: SidecarMessage[] = [];
-  const up = (): boolean => sock !== undefined && !sock.destroyed;
-
-  const send = (m: SidecarMessage): boolean => {
-    if (!up() || sock === undefined) return false;
-    sock.write(`${JSON.stringify(m)}\n`);
-    return true;
+  const dropPending = (): void => {
+    for (const resolve of pending.values()) resolve(undefined);
+    pending.clear();
   };
+  // A new relay replaces the old one (the controller reconnected); the
+  // old one's admissions die with it, as a dropped connection's would.
+  const link: LatestLink<SidecarMessage> = listenLatest({
+    socketPath: opts.socketPath,
+    schema: controllerMessageSchema,
+    onMessage: (m) => {
+      const resolve = pending.get(m.id);
+      pending.delete(m.id);
+      resolve?.(m);
+    },
+    onAttach: () => {
+      dropPending();
+      link.send({ t: 'hello', slug: opts.slug });
+      for (const m of queued.splice(0)) link.send(m);
+    },
+    onDetach: dropPending,
+    ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
+  });
+  const up = (): boolean => link.up();
+  const send = (m: SidecarMessage): boolean => link.send(m);
   const sendOrQueue = (m: SidecarMessage): void => {
     if (send(m)) return;
     // A reservation dies with the connection that made it; only usage is worth keeping.
     if ((m.t === 'usage' || m.t === 'redacted') && queued.length < QUEUE_LIMIT) queued.push(m);
   };
-
-  const dropPending = (): void => {
-    for (const resolve of pending.values()) resolve(undefined);
-    pending.clear();
-  };
-
-  const attach = (s: Socket): void => {
-    if (closed) {
-      s.destroy();
-      return;
-    }
-    // A new relay replaces the old one (the controller reconnected); the
-    // old one's admissions die with it, as a dropped connection's would.
-    if (sock !== undefined) {
-      const old = sock;
-      sock = undefined;
-      old.destroy();
-    }
-    sock = s;
-    send({ t: 'hello', slug: opts.slug });
-    for (const m of queued.splice(0)) send(m);
-    opts.onEvent?.('connected', opts.socketPath);
-    s.on(
-      'data',
-      messageReader(controllerMessageSchema, {
-        message: (m) => {
-          const resolve = pending.get(m.id);
-          pending.delete(m.id);
-          resolve?.(m);
-        },
-        bad: (line) => {
-          opts.onEvent?.('bad-message', line.slice(0, 200));
-        },
-        tooLong: () => {
-          opts.onEvent?.('bad-message', 'line too long');
-          s.destroy();
-        },
-      }),
-    );
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      if (sock !== s) return;
-      sock = undefined;
-      dropPending();
-      opts.onEvent?.('disconnected', opts.socketPath);
-    });
-  };
-  // Slugs are unique and the tmpfs is the container's own: a socket here is stale.
-  rmSync(opts.socketPath, { force: true });
-  const server = createServer(attach);
-  server.on('error', (e) => {
-    opts.onEvent?.('bad-message', `link socket: ${e.message}`);
-  });
-  server.listen(opts.socketPath, () => {
-    chmodSync(opts.socketPath, 0o600);
-  });
 
   const unavailable: Refusal = {
     kind: 'unavailable',
@@ -176,9 +133,7 @@ export function listenController(opts: {
     },
     connected: up,
     close() {
-      closed = true;
-      server.close();
-      sock?.destroy();
+      link.close();
       dropPending();
     },
   };

@@ -1,6 +1,4 @@
-import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
-import { messageReader } from '../egress/link-protocol.js';
+import { listenLatest, type LatestLink, type LinkEvent } from '../egress/latest-link.js';
 import {
   superviseControllerMessage,
   type ProposalDraft,
@@ -38,51 +36,26 @@ interface Waiting {
 
 export function listenSupervise(opts: {
   socketPath: string;
-  onEvent?: (kind: string, detail: string) => void;
+  onEvent?: (kind: LinkEvent, detail: string) => void;
 }): SuperviseLink {
-  let sock: Socket | undefined;
   const waiting = new Map<string, Waiting>();
-  const up = (): boolean => sock !== undefined && !sock.destroyed;
-  const send = (m: SuperviseSidecarMessage): boolean => {
-    if (!up() || sock === undefined) return false;
-    sock.write(`${JSON.stringify(m)}\n`);
-    return true;
-  };
-
-  const attach = (s: Socket): void => {
-    if (sock !== undefined) sock.destroy();
-    sock = s;
-    send({ t: 'hello' });
-    for (const w of waiting.values()) send({ t: 'propose', draft: w.draft });
-    opts.onEvent?.('connected', opts.socketPath);
-    s.on(
-      'data',
-      messageReader(superviseControllerMessage, {
-        message: (m) => {
-          const w = waiting.get(m.id);
-          waiting.delete(m.id);
-          w?.resolve({ status: m.status, notes: m.notes });
-        },
-        bad: (line) => opts.onEvent?.('bad-message', line.slice(0, 200)),
-        tooLong: () => {
-          opts.onEvent?.('bad-message', 'line too long');
-          s.destroy();
-        },
-      }),
-    );
-    s.on('error', () => undefined);
-    s.on('close', () => {
-      if (sock !== s) return;
-      sock = undefined;
-      opts.onEvent?.('disconnected', opts.socketPath);
-    });
-  };
-  rmSync(opts.socketPath, { force: true });
-  const server = createServer(attach);
-  server.on('error', (e) => opts.onEvent?.('error', e.message));
-  server.listen(opts.socketPath, () => {
-    chmodSync(opts.socketPath, 0o600);
+  const link: LatestLink<SuperviseSidecarMessage> = listenLatest({
+    socketPath: opts.socketPath,
+    schema: superviseControllerMessage,
+    onMessage: (m) => {
+      const w = waiting.get(m.id);
+      waiting.delete(m.id);
+      w?.resolve({ status: m.status, notes: m.notes });
+    },
+    // Every call still waiting is asked again: the controller knows it by id.
+    onAttach: () => {
+      link.send({ t: 'hello' });
+      for (const w of waiting.values()) link.send({ t: 'propose', draft: w.draft });
+    },
+    onDetach: () => undefined,
+    ...(opts.onEvent === undefined ? {} : { onEvent: opts.onEvent }),
   });
+  const send = (m: SuperviseSidecarMessage): boolean => link.send(m);
 
   return {
     submit(draft, timeoutMs, signal) {
@@ -115,10 +88,9 @@ export function listenSupervise(opts: {
         send({ t: 'propose', draft });
       });
     },
-    connected: up,
+    connected: () => link.up(),
     close() {
-      server.close();
-      sock?.destroy();
+      link.close();
     },
   };
 }
