@@ -21,7 +21,7 @@ import {
   type RecordedRequest,
 } from '../test/fixtures/fake-llm.js';
 import { BIN, bottleRepo } from '../test/helpers/bottle-repo.js';
-import { md, type Fixture } from '../test/helpers/fixture.js';
+import type { Fixture } from '../test/helpers/fixture.js';
 import { testImage } from '../test/helpers/docker.js';
 import {
   chooseEngines,
@@ -139,26 +139,7 @@ const newLabel = (): string => `bn${process.pid % 10000}-${++labels}`;
 
 /** A repository with the test bottle, its API hosts mapped to `engine.upstream`, trusted by build `b`. */
 async function fixtureFor(engine: Engine, b: Build, fake: FakeLlm): Promise<Fixture> {
-  const addr = `${engine.upstream}:${fake.port}`;
-  const fx = bottleRepo(fake.port, {
-    trusted: false,
-    repo: {
-      '.bot-bottle/bottles/fake.md': md(`
-egress:
-  allow: [api.anthropic.com, api.openai.com]
-  hosts:
-    api.anthropic.com: ${addr}
-    api.openai.com: ${addr}
-  routes:
-    - host: api.anthropic.com
-      headers:
-        x-api-key: env:BB_TEST_ANTHROPIC_KEY
-    - host: api.openai.com
-      headers:
-        authorization: { secret: env:BB_TEST_OPENAI_KEY, prefix: 'Bearer ' }
-`),
-    },
-  });
+  const fx = bottleRepo(fake.port, { trusted: false, upstream: engine.upstream });
   if (engine.user !== undefined) execFileSync('chown', ['-R', engine.user, fx.root]);
   const t = await bottleBottle(engine, b, fx, ['trust']).done;
   if (t.code !== 0) throw new Error(`bot-bottle trust (${b.name}): ${t.out}`);
