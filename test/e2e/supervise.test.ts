@@ -114,6 +114,22 @@ const egressProposal = (justification: string): string =>
 const egressId = (slug: string): string =>
   dockerOut(['ps', '-q', '--no-trunc', '--filter', `name=^bot-bottle-${slug}-egress$`]).trim();
 
+/** The operator approves `id`; it applies live: the egress proxy is not restarted. */
+async function approveLive(fx: Fixture, slug: string, id: string): Promise<void> {
+  const proxyBefore = egressId(slug);
+  const a = await runBin(fx, [
+    'supervise',
+    'answer',
+    id,
+    'approve',
+    '--notes',
+    'fine for this task',
+  ]);
+  expect(a.code, a.stderr).toBe(0);
+  expect(a.stdout).toContain('approved');
+  expect(egressId(slug)).toBe(proxyBefore);
+}
+
 describeDocker('supervise plane with Claude Code (e2e)', () => {
   afterAll(() => {
     for (const fx of made.splice(0)) fx.cleanup();
@@ -133,18 +149,7 @@ describeDocker('supervise plane with Claude Code (e2e)', () => {
     expect(p.stale).toBe(false);
     expect(p.justification).toBe('read the docs');
     expect(p.diff).toContain(`+  - ${DOCS}`);
-    const proxyBefore = egressId('sup-approve');
-    const a = await runBin(fx, [
-      'supervise',
-      'answer',
-      p.id,
-      'approve',
-      '--notes',
-      'fine for this task',
-    ]);
-    expect(a.code, a.stderr).toBe(0);
-    expect(a.stdout).toContain('approved');
-    expect(egressId('sup-approve')).toBe(proxyBefore);
+    await approveLive(fx, 'sup-approve', p.id);
     const r = await run;
     expect(r.code, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as { output: string; outcome: string };
@@ -370,18 +375,7 @@ describeDocker('supervise plane with the Codex CLI (e2e)', () => {
       justification: 'read the docs',
     });
     expect(p.diff).toContain(`+  - ${DOCS}`);
-    const proxyBefore = egressId('sup-codex');
-    const a = await runBin(fx, [
-      'supervise',
-      'answer',
-      p.id,
-      'approve',
-      '--notes',
-      'fine for this task',
-    ]);
-    expect(a.code, a.stderr).toBe(0);
-    expect(a.stdout).toContain('approved');
-    expect(egressId('sup-codex')).toBe(proxyBefore);
+    await approveLive(fx, 'sup-codex', p.id);
     const r = await run;
     expect(r.code, r.stderr).toBe(0);
     const rec = JSON.parse(r.stdout) as { output: string; outcome: string; identity: string };
