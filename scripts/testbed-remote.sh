@@ -26,6 +26,7 @@ IMAGE="${BOT_BOTTLE_BASE_IMAGE:-node:22-bookworm-slim}"
 DIND_IMAGE=bot-bottle-testbed-dind
 DIND_NAME="${BOT_BOTTLE_DIND_NAME:-bot-bottle-dind}"
 DIND_NET="${BOT_BOTTLE_DIND_NET:-bot-bottle-dind}"
+DIND_VOLUME="${BOT_BOTTLE_DIND_VOLUME:-bot-bottle-dind-data}"
 # Inside the engine: networks from a pool that cannot collide with the
 # outer engine's own (172.17-31/16, 192.168/16), so routes stay unambiguous.
 INNER_BIP=10.213.0.1/24
@@ -71,7 +72,8 @@ EOF
     die "building $DIND_IMAGE failed"
   fi
   rm -rf "$ctx"
-  # A running engine from the old image is replaced below.
+  # A running engine from the old image is replaced below; its images stay
+  # in the volume.
   docker rm -f -v "$DIND_NAME" >/dev/null 2>&1 || true
   [ -z "$old" ] || docker image rm "$old" >/dev/null 2>&1 || true
 }
@@ -94,23 +96,30 @@ ensure_engine() {
   state="$(docker inspect --format '{{.State.Status}}' "$DIND_NAME" 2>/dev/null || true)"
   case "$state" in
     running) ;;
-    '')
+    *)
+      # A stopped docker-in-docker engine does not start again: its pid
+      # files and containerd socket are left in the container's layer and
+      # containerd then times out. Its images live in a named volume, so
+      # the container is made anew and keeps them.
+      if [ -n "$state" ]; then
+        log "$DIND_NAME is $state; making it again (its images are kept in volume $DIND_VOLUME)"
+        docker rm -f -v "$DIND_NAME" >/dev/null
+      fi
       log "starting $DIND_NAME (dockerd, storage driver vfs)"
-      # The anonymous volume holds the engine's images: a container layer on
-      # the outer engine, never a path of this host.
+      # The named volume holds the engine's images: a volume of the outer
+      # engine, never a path of this host (removing the container with -v
+      # drops only anonymous volumes). /run (and /var/run, its link) is a
+      # tmpfs, so nothing of a previous engine's run state survives.
       docker run --detach --name "$DIND_NAME" --hostname "$DIND_NAME" \
         --label "$TESTBED_LABEL" --network "$DIND_NET" \
         --cap-add ALL --cap-drop SYS_RESOURCE \
         --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
         --security-opt systempaths=unconfined \
         -v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns host \
+        -v "$DIND_VOLUME:/var/lib/docker" --tmpfs /run:exec \
         "$DIND_IMAGE" \
         dockerd --host=tcp://0.0.0.0:2375 --storage-driver=vfs \
         --bip "$INNER_BIP" --default-address-pool "$INNER_POOL" >/dev/null
-      ;;
-    *)
-      log "$DIND_NAME is $state; starting it again"
-      docker start "$DIND_NAME" >/dev/null
       ;;
   esac
   local ip host
