@@ -58,6 +58,7 @@ export function budgetWindow(
     scope,
     filter: { ...filter, ...(since === undefined ? {} : { since }) },
     limit: b.tokens ?? 0,
+    kind: 'budget',
   });
   switch (b.scope) {
     case 'launch':
@@ -65,6 +66,7 @@ export function budgetWindow(
         scope: `launch:${launch.identity}`,
         filter: { identity: launch.identity, since: launch.startedAt },
         limit: b.tokens,
+        kind: 'budget',
       };
     case 'agent':
       return window(`agent:${provider}:${plan.agent.name}`, { provider, agent: plan.agent.name });

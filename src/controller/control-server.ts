@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -12,6 +13,8 @@ import { botBottleHome } from '../paths.js';
 import type { BottlePlan } from '../plan/schema.js';
 import { answeredCall, unmeteredCharge } from '../egress/admission.js';
 import type { MeteredApi, Usage } from '../egress/meter.js';
+import { ledgerHost } from '../ledger/host.js';
+import { decideAdmission } from './admission-decision.js';
 import { bottleNames, budgetWindow, describeBudget } from './budget.js';
 import { operatorCutoff } from './enforcement.js';
 
@@ -29,7 +32,7 @@ export function controllerDir(env: NodeJS.ProcessEnv, slug: string): string {
 
 /** An admitted call in flight: its reservation (none without a budget) and what it was admitted as. */
 interface Held {
-  reservation: number | null;
+  reservation: string | null;
   api: MeteredApi;
   estimate: number;
 }
@@ -82,6 +85,7 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
   const dir = controllerDir(o.env, slug);
   const bottles = bottleNames(plan);
   const launch = { identity, startedAt: new Date(o.startedAt).toISOString() };
+  const host = ledgerHost(o.env);
 
   let fired = false;
   const redacted: Record<string, number> = {};
@@ -151,30 +155,35 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
       held.set(m.id, { reservation: null, api: m.api, estimate: m.estimate });
       return { t: 'admit', id: m.id, ok: true };
     }
-    const r = await ledger.admit(w, slug, m.estimate);
-    if (r.verdict === 'admitted') {
-      held.set(m.id, { reservation: r.reservation, api: m.api, estimate: m.estimate });
+    const { decision: d, reservation } = await ledger.admit([w], slug, (states) =>
+      decideAdmission(states, { estimate: m.estimate }),
+    );
+    if (d.verdict === 'admitted') {
+      held.set(m.id, { reservation, api: m.api, estimate: m.estimate });
       return { t: 'admit', id: m.id, ok: true };
     }
-    if (r.verdict === 'held') {
+    const used = d.state.used;
+    if (d.verdict === 'held') {
       return refuse(
         'held',
-        `the ${describeBudget(plan)} (${w.limit} tokens, ${r.used} used) is held by calls in flight; retry shortly`,
+        `the ${describeBudget(plan)} (${w.limit} tokens, ${used} used) is held by calls in flight; retry shortly`,
         2,
       );
     }
-    fire(r.used, w.limit, w.scope);
+    fire(used, w.limit, w.scope);
     return refuse(
       'exhausted',
-      `the ${describeBudget(plan)} of ${w.limit} tokens is used up (${r.used} used); ` +
+      `the ${describeBudget(plan)} of ${w.limit} tokens is used up (${used} used); ` +
         `bottle ${slug} may make no more ${plan.budget.provider} API calls`,
     );
   };
 
-  const record = async (reservation: number | null, u: Usage): Promise<void> => {
+  const record = async (reservation: string | null, u: Usage): Promise<void> => {
     const event: UsageEvent = {
       ...u,
       at: new Date().toISOString(),
+      host,
+      eventId: randomUUID(),
       slug,
       identity,
       agent: plan.agent.name,

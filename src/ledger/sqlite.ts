@@ -1,11 +1,13 @@
 import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { botBottleHome } from '../paths.js';
 import { LATEST_SCHEMA, MIGRATIONS } from './migrations.js';
 import {
   RESERVATION_TTL_MS,
-  type Admission,
+  type AdmitDecide,
+  type Admitted,
   type BudgetWindow,
   type EnforcementAction,
   type LaunchUsage,
@@ -14,6 +16,7 @@ import {
   type UsageEvent,
   type UsageFilter,
   type UsageTotals,
+  type WindowState,
 } from './types.js';
 
 interface RawTotals {
@@ -49,6 +52,7 @@ function whereClause(f: UsageFilter): { where: string; args: string[] } {
     args.push(v);
   };
   eq('provider', f.provider);
+  eq('host', f.host);
   eq('slug', f.slug);
   eq('identity', f.identity);
   eq('agent', f.agent);
@@ -112,20 +116,23 @@ export class SqliteLedger implements LedgerStore {
     return Promise.resolve(this.currentVersion());
   }
 
+  /** Inserts one event and adds it to the hourly totals, unless its id was written before. */
   private insertUsage(e: UsageEvent): void {
-    this.db
+    const r = this.db
       .prepare(
-        `INSERT INTO usage_events (at, slug, identity, agent, provider, bottles, api, model, request_id,
-           input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, estimated, unmetered)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO usage_events (at, host, event_id, slug, identity, agent, provider, bottles, api, model,
+           request_id, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, estimated, unmetered)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (event_id) DO NOTHING`,
       )
       .run(
         e.at,
+        e.host,
+        e.eventId,
         e.slug,
         e.identity,
         e.agent,
         e.provider,
-        // Space-padded so `LIKE '% name %'` matches whole names only.
         ` ${e.bottles.join(' ')} `,
         e.api,
         e.model,
@@ -137,6 +144,7 @@ export class SqliteLedger implements LedgerStore {
         e.estimated ? 1 : 0,
         e.unmetered ? 1 : 0,
       );
+    if (r.changes === 0) return;
     this.db
       .prepare(
         `INSERT INTO usage_hourly (hour, identity, agent, provider, bottles, tokens) VALUES (?, ?, ?, ?, ?, ?)
@@ -169,6 +177,7 @@ export class SqliteLedger implements LedgerStore {
     if (
       f.identity === undefined &&
       f.slug === undefined &&
+      f.host === undefined &&
       (from === undefined || HOUR_START.test(from))
     ) {
       const { where, args } = whereClause(rest);
@@ -206,7 +215,7 @@ export class SqliteLedger implements LedgerStore {
     const { where, args } = whereClause(f);
     const rows = this.db
       .prepare(
-        `SELECT slug, identity, agent, provider, min(at) AS first, max(at) AS last,
+        `SELECT max(host) AS host, slug, identity, agent, provider, min(at) AS first, max(at) AS last,
                 count(*) AS events, sum(unmetered) AS um, sum(input_tokens) AS i, sum(output_tokens) AS o,
                 sum(cache_creation_tokens) AS cc, sum(cache_read_tokens) AS cr
          FROM usage_events ${where} GROUP BY identity, slug, agent, provider ORDER BY last DESC`,
@@ -229,24 +238,46 @@ export class SqliteLedger implements LedgerStore {
     return row.t;
   }
 
-  admit(budget: BudgetWindow, slug: string, tokens: number): Promise<Admission> {
-    // IMMEDIATE: the write lock is taken before reading, so two controllers
-    // cannot both see room for one more request.
-    const run = this.db.transaction((): Admission => {
+  /** The earliest usage a window counts (when a rate window starts to free up). */
+  private firstAt(f: UsageFilter): string | null {
+    const { where, args } = whereClause(f);
+    const row = this.db
+      .prepare(`SELECT min(at) AS first FROM usage_events ${where}`)
+      .get(...args) as { first: string | null } | undefined;
+    return row?.first ?? null;
+  }
+
+  admit<D extends { reserve?: number | undefined }>(
+    windows: readonly BudgetWindow[],
+    slug: string,
+    decide: AdmitDecide<D>,
+  ): Promise<Admitted<D>> {
+    // IMMEDIATE: the write lock is taken before reading, so no other
+    // process admits between this one's reads and its reservation.
+    const run = this.db.transaction((): Admitted<D> => {
       const now = Date.now();
-      const used = this.budgetTokens(budget.filter);
-      const reserved = this.openReserved(budget.scope, now);
-      if (used >= budget.limit) return { verdict: 'exhausted', used, reserved };
-      if (used + reserved >= budget.limit) return { verdict: 'held', used, reserved };
-      const r = this.db
-        .prepare('INSERT INTO reservations (scope, slug, tokens, at) VALUES (?, ?, ?, ?)')
-        .run(budget.scope, slug, Math.max(0, Math.ceil(tokens)), new Date(now).toISOString());
-      return { verdict: 'admitted', reservation: Number(r.lastInsertRowid), used, reserved };
+      const states: WindowState[] = windows.map((w) => ({
+        window: w,
+        used: this.budgetTokens(w.filter),
+        reserved: this.openReserved(w.scope, now),
+        firstAt: w.kind === 'rate' ? this.firstAt(w.filter) : null,
+      }));
+      const decision = decide(states);
+      if (decision.reserve === undefined || windows.length === 0) {
+        return { decision, reservation: null };
+      }
+      const grp = randomUUID();
+      const insert = this.db.prepare(
+        'INSERT INTO reservations (scope, slug, tokens, at, grp) VALUES (?, ?, ?, ?, ?)',
+      );
+      const tokens = Math.max(0, Math.ceil(decision.reserve));
+      for (const w of windows) insert.run(w.scope, slug, tokens, new Date(now).toISOString(), grp);
+      return { decision, reservation: grp };
     });
     return Promise.resolve(run.immediate());
   }
 
-  settle(reservation: number | null, e: UsageEvent): Promise<void> {
+  settle(reservation: string | null, e: UsageEvent): Promise<void> {
     this.db.transaction(() => {
       this.insertUsage(e);
       if (reservation !== null) this.releaseNow(reservation);
@@ -254,11 +285,11 @@ export class SqliteLedger implements LedgerStore {
     return Promise.resolve();
   }
 
-  private releaseNow(id: number): void {
-    this.db.prepare('UPDATE reservations SET released = 1 WHERE id = ?').run(id);
+  private releaseNow(grp: string): void {
+    this.db.prepare('UPDATE reservations SET released = 1 WHERE grp = ?').run(grp);
   }
 
-  release(id: number): Promise<void> {
+  release(id: string): Promise<void> {
     this.releaseNow(id);
     return Promise.resolve();
   }

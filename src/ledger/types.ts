@@ -19,10 +19,18 @@ export interface UsageEvent extends Omit<Usage, 'api'> {
   provider: ProviderName;
   /** The composed bottles with their extends chains, e.g. ['base', 'github']. */
   bottles: readonly string[];
+  /** The host whose controller recorded it: fleet views show each launch's host. */
+  host: string;
+  /**
+   * Unique per metered call. A store ignores a second write of the same id,
+   * so usage kept on the host while the store was away is written once.
+   */
+  eventId: string;
 }
 
 export interface UsageFilter {
   provider?: ProviderName;
+  host?: string;
   slug?: string;
   identity?: string;
   agent?: string;
@@ -66,21 +74,49 @@ export interface RedactionEvent {
   counts: Readonly<Record<string, number>>;
 }
 
-/** One budget as the ledger sees it: which usage it counts and its limit. */
+/**
+ * One limit admission checks, as the ledger sees it: which usage it counts
+ * and its limit. A `budget` counts its period; a `rate` counts a sliding
+ * window (its filter's `since` is the window's start, e.g. a minute ago).
+ */
 export interface BudgetWindow {
-  /** Reservation key shared by every bottle the budget covers, e.g. `global:claude`. */
+  /** Reservation key shared by every bottle the limit covers, e.g. `global:claude`. */
   scope: string;
   filter: UsageFilter;
   limit: number;
+  kind: 'budget' | 'rate';
 }
 
-export type Admission =
-  | { verdict: 'admitted'; reservation: number; used: number; reserved: number }
-  /** exhausted: used >= limit. held: in-flight reservations fill the rest for now. */
-  | { verdict: 'exhausted' | 'held'; used: number; reserved: number };
+/** A window as admission found it, inside the admitting transaction. */
+export interface WindowState {
+  window: BudgetWindow;
+  /** Tokens (input + output) of the usage the window counts. */
+  used: number;
+  /** Tokens held by open reservations of the window's scope. */
+  reserved: number;
+  /** The earliest counted usage (rate windows only): when the window starts to free up. */
+  firstAt: string | null;
+}
+
+/**
+ * What admission decided over the windows' states: a pure function run
+ * inside the store's transaction, so no other admission (on any host) sees
+ * the states between the decision and its reservation. `reserve` (tokens)
+ * holds a reservation in every window's scope; without it nothing is held.
+ */
+export type AdmitDecide<D extends { reserve?: number | undefined }> = (
+  states: readonly WindowState[],
+) => D;
+
+export interface Admitted<D> {
+  decision: D;
+  /** The reservation held (one id for all its scopes), or null if none was. */
+  reservation: string | null;
+}
 
 /** Usage of one launch, for `usage` and the dashboard. */
 export interface LaunchUsage extends UsageTotals {
+  host: string;
   slug: string;
   identity: string;
   agent: string;
@@ -100,15 +136,22 @@ export interface LedgerStore {
   /** Totals per launch, most recent activity first. */
   byLaunch(filter: UsageFilter): Promise<LaunchUsage[]>;
   /**
-   * Atomically (across processes): count the budget's usage and open
-   * reservations, and if used + reserved < limit hold `tokens` for a request
-   * about to be sent. So concurrent requests overshoot by one at most.
+   * Atomically (across processes and hosts): read every window's usage and
+   * open reservations, let `decide` choose, and hold its `reserve` in every
+   * window's scope. Concurrent admissions see each other's reservations.
    */
-  admit(budget: BudgetWindow, slug: string, tokens: number): Promise<Admission>;
-  /** Record a metered call's usage and drop its reservation in one transaction. */
-  settle(reservation: number | null, e: UsageEvent): Promise<void>;
+  admit<D extends { reserve?: number | undefined }>(
+    windows: readonly BudgetWindow[],
+    slug: string,
+    decide: AdmitDecide<D>,
+  ): Promise<Admitted<D>>;
+  /**
+   * Record a metered call's usage and drop its reservation in one
+   * transaction. A second settle of the same `eventId` changes nothing.
+   */
+  settle(reservation: string | null, e: UsageEvent): Promise<void>;
   /** Drop a reservation whose request ended without usage. */
-  release(id: number): Promise<void>;
+  release(id: string): Promise<void>;
   /** Tokens held by open reservations for `scope`. */
   reserved(scope: string): Promise<number>;
   recordAction(a: EnforcementAction): Promise<void>;

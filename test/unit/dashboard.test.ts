@@ -42,6 +42,8 @@ const active = (slug: string, identity: string): ActiveBottle => ({
 
 const event = (slug: string, identity: string, input: number, output: number): UsageEvent => ({
   at: new Date(NOW.getTime() - 30_000).toISOString(),
+  host: 'h1',
+  eventId: `${identity}-${String(input)}-${String(output)}-${String(Math.random())}`,
   slug,
   identity,
   agent: 'claude',

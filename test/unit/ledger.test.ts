@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { decideAdmission } from '../../src/controller/admission-decision.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
-import type { UsageEvent } from '../../src/ledger/types.js';
+import type { BudgetWindow, LedgerStore, UsageEvent } from '../../src/ledger/types.js';
 
 const WRITER = join(import.meta.dirname, '..', 'fixtures', 'ledger-writer.mjs');
 
@@ -25,8 +27,27 @@ const ev = (over: Partial<UsageEvent> = {}): UsageEvent => ({
   cacheReadTokens: 30,
   estimated: false,
   unmetered: false,
+  host: 'h1',
+  eventId: randomUUID(),
   ...over,
 });
+
+/** One admission against one budget, as the controller decides it. */
+async function admitOne(
+  l: LedgerStore,
+  budget: Omit<BudgetWindow, 'kind'>,
+  slug: string,
+  tokens: number,
+): Promise<{ verdict: string; reservation: string | null; used: number; reserved: number }> {
+  let used = 0;
+  let reserved = 0;
+  const { decision, reservation } = await l.admit([{ ...budget, kind: 'budget' }], slug, (st) => {
+    used = st[0]?.used ?? 0;
+    reserved = st[0]?.reserved ?? 0;
+    return decideAdmission(st, { estimate: tokens });
+  });
+  return { verdict: decision.verdict, reservation, used, reserved };
+}
 
 function runWriter(
   db: string,
@@ -66,7 +87,7 @@ describe('SQLite ledger', () => {
 
   it('creates the schema in WAL mode and sums usage by provider, slug, agent, bottle and time', async () => {
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(5);
+    expect(await l.schemaVersion()).toBe(6);
     await l.recordUsage(ev());
     await l.recordUsage(
       ev({ slug: 's2', agent: 'rev', bottles: ['base'], at: '2026-11-21T12:00:00.000Z' }),
@@ -104,7 +125,7 @@ describe('SQLite ledger', () => {
       .run();
     raw.close();
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(5);
+    expect(await l.schemaVersion()).toBe(6);
     expect(await l.totals({ slug: 'old' })).toMatchObject({
       events: 1,
       tokens: 15,
@@ -113,7 +134,7 @@ describe('SQLite ledger', () => {
     await l.close();
     // Opening again applies nothing twice.
     const again = new SqliteLedger(db);
-    expect(await again.schemaVersion()).toBe(5);
+    expect(await again.schemaVersion()).toBe(6);
     await again.close();
   });
 
@@ -128,7 +149,7 @@ describe('SQLite ledger', () => {
     await l.recordUsage(ev());
     await l.recordUsage(ev({ inputTokens: 400, outputTokens: 0, unmetered: true }));
     const budget = { scope: 'global:claude', filter: { provider: 'claude' as const }, limit: 600 };
-    const a = await l.admit(budget, 's2', 250);
+    const a = await admitOne(l, budget, 's2', 250);
     if (a.verdict !== 'admitted') throw new Error(`not admitted: ${a.verdict}`);
     await l.settle(
       a.reservation,
@@ -139,7 +160,7 @@ describe('SQLite ledger', () => {
     expect(await l.totals({ slug: 's2' })).toMatchObject({ events: 1, unmeteredEvents: 1 });
     // The hourly sums budgets read include the estimate's charge.
     expect(await l.used({ provider: 'claude' })).toBe(760);
-    expect((await l.admit(budget, 's1', 1)).verdict).toBe('exhausted');
+    expect((await admitOne(l, budget, 's1', 1)).verdict).toBe('exhausted');
     const [launch] = await l.byLaunch({ slug: 's1' });
     expect(launch).toMatchObject({ events: 2, unmeteredEvents: 1, tokens: 510 });
     await l.close();
@@ -164,7 +185,7 @@ describe('SQLite ledger', () => {
       .run();
     raw.close();
     const l = new SqliteLedger(db);
-    expect(await l.schemaVersion()).toBe(5);
+    expect(await l.schemaVersion()).toBe(6);
     expect(await l.totals({ slug: 'old' })).toMatchObject({
       events: 1,
       unmeteredEvents: 0,
@@ -200,22 +221,22 @@ describe('SQLite ledger', () => {
   it('admits while used + reserved is under the limit, then holds, then refuses as exhausted', async () => {
     const l = new SqliteLedger(db);
     const budget = { scope: 'global:claude', filter: { provider: 'claude' as const }, limit: 1000 };
-    const a = await l.admit(budget, 's1', 500);
+    const a = await admitOne(l, budget, 's1', 500);
     expect(a).toMatchObject({ verdict: 'admitted', used: 0, reserved: 0 });
-    const b = await l.admit(budget, 's2', 600);
+    const b = await admitOne(l, budget, 's2', 600);
     expect(b).toMatchObject({ verdict: 'admitted', used: 0, reserved: 500 });
     // Two requests in flight hold 1,100: a third waits for them.
-    expect(await l.admit(budget, 's3', 1)).toMatchObject({ verdict: 'held', reserved: 1100 });
+    expect(await admitOne(l, budget, 's3', 1)).toMatchObject({ verdict: 'held', reserved: 1100 });
     if (a.verdict !== 'admitted' || b.verdict !== 'admitted') throw new Error('not admitted');
     await l.settle(a.reservation, ev({ inputTokens: 400, outputTokens: 100 }));
-    await l.release(b.reservation);
+    await l.release(b.reservation ?? '');
     expect(await l.reserved('global:claude')).toBe(0);
-    expect(await l.admit(budget, 's3', 1)).toMatchObject({ verdict: 'admitted', used: 500 });
+    expect(await admitOne(l, budget, 's3', 1)).toMatchObject({ verdict: 'admitted', used: 500 });
     await l.settle(null, ev({ inputTokens: 500, outputTokens: 0 }));
     // Exhausted regardless of what is held; a budget on another provider is untouched.
-    expect(await l.admit(budget, 's3', 1)).toMatchObject({ verdict: 'exhausted', used: 1000 });
+    expect(await admitOne(l, budget, 's3', 1)).toMatchObject({ verdict: 'exhausted', used: 1000 });
     const codex = { scope: 'global:codex', filter: { provider: 'codex' as const }, limit: 1000 };
-    expect((await l.admit(codex, 's4', 1)).verdict).toBe('admitted');
+    expect((await admitOne(l, codex, 's4', 1)).verdict).toBe('admitted');
     await l.close();
   });
 
@@ -240,7 +261,10 @@ describe('SQLite ledger', () => {
       const exact = (await l.totals(filter)).tokens;
       const budget = { scope: 's', filter, limit: exact };
       // Exhausted exactly at the total: the rollup and the events agree.
-      expect(await l.admit(budget, 's', 0)).toMatchObject({ verdict: 'exhausted', used: exact });
+      expect(await admitOne(l, budget, 's', 0)).toMatchObject({
+        verdict: 'exhausted',
+        used: exact,
+      });
     }
     expect((await l.totals({ provider: 'claude', since: day })).tokens).toBe(220);
     await l.close();
