@@ -103,13 +103,17 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
   },
   {
     // A shared store: each event names its host and carries a unique id (a
-    // write retried after an outage lands once); one reservation may hold
+    // write retried after an outage lands once) and what admission did to
+    // the call (input estimate, output cap asked and granted); one reservation may hold
     // several scopes (a budget and its rate limits), grouped by id.
     version: 6,
     sql: `
       ALTER TABLE usage_events ADD COLUMN host TEXT NOT NULL DEFAULT '';
       ALTER TABLE usage_events ADD COLUMN event_id TEXT;
       CREATE UNIQUE INDEX usage_by_event_id ON usage_events (event_id);
+      ALTER TABLE usage_events ADD COLUMN input_estimate INTEGER;
+      ALTER TABLE usage_events ADD COLUMN cap_requested INTEGER;
+      ALTER TABLE usage_events ADD COLUMN cap_granted INTEGER;
       ALTER TABLE reservations ADD COLUMN grp TEXT NOT NULL DEFAULT '';
       CREATE INDEX reservations_by_group ON reservations (grp);
     `,

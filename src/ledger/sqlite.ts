@@ -121,8 +121,9 @@ export class SqliteLedger implements LedgerStore {
     const r = this.db
       .prepare(
         `INSERT INTO usage_events (at, host, event_id, slug, identity, agent, provider, bottles, api, model,
-           request_id, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, estimated, unmetered)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           request_id, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, estimated, unmetered,
+           input_estimate, cap_requested, cap_granted)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (event_id) DO NOTHING`,
       )
       .run(
@@ -143,6 +144,9 @@ export class SqliteLedger implements LedgerStore {
         e.cacheReadTokens,
         e.estimated ? 1 : 0,
         e.unmetered ? 1 : 0,
+        e.inputEstimate ?? null,
+        e.capRequested ?? null,
+        e.capGranted ?? null,
       );
     if (r.changes === 0) return;
     this.db

@@ -26,6 +26,10 @@ export interface UsageEvent extends Omit<Usage, 'api'> {
    * so usage kept on the host while the store was away is written once.
    */
   eventId: string;
+  /** What admission did to the call: its input estimate and the output cap asked for and granted. */
+  inputEstimate?: number | null;
+  capRequested?: number | null;
+  capGranted?: number | null;
 }
 
 export interface UsageFilter {

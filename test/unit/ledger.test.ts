@@ -350,4 +350,28 @@ describe('SQLite ledger', () => {
     // The ledger stays writable: no lock was left behind.
     expect((await runWriter(db, 50, 1, 'after')).code).toBe(0);
   }, 60_000);
+  it('writes an event id once, and shows each launch with its host', async () => {
+    const l = new SqliteLedger(db);
+    const once = ev({
+      eventId: 'e-1',
+      host: 'mac-1',
+      inputEstimate: 90,
+      capRequested: 64000,
+      capGranted: 900,
+    });
+    await l.settle(null, once);
+    // A write retried after an outage: nothing doubles, neither events nor budget sums.
+    await l.settle(null, once);
+    await l.recordUsage(once);
+    await l.recordUsage(ev({ identity: 'other', host: 'ci-2' }));
+    expect(await l.totals({})).toMatchObject({ events: 2, tokens: 220 });
+    expect(await l.used({ provider: 'claude' })).toBe(220);
+    expect(await l.totals({ host: 'mac-1' })).toMatchObject({ events: 1 });
+    const hosts = (await l.byLaunch({})).map((x) => [x.identity, x.host]).sort();
+    expect(hosts).toEqual([
+      ['other', 'ci-2'],
+      ['s1-20261121-100000', 'mac-1'],
+    ]);
+    await l.close();
+  });
 });
