@@ -26,8 +26,14 @@ import { buildState } from './state.js';
 
 const RUN_DIR = process.env.BOT_BOTTLE_RUN_DIR ?? '/run/bot-bottle';
 const SOCKET = join(RUN_DIR, 'control.sock');
-const POLICY_FILE = join(RUN_DIR, 'policy.json');
-const SECRETS_FILE = join(RUN_DIR, 'secrets.json');
+/**
+ * In a cluster the policy and secrets are mounted files (a ConfigMap and
+ * a Secret, read-only) and loaded at start; elsewhere `ctl configure`
+ * writes them to the tmpfs.
+ */
+const POLICY_FILE = process.env.BOT_BOTTLE_EGRESS_POLICY_FILE ?? join(RUN_DIR, 'policy.json');
+const SECRETS_FILE = process.env.BOT_BOTTLE_EGRESS_SECRETS_FILE ?? join(RUN_DIR, 'secrets.json');
+const LOAD_AT_START = process.env.BOT_BOTTLE_EGRESS_LOAD_AT_START === '1';
 const PORT = Number(process.env.BOT_BOTTLE_EGRESS_PORT ?? 3128);
 /**
  * Set when the bottle has a controller: metered calls then need its
@@ -140,6 +146,20 @@ function serve(): void {
     chmodSync(SOCKET, 0o600);
     stamp('control', { socket: SOCKET });
   });
+  if (LOAD_AT_START) {
+    load().then(
+      (r) => {
+        if (!r.ok) {
+          stamp('error', { error: r.error });
+          process.exit(1);
+        }
+      },
+      (e: unknown) => {
+        stamp('error', { error: e instanceof Error ? e.message : String(e) });
+        process.exit(1);
+      },
+    );
+  }
   const stop = (): void => {
     control.close();
     link?.close();
