@@ -10,6 +10,13 @@ import type { ImageRecipe } from '../providers/recipe.js';
  */
 
 export { egressImageRecipe, SIDECAR_LINK_ARGV } from './sidecar-image.js';
+export type {
+  ClusterBackend,
+  ClusterBottleSpec,
+  ClusterRendering,
+  ClusterSecrets,
+  K8sObject,
+} from './kubernetes/types.js';
 
 /** The proxy port inside the egress sidecar, and the name the agent reaches it by. */
 export const EGRESS_PORT = 3128;

@@ -1,7 +1,9 @@
 import { chooseBackend } from '../plan/build.js';
 import type { BackendName } from '../plan/schema.js';
-import type { Backend } from './backend.js';
+import { UnsupportedError } from '../errors.js';
+import type { Backend, ClusterBackend } from './backend.js';
 import { DockerBackend } from './docker/docker-backend.js';
+import { KubernetesCluster } from './kubernetes/kubectl.js';
 import { PodmanBackend } from './podman/podman-backend.js';
 
 /**
@@ -15,10 +17,21 @@ export function createBackend(name: BackendName): Backend {
       return new DockerBackend();
     case 'podman':
       return new PodmanBackend();
+    case 'kubernetes':
+      // A cluster is not a container engine this host drives container by container.
+      throw new UnsupportedError(
+        'the kubernetes backend renders and applies bottles (`bot-bottle start --backend kubernetes`, teardown with `bot-bottle kill <slug> --backend kubernetes`); this command needs a container engine',
+        'use --backend docker or --backend podman (or unset BOT_BOTTLE_BACKEND)',
+      );
   }
 }
 
 /** The backend `--backend` names, else BOT_BOTTLE_BACKEND, else docker. */
 export function selectBackend(flag: string | undefined, env: NodeJS.ProcessEnv): BackendName {
   return chooseBackend(flag, env);
+}
+
+/** The cluster backend (`--backend kubernetes`): renders a bottle as objects and applies them with kubectl. */
+export function createClusterBackend(): ClusterBackend {
+  return new KubernetesCluster();
 }

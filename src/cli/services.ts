@@ -1,5 +1,5 @@
-import type { Backend } from '../backend/backend.js';
-import { createBackend, selectBackend } from '../backend/select.js';
+import type { Backend, ClusterBackend } from '../backend/backend.js';
+import { createBackend, createClusterBackend, selectBackend } from '../backend/select.js';
 import { runSession, type LaunchRecord, type SessionRequest } from '../controller/session.js';
 import type { BackendName } from '../plan/schema.js';
 import { clackUi, type Ui } from '../tui/pickers.js';
@@ -8,6 +8,8 @@ import type { CliContext } from './context.js';
 /** What commands use beyond the filesystem; tests replace parts of it. */
 export interface Services {
   backend: (name: BackendName) => Backend;
+  /** The cluster backend (`--backend kubernetes`): renders and applies with kubectl. */
+  cluster: () => ClusterBackend;
   runSession: (req: SessionRequest) => Promise<LaunchRecord>;
   ui: Ui;
   /** stdin and stdout are terminals: pickers may ask, the agent gets a TTY. */
@@ -17,6 +19,7 @@ export interface Services {
 export function services(ctx: CliContext): Services {
   return {
     backend: createBackend,
+    cluster: createClusterBackend,
     runSession,
     ui: clackUi,
     interactive: process.stdin.isTTY && process.stdout.isTTY,

@@ -23,6 +23,7 @@ import { mcpRegistration } from '../supervise/host.js';
 import { PROVIDER_INFO } from '../providers/registry.js';
 import { type Services, backendName, services } from './services.js';
 import { gateTrust } from './trust-gate.js';
+import { k8sFlagsGiven, startOnCluster } from './start-cluster.js';
 
 function define(program: Program) {
   return program
@@ -69,7 +70,39 @@ function define(program: Program) {
     .option('--dry-run', 'resolve and print the plan; create nothing (also BOT_BOTTLE_DRY_RUN=1)')
     .option(
       '--json',
-      'with --dry-run: the plan (schema/bottle-plan.schema.json); otherwise: the launch record, with the agent output captured',
+      'with --dry-run: the plan (schema/bottle-plan.schema.json; with --backend kubernetes: the rendered objects); otherwise: the launch record, with the agent output captured',
+    )
+    .option(
+      '--k8s-namespace <ns>',
+      'kubernetes: the namespace the bottle goes in (default: default)',
+    )
+    .option(
+      '--k8s-runtime-class <name>',
+      "kubernetes: the agent pod's RuntimeClass (default: gvisor; 'none': the cluster's default runtime)",
+    )
+    .option(
+      '--k8s-template',
+      'kubernetes: a SandboxTemplate, SandboxWarmPool and SandboxClaim instead of a Sandbox',
+    )
+    .option(
+      '--k8s-agent-image <ref>',
+      'kubernetes: the agent image (default: bot-bottle-<provider>)',
+    )
+    .option(
+      '--k8s-egress-image <ref>',
+      'kubernetes: the egress proxy image (default: bot-bottle-egress)',
+    )
+    .option(
+      '--k8s-controller-image <ref>',
+      'kubernetes: the in-cluster controller image (default: bot-bottle-controller; not implemented yet)',
+    )
+    .addOption(
+      new Option(
+        '--k8s-ledger-cidr <cidr>',
+        'kubernetes: an address range the controller reaches the shared ledger at (needed when BOT_BOTTLE_LEDGER_URL names a host); repeatable',
+      )
+        .argParser(collect)
+        .default([] as string[], 'the ledger host, when it is an address'),
     )
     .addHelpText(
       'after',
@@ -84,10 +117,18 @@ bottles stay (docs/configuration.md).
 
 The exit code is the agent CLI's.
 
+With --backend kubernetes (docs/kubernetes.md) nothing runs on this host:
+the bottle is rendered as Kubernetes objects (agent Sandbox, egress proxy
+Deployment and Service, NetworkPolicies, ConfigMaps, Secrets) and, without
+--dry-run, applied with kubectl. It needs BOT_BOTTLE_LEDGER_URL (the
+shared store). --dry-run --json prints the objects with every secret
+value shown as <redacted>.
+
 Examples:
   bot-bottle start claude
   bot-bottle start claude --headless --prompt 'Fix the failing test' --json
-  bot-bottle start claude --bottle base --bottle github --label fix-ci --dry-run --json`,
+  bot-bottle start claude --bottle base --bottle github --label fix-ci --dry-run --json
+  bot-bottle start claude --backend kubernetes --dry-run --json`,
     );
 }
 
@@ -165,6 +206,16 @@ async function runStart(
   const dryRun = opts.dryRun === true || ctx.env.BOT_BOTTLE_DRY_RUN === '1';
   const headless = opts.headless === true;
   const budget = parseBudget(opts.budget);
+  const onCluster = backendName(ctx, opts.backend) === 'kubernetes';
+  if (!onCluster && k8sFlagsGiven(opts)) {
+    throw new UsageError('the --k8s-* options are for --backend kubernetes');
+  }
+  if (onCluster && (headless || opts.prompt !== undefined)) {
+    throw new UsageError(
+      '--headless and --prompt run the agent from this host; on kubernetes it is started in its pod',
+      'render or apply the bottle: bot-bottle start <agent> --backend kubernetes [--dry-run]',
+    );
+  }
 
   if (headless) {
     if (agentArg === undefined) {
@@ -181,7 +232,7 @@ async function runStart(
   }
   // Pickers only ever fire for an interactive start on a terminal.
   const ask = !headless && svc.interactive;
-  if (!headless && !dryRun && !svc.interactive && agentArg !== undefined) {
+  if (!onCluster && !headless && !dryRun && !svc.interactive && agentArg !== undefined) {
     throw new UsageError(
       'an interactive start needs a terminal (stdin and stdout are not both terminals)',
       `for unattended runs: bot-bottle start ${agentArg} --headless --prompt '...'`,
@@ -215,6 +266,33 @@ async function runStart(
     }
   }
 
+  if (onCluster) {
+    const literals = new Map<string, string>();
+    const plan = makePlan(
+      ctx,
+      index,
+      {
+        agent,
+        bottles,
+        label: opts.label ?? agent,
+        color: opts.color,
+        budget,
+        backend: 'kubernetes',
+      },
+      literals,
+      trust,
+    );
+    return startOnCluster(ctx, svc, {
+      plan,
+      literals,
+      trust,
+      flags: opts,
+      dryRun,
+      json: opts.json === true,
+      yes: opts.yes === true,
+      ask,
+    });
+  }
   const backend = dryRun ? undefined : svc.backend(backendName(ctx, opts.backend));
   const active = backend === undefined ? new Set<string>() : await activeSlugs(backend);
   let label = opts.label ?? agent;

@@ -9,7 +9,8 @@ import { BUDGET_PERIODS, CUTOFF_POLICIES, PROVIDERS, RUNTIMES } from '../manifes
  * only where each value will come from.
  */
 
-export const BACKENDS = ['docker', 'podman'] as const;
+/** Container engines, and `kubernetes` (objects rendered and applied with kubectl; docs/kubernetes.md). */
+export const BACKENDS = ['docker', 'podman', 'kubernetes'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export const ANSI_COLORS = [
