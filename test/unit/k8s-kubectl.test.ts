@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClusterRendering } from '../../src/backend/backend.js';
 import {
+  API_RESOURCES_ARGV,
   KubernetesCluster,
   PREFLIGHT_ARGV,
+  SUPPORT_KINDS,
+  WORKLOAD_KINDS,
   applyArgv,
   teardownArgvs,
   type Kubectl,
@@ -96,6 +99,14 @@ describe('kubectl argv and stdin', () => {
     ]);
   });
 
+  it('leaves out kinds the cluster does not have (agent-sandbox extensions not installed)', () => {
+    const core = new Set(['sandboxes.agents.x-k8s.io', 'deployments.apps', ...SUPPORT_KINDS]);
+    expect(teardownArgvs('a', 'default', core).map((a) => a[1])).toEqual([
+      'sandboxes.agents.x-k8s.io,deployments.apps',
+      'services,configmaps,secrets,networkpolicies.networking.k8s.io',
+    ]);
+  });
+
   it('fails with a typed environment error when kubectl is missing or no cluster answers', async () => {
     const enoent = Object.assign(new Error('spawn kubectl ENOENT'), { code: 'ENOENT' });
     const gone = fakeKubectl(() => ({ code: 127, spawnError: enoent }));
@@ -162,7 +173,11 @@ describe('start and kill with --backend kubernetes', () => {
   it('kill --backend kubernetes deletes by label in the namespace given', async () => {
     fx = k8sFixture();
     const { calls, kubectl } = fakeKubectl((args) =>
-      args[0] === 'delete' ? { stdout: `deleted ${args[1]?.split(',')[0] ?? ''}\n` } : {},
+      args[0] === 'delete'
+        ? { stdout: `deleted ${args[1]?.split(',')[0] ?? ''}\n` }
+        : args[0] === 'api-resources'
+          ? { stdout: `${[...WORKLOAD_KINDS, ...SUPPORT_KINDS].join('\n')}\n` }
+          : {},
     );
     const r = await run(
       fx,
@@ -172,6 +187,7 @@ describe('start and kill with --backend kubernetes', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(calls.map((c) => c.args)).toEqual([
       [...PREFLIGHT_ARGV],
+      [...API_RESOURCES_ARGV],
       ...teardownArgvs('a', 'team-x'),
     ]);
     expect(calls.every((c) => c.input === undefined)).toBe(true);

@@ -42,7 +42,20 @@ export function applyInput(rendering: ClusterRendering): string {
   return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rendering.objects })}\n`;
 }
 
-export function teardownArgvs(slug: string, namespace: string): string[][] {
+/** Lists the cluster's resource types (`plural.group`), to delete only kinds it has. */
+export const API_RESOURCES_ARGV = ['api-resources', '--output=name'] as const;
+
+/**
+ * The deletes that remove a bottle. `known`: the cluster's resource types;
+ * a kind it lacks (agent-sandbox's extensions not installed) is left out,
+ * since kubectl refuses an unknown type even with --ignore-not-found.
+ */
+export function teardownArgvs(
+  slug: string,
+  namespace: string,
+  known?: ReadonlySet<string>,
+): string[][] {
+  const has = (k: string): boolean => known === undefined || known.has(k);
   const common = [
     '--namespace',
     namespace,
@@ -50,10 +63,10 @@ export function teardownArgvs(slug: string, namespace: string): string[][] {
     selectorString(bottleSelector(slug)),
     '--ignore-not-found',
   ];
-  return [
-    ['delete', WORKLOAD_KINDS.join(','), ...common, '--wait=true'],
-    ['delete', SUPPORT_KINDS.join(','), ...common, '--wait=true'],
-  ];
+  return [WORKLOAD_KINDS, SUPPORT_KINDS]
+    .map((kinds) => kinds.filter(has))
+    .filter((kinds) => kinds.length > 0)
+    .map((kinds) => ['delete', kinds.join(','), ...common, '--wait=true']);
 }
 
 const firstLine = (s: string): string => s.trim().split('\n')[0] ?? '';
@@ -107,8 +120,15 @@ export class KubernetesCluster implements ClusterBackend {
 
   async teardown(slug: string, namespace: string): Promise<{ output: string }> {
     await this.preflight();
+    const types = await this.#kubectl(API_RESOURCES_ARGV);
+    if (types.code !== 0) {
+      throw new EnvironmentError(
+        `kubectl api-resources failed: ${firstLine(types.stderr) || `exit ${types.code}`}`,
+      );
+    }
+    const known = new Set(types.stdout.split('\n').map((l) => l.trim()));
     const out: string[] = [];
-    for (const argv of teardownArgvs(slug, namespace)) {
+    for (const argv of teardownArgvs(slug, namespace, known)) {
       const r = await this.#kubectl(argv);
       const gone = missing(r);
       if (gone !== undefined) throw gone;

@@ -209,7 +209,14 @@ function agentObjects(c: Ctx): K8sObject[] {
 }
 
 function notes(spec: ClusterBottleSpec): string[] {
+  const hostGateway = Object.entries(spec.policy.hosts).filter(([, a]) =>
+    a.startsWith('host-gateway'),
+  );
   return [
+    ...hostGateway.map(
+      ([name]) =>
+        `egress host ${name} maps to host-gateway, which names a container engine's host and means nothing in a cluster: give it an address`,
+    ),
     `the in-cluster controller (${CONTROLLER_ARGV.join(' ')}) is not implemented yet: its container is rendered, but until a controller links to the proxy, the proxy refuses metered LLM calls (fail closed)`,
     `images must be pullable by the cluster: agent ${spec.images.agent}, egress ${spec.images.egress}, controller ${spec.images.controller}`,
     'the proxy Service must exist before the agent pod starts (apply order does this): the agent finds the proxy by the Service variables the kubelet sets, with no DNS',
