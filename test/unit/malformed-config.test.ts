@@ -531,8 +531,8 @@ const cases: Case[] = [
   {
     name: 'unknown backend',
     repo: base,
-    argv: ['start', 'a', '--dry-run', '--backend', 'kubernetes'],
-    expect: ["'kubernetes' is invalid", 'docker, podman'],
+    argv: ['start', 'a', '--dry-run', '--backend', 'nomad'],
+    expect: ["'nomad' is invalid", 'docker, podman, kubernetes'],
   },
   {
     name: 'unknown color',

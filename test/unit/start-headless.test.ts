@@ -269,11 +269,11 @@ describe('start --headless', () => {
     expect(h.launches[1]?.plan.backend).toBe('podman');
     const bad = await h.run(
       ['start', 'researcher', '--headless', '--bottle', 'claude', '--prompt', 'x'],
-      { BOT_BOTTLE_BACKEND: 'kubernetes' },
+      { BOT_BOTTLE_BACKEND: 'nomad' },
     );
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("BOT_BOTTLE_BACKEND: unknown backend 'kubernetes'");
-    expect(bad.stderr).toContain('available: docker, podman');
+    expect(bad.stderr).toContain("BOT_BOTTLE_BACKEND: unknown backend 'nomad'");
+    expect(bad.stderr).toContain('available: docker, podman, kubernetes');
   });
 
   it("propagates the agent CLI's exit code", async () => {
