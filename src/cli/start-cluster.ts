@@ -120,6 +120,14 @@ export async function startOnCluster(
     ask: req.ask,
   });
   if (gate.outcome === 'declined') return ExitCode.ok;
+  if (req.ask && !req.yes && gate.outcome === 'trusted') {
+    ctx.io.err(describe(shown));
+    const where = `namespace ${opts.namespace} of the current kubectl context`;
+    if (!(await svc.ui.confirm(`Apply bottle ${shown.slug} to ${where}?`))) {
+      ctx.io.err('bot-bottle: not applied; nothing was created');
+      return ExitCode.ok;
+    }
+  }
   await cluster.preflight();
   const secrets = await resolveClusterSecrets(
     gate.plan,

@@ -12,6 +12,7 @@ import {
 } from '../../src/backend/kubernetes/kubectl.js';
 import { main } from '../../src/cli/main.js';
 import { EnvironmentError, ExitCode } from '../../src/errors.js';
+import type { Ui } from '../../src/tui/pickers.js';
 import type { RunResult } from '../../src/util/exec.js';
 import type { Fixture } from '../helpers/fixture.js';
 import { SECRETS, k8sFixture, renderViaCli } from '../helpers/k8s-bottle.js';
@@ -39,14 +40,34 @@ afterEach(() => {
   fx = undefined;
 });
 
-async function run(f: Fixture, argv: string[], kubectl: Kubectl) {
+/** A terminal whose operator answers every confirmation with `answer`. */
+function terminal(answer: boolean, asked: string[]): Ui {
+  const never = (): Promise<never> => Promise.reject(new Error('not asked in these tests'));
+  return {
+    pickAgent: never,
+    // The interactive start offers the bottles, the agent's own preselected.
+    pickBottles: (_all, pre) => Promise.resolve([...pre]),
+    labelAndColor: never,
+    secret: never,
+    confirm: (m) => {
+      asked.push(m);
+      return Promise.resolve(answer);
+    },
+  };
+}
+
+async function run(f: Fixture, argv: string[], kubectl: Kubectl, ui?: Ui) {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
     cwd: f.repo,
     env: f.env,
     io: { out: (t) => (stdout += `${t}\n`), err: (t) => (stderr += `${t}\n`) },
-    services: { cluster: () => new KubernetesCluster(kubectl), interactive: false },
+    services: {
+      cluster: () => new KubernetesCluster(kubectl),
+      interactive: ui !== undefined,
+      ...(ui === undefined ? {} : { ui }),
+    },
   });
   return { code, stdout, stderr };
 }
@@ -157,6 +178,31 @@ describe('start and kill with --backend kubernetes', () => {
     expect(out.outcome).toBe('applied');
     expect(out.kubectl).toMatch(/bb-a-agent created/);
     expect(r.stderr).toMatch(/in-cluster controller .* is not implemented yet/);
+  });
+
+  it('asks before applying on a terminal, and applies nothing on no', async () => {
+    fx = k8sFixture();
+    expect((await fx.run(['trust'])).code).toBe(0);
+    const { calls, kubectl } = fakeKubectl();
+    const asked: string[] = [];
+    const r = await run(
+      fx,
+      ['start', 'a', '--backend', 'kubernetes'],
+      kubectl,
+      terminal(false, asked),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(asked).toEqual(['Apply bottle a to namespace default of the current kubectl context?']);
+    expect(r.stderr).toMatch(/not applied; nothing was created/);
+    expect(calls).toEqual([]);
+    const yes = await run(
+      fx,
+      ['start', 'a', '--backend', 'kubernetes', '-y'],
+      kubectl,
+      terminal(false, asked),
+    );
+    expect(yes.code, yes.stderr).toBe(0);
+    expect(calls.map((c) => c.args[0])).toEqual(['version', 'apply']);
   });
 
   it('exits 3 with a clear message when kubectl is missing, before resolving any secret', async () => {

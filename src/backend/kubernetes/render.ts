@@ -209,13 +209,12 @@ function agentObjects(c: Ctx): K8sObject[] {
 }
 
 function notes(spec: ClusterBottleSpec): string[] {
-  const hostGateway = Object.entries(spec.policy.hosts).filter(([, a]) =>
-    a.startsWith('host-gateway'),
-  );
+  const hosts = Object.entries(spec.policy.hosts);
   return [
-    ...hostGateway.map(
-      ([name]) =>
-        `egress host ${name} maps to host-gateway, which names a container engine's host and means nothing in a cluster: give it an address`,
+    ...hosts.map(([name, address]) =>
+      address.startsWith('host-gateway')
+        ? `egress host ${name} maps to host-gateway, which names a container engine's host and means nothing in a cluster: give it an address`
+        : `egress host ${name} maps to ${address}: the proxy's NetworkPolicy still refuses private, link-local and loopback addresses`,
     ),
     `the in-cluster controller (${CONTROLLER_ARGV.join(' ')}) is not implemented yet: its container is rendered, but until a controller links to the proxy, the proxy refuses metered LLM calls (fail closed)`,
     `images must be pullable by the cluster: agent ${spec.images.agent}, egress ${spec.images.egress}, controller ${spec.images.controller}`,
