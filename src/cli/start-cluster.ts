@@ -91,6 +91,8 @@ export async function startOnCluster(
   req: {
     plan: BottlePlan;
     literals: Map<string, string>;
+    /** The agent file's body: the prompt placed in the agent's home. */
+    prompt: string;
     trust: TrustAssessment;
     flags: K8sFlags;
     dryRun: boolean;
@@ -104,7 +106,9 @@ export async function startOnCluster(
   const ledger = ledgerUrl(ctx.env);
   const proxyUrl = cluster.proxyUrl(req.plan.slug);
   // Always rendered without secrets first: what is printed never holds a value.
-  const shown = cluster.render(clusterSpec(req.plan, opts, proxyUrl, ledger, undefined));
+  const shown = cluster.render(
+    clusterSpec(req.plan, opts, proxyUrl, ledger, undefined, req.prompt),
+  );
   for (const w of req.plan.warnings) ctx.io.err(`bot-bottle: warning: ${w}`);
   if (req.dryRun) {
     if (req.json) printJson(ctx.io, shown);
@@ -136,7 +140,9 @@ export async function startOnCluster(
     svc.interactive ? (q) => svc.ui.secret(q) : undefined,
     ledger,
   );
-  const rendering = cluster.render(clusterSpec(gate.plan, opts, proxyUrl, ledger, secrets));
+  const rendering = cluster.render(
+    clusterSpec(gate.plan, opts, proxyUrl, ledger, secrets, req.prompt),
+  );
   ctx.io.err(
     `bot-bottle: applying ${rendering.objects.length} objects of ${rendering.slug} with kubectl`,
   );

@@ -285,6 +285,7 @@ async function runStart(
     return startOnCluster(ctx, svc, {
       plan,
       literals,
+      prompt: agentEntry?.prompt ?? '',
       trust,
       flags: opts,
       dryRun,

@@ -1,8 +1,10 @@
+import { relative } from 'node:path';
 import type { ClusterBottleSpec, ClusterSecrets } from '../backend/backend.js';
 import { createCa } from '../egress/ca.js';
 import { UsageError } from '../errors.js';
 import type { BottlePlan } from '../plan/schema.js';
-import { providerGuestSetup } from '../providers/guest-config.js';
+import { providerGuestSetup, type GuestSetup } from '../providers/guest-config.js';
+import { GUEST_HOME } from '../providers/registry.js';
 import { policyFromPlan, readCaPems, routeSecretId } from './egress.js';
 import { resolveEnv, resolveRoutes, type SecretAsker } from './values.js';
 
@@ -61,12 +63,26 @@ export function ledgerEndpoint(url: string): { host: string; port: number } {
   return { host: u.hostname, port: u.port === '' ? 5432 : Number(u.port) };
 }
 
+/** The agent's home files: the provider's config and the agent file's prompt, as on docker. */
+function homeFiles(plan: BottlePlan, guestFiles: GuestSetup['files'], prompt: string) {
+  const files = [...guestFiles];
+  if (prompt !== '') {
+    files.push({
+      path: relative(GUEST_HOME, plan.agent.prompt.guestPath),
+      content: prompt,
+      mode: 0o644,
+    });
+  }
+  return files;
+}
+
 export function clusterSpec(
   plan: BottlePlan,
   opts: ClusterOptions,
   proxyUrl: string,
   ledger: string,
   secrets: ClusterSecrets | undefined,
+  prompt = '',
 ): ClusterBottleSpec {
   // No supervise sidecar in a cluster: its operator queue is reached through a host's engine link.
   const guest = providerGuestSetup(plan, proxyUrl);
@@ -89,7 +105,7 @@ export function clusterSpec(
     agentEnv,
     // As on docker, the provider's variables win over an `env:` entry of the same name.
     agentSecretEnv: plan.env.map((e) => e.name).filter((n) => !(n in agentEnv)),
-    homeFiles: guest.files,
+    homeFiles: homeFiles(plan, guest.files, prompt),
     policy,
     credentialKeys: policy.routes.flatMap((r) => r.headers.map((h) => h.secret)),
     ledger: { ...ledgerEndpoint(ledger), cidrs: opts.ledgerCidrs },

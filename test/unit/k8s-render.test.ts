@@ -155,6 +155,20 @@ describe('the agent pod', () => {
     });
   });
 
+  it("places the provider's config files and the agent's prompt in its home", () => {
+    const names = bottleNames(sandbox.slug);
+    const data = byKind(sandbox, 'ConfigMap', names.homeConfig).data as Record<string, string>;
+    const vol = agentPod(sandbox).spec.volumes.find((v) => v.name === 'home-files') as {
+      configMap: { items: { key: string; path: string }[] };
+    };
+    const byPath = Object.fromEntries(vol.configMap.items.map((i) => [i.path, data[i.key]]));
+    const prompt = plan.agent.prompt.guestPath.replace('/home/agent/', '');
+    expect(byPath[prompt]).toBe('Prompt.');
+    for (const f of providerGuestSetup(plan, 'http://proxy').files) {
+      expect(Object.keys(byPath)).toContain(f.path);
+    }
+  });
+
   it('takes another RuntimeClass, or the cluster default with none', async () => {
     const kata = (await renderViaCli(fx, ['--k8s-runtime-class', 'kata'])).rendering;
     expect(agentPod(kata).spec.runtimeClassName).toBe('kata');
