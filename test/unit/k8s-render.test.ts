@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterRendering, K8sObject } from '../../src/backend/backend.js';
 import { KubernetesCluster } from '../../src/backend/kubernetes/kubectl.js';
+import { escapeExpansion } from '../../src/backend/kubernetes/pods.js';
 import {
   DNS1123_LABEL,
   LABEL_VALUE,
@@ -167,6 +168,29 @@ describe('the agent pod', () => {
     for (const f of providerGuestSetup(plan, 'http://proxy').files) {
       expect(Object.keys(byPath)).toContain(f.path);
     }
+  });
+
+  it('keeps a literal $( in other values literal (the kubelet would expand it)', () => {
+    expect(escapeExpansion('echo $(HOME) and $HOME')).toBe('echo $$(HOME) and $HOME');
+    const spec = clusterSpec(
+      plan,
+      {
+        namespace: 'default',
+        runtimeClassName: null,
+        template: false,
+        images: {},
+        ledgerCidrs: [],
+      },
+      'http://$(P_SERVICE_HOST):$(P_SERVICE_PORT)',
+      LEDGER_URL,
+      undefined,
+    );
+    const r = new KubernetesCluster().render({
+      ...spec,
+      agentEnv: { ...spec.agentEnv, ODD: 'a$(b)' },
+    });
+    const env = agentPod(r).spec.containers[0]?.env as { name: string; value?: string }[];
+    expect(env.find((e) => e.name === 'ODD')?.value).toBe('a$$(b)');
   });
 
   it('takes another RuntimeClass, or the cluster default with none', async () => {

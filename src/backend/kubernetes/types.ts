@@ -45,8 +45,9 @@ export interface ClusterBottleSpec {
   template: boolean;
   images: { agent: string; egress: string; controller: string };
   /**
-   * The agent's environment without the proxy variables (the renderer sets
-   * those: they point at the proxy Service without DNS).
+   * The agent's environment as the provider sets it, its proxy variables
+   * holding `ClusterBackend.proxyUrl(slug)`: the one value left to the
+   * kubelet's `$(VAR)` expansion (every other `$(` is escaped).
    */
   agentEnv: Readonly<Record<string, string>>;
   /** Names of the agent's `env:` entries: their values live in a Secret. */
