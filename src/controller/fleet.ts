@@ -24,6 +24,8 @@ export interface LaunchRow extends UsageTotals {
   identity: string;
   agent: string;
   provider: string;
+  /** The host the launch ran on, when known (its controller's, or the ledger's). */
+  host: string | null;
   /** running / orphaned (controller gone) / ended / frozen / gone. */
   state: string;
   running: boolean;
@@ -36,6 +38,10 @@ export interface LaunchRow extends UsageTotals {
   lastAction: EnforcementAction | null;
   /** Secrets redacted from the launch's LLM requests (all kinds). */
   redactions: number;
+  /** The same, by kind (e.g. `aws-access-key-id`). */
+  redactionKinds: Record<string, number>;
+  /** Enforcement actions on this launch that stopped or refused it (budget or operator; not lifts). */
+  enforcements: number;
 }
 
 export interface FleetView {
@@ -74,7 +80,10 @@ export async function fleetView(o: {
 
   const describe = async (
     identity: string,
-    base: Pick<LaunchRow, 'slug' | 'agent' | 'provider' | 'state' | 'running' | 'startedAt'>,
+    base: Pick<
+      LaunchRow,
+      'slug' | 'agent' | 'provider' | 'host' | 'state' | 'running' | 'startedAt'
+    >,
   ): Promise<LaunchRow> => {
     const u = byIdentity.get(identity);
     const saved = loadSaved(o.env, identity);
@@ -107,6 +116,8 @@ export async function fleetView(o: {
       cutOff: base.running && cutOffBy(actions, launchStart),
       lastAction: actions.at(-1) ?? null,
       redactions: Object.values(redacted).reduce((a, n) => a + n, 0),
+      redactionKinds: redacted,
+      enforcements: actions.filter((a) => a.action !== 'restore').length,
     };
   };
 
@@ -117,6 +128,7 @@ export async function fleetView(o: {
         slug: a.slug,
         agent: a.agent,
         provider: a.provider,
+        host: a.controllerHost ?? null,
         state: a.state === 'running' && !o.alive(a) ? 'orphaned' : a.state,
         running: true,
         startedAt: a.startedAt,
@@ -131,6 +143,7 @@ export async function fleetView(o: {
         slug: u.slug,
         agent: u.agent,
         provider: u.provider,
+        host: null,
         state: saved === undefined ? 'gone' : saved.reason === 'running' ? 'ended' : saved.reason,
         running: false,
         startedAt: saved?.startedAt ?? null,

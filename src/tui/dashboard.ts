@@ -8,26 +8,48 @@ import {
   type ReactElement,
 } from 'react';
 import type { OperatorAction } from '../controller/enforcement.js';
-import type { FleetView, LaunchRow } from '../controller/fleet.js';
+import type { LaunchRow } from '../controller/fleet.js';
+import { hostsOf, type OperatorRow, type OperatorView } from '../controller/operator-view.js';
+import type { PendingItem } from '../supervise/answer.js';
 import { shortTokens } from '../util/tokens.js';
+import {
+  KEY_DECISION,
+  ProposalDetail,
+  useDecisionQuestions,
+  type TuiDecision,
+} from './proposal-answer.js';
 
 /**
- * The live host view: every running bottle with its usage against its
- * effective budget, its rate and its last enforcement action, refreshed from
- * the ledger and the engine; keys act on the selected bottle. Rendering
- * only: loading and acting are passed in.
+ * The one operator view: every bottle with its usage against its effective
+ * budget and its rate, what was refused (egress and budget) and redacted,
+ * and the proposals it waits on, refreshed live. Keys act on the selected
+ * bottle (cut off, freeze, stop, kill) or answer the selected proposal as
+ * `supervise` does. Rendering only: loading, acting and applying an answer
+ * are passed in.
  */
 
 export type DashboardAction = OperatorAction;
 
 export interface DashboardProps {
-  load: () => Promise<FleetView>;
+  load: () => Promise<OperatorView>;
   /** Carries out an action; resolves to a line for the status bar. */
   act: (action: DashboardAction, row: LaunchRow) => Promise<string>;
+  /**
+   * A finished answer to a proposal. The view exits so the caller can apply
+   * it with the terminal (modify opens $EDITOR), then shows the view again.
+   */
+  decide: (d: TuiDecision) => void;
+  /** The status line to start with (the outcome of the last answer). */
+  status?: string;
+  /** The entry to select first (a proposal id or a launch identity). */
+  select?: string;
   intervalMs?: number;
 }
 
-const BAR = 24;
+export const KEYS_HELP =
+  '↑/↓ select · a approve · m modify ($EDITOR) · r reject · c cutoff/lift · f freeze · s stop · x kill · q quit';
+
+const BAR = 20;
 
 export function bar(used: number, limit: number, width = BAR): { text: string; color: string } {
   const ratio = limit <= 0 ? 1 : used / limit;
@@ -44,63 +66,168 @@ const CONFIRM: Partial<Record<DashboardAction, string>> = {
   stop: 'end its agent (work comes home, the bottle is saved)',
 };
 
-function Row(props: { row: LaunchRow; selected: boolean }): ReactElement {
+/** One selectable line: a bottle, or one of its pending proposals. */
+export type Entry =
+  | { key: string; row: OperatorRow; item?: undefined }
+  | { key: string; row: OperatorRow; item: PendingItem };
+
+export function entriesOf(rows: readonly OperatorRow[]): Entry[] {
+  return rows.flatMap((row): Entry[] => [
+    { key: row.identity, row },
+    ...row.pending.map((item) => ({ key: item.proposal.id, row, item })),
+  ]);
+}
+
+const time = (iso: string): string => iso.slice(11, 19);
+
+/**
+ * `egress refused 2, latest 10:01:02 docs.example.com 403: not allowed` and
+ * `budget refused 1, latest 10:01:09 cutoff launch:… 19/10`, when there are any.
+ */
+export function refusalLines(r: OperatorRow): string[] {
+  const lines: string[] = [];
+  const e = r.egressRefusals;
+  if (e !== null && e.count > 0 && e.latest !== null) {
+    const l = e.latest;
+    const port = l.port === 443 || l.port === 0 ? '' : `:${l.port}`;
+    lines.push(
+      `egress refused ${e.count}, latest ${time(l.at)} ${l.host}${port} ${l.status}${l.reason === '' ? '' : `: ${l.reason}`}`,
+    );
+  }
+  const a = r.lastAction;
+  if (r.enforcements > 0 && a !== null) {
+    const counts = a.limit === null ? '' : ` ${shortTokens(a.used)}/${shortTokens(a.limit)}`;
+    lines.push(
+      `budget refused ${r.enforcements}, latest ${time(a.at)} ${a.action} ${a.scope}${counts}`,
+    );
+  }
+  return lines;
+}
+
+/** `3: aws-access-key-id 1, stripe-key 2`. */
+export function redactionsText(r: LaunchRow): string {
+  const kinds = Object.entries(r.redactionKinds)
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${k} ${n}`);
+  return r.redactions === 0 ? '' : `${r.redactions}: ${kinds.join(', ')}`;
+}
+
+function stateColor(r: LaunchRow): string {
+  if (r.cutOff) return 'red';
+  if (!r.running) return 'gray';
+  return r.state === 'running' ? 'green' : 'yellow';
+}
+
+function Usage(props: { row: OperatorRow }): ReactElement {
   const r = props.row;
   const b = r.budget === null ? undefined : bar(r.budget.used, r.budget.limit);
-  const last = [
-    r.redactions === 0 ? '' : `${r.redactions} redacted`,
-    r.lastAction === null ? '' : `${r.lastAction.action} (${r.lastAction.scope})`,
-  ]
-    .filter((s) => s !== '')
-    .join(' · ');
+  return b === undefined || r.budget === null
+    ? h(Box, { width: BAR + 16 }, h(Text, { dimColor: true }, r.running ? 'no budget' : ''))
+    : h(
+        Box,
+        { width: BAR + 16, gap: 1 },
+        h(Text, { color: b.color }, b.text),
+        h(Text, null, `${shortTokens(r.budget.used)}/${shortTokens(r.budget.limit)}`),
+      );
+}
+
+function RowLine(props: { row: OperatorRow; selected: boolean; hosts: boolean }): ReactElement {
+  const r = props.row;
   return h(
     Box,
     { gap: 1 },
     h(Text, { color: 'cyan' }, props.selected ? '›' : ' '),
-    h(Box, { width: 20 }, h(Text, { bold: props.selected, wrap: 'truncate' }, r.slug)),
-    h(Box, { width: 10 }, h(Text, { wrap: 'truncate' }, r.agent)),
+    h(Box, { width: 18 }, h(Text, { bold: props.selected, wrap: 'truncate' }, r.slug)),
+    props.hosts ? h(Box, { width: 14 }, h(Text, { wrap: 'truncate' }, r.host ?? '?')) : null,
+    h(Box, { width: 8 }, h(Text, { wrap: 'truncate' }, r.agent)),
     h(
       Box,
-      { width: 16 },
-      h(
-        Text,
-        { color: r.cutOff ? 'red' : r.state === 'running' ? 'green' : 'yellow', wrap: 'truncate' },
-        r.cutOff ? `${r.state}, cut off` : r.state,
-      ),
+      { width: 13 },
+      h(Text, { color: stateColor(r), wrap: 'truncate' }, r.cutOff ? 'cut off' : r.state),
     ),
-    b === undefined
-      ? h(Box, { width: BAR + 18 }, h(Text, { dimColor: true }, 'no budget'))
-      : h(
-          Box,
-          { width: BAR + 18, gap: 1 },
-          h(Text, { color: b.color }, b.text),
-          h(Text, null, `${shortTokens(r.budget?.used ?? 0)}/${shortTokens(r.budget?.limit ?? 0)}`),
-        ),
+    h(Usage, { row: r }),
     // `!N`: calls charged their estimate because their usage could not be read.
     h(
       Box,
-      { width: 12 },
+      { width: 11 },
       h(
         Text,
         { wrap: 'truncate', ...(r.unmeteredEvents === 0 ? {} : { color: 'yellow' }) },
         `${shortTokens(r.tokens)} own${r.unmeteredEvents === 0 ? '' : ` !${r.unmeteredEvents}`}`,
       ),
     ),
-    h(Box, { width: 10 }, h(Text, null, `${shortTokens(r.rate)}/min`)),
-    h(Text, { dimColor: true, wrap: 'truncate' }, last),
+    h(Text, null, r.running ? `${shortTokens(r.rate)}/min` : ''),
   );
+}
+
+function RowDetail(props: { row: OperatorRow }): ReactElement | null {
+  const refused = refusalLines(props.row);
+  const redacted = redactionsText(props.row);
+  if (refused.length === 0 && redacted === '') return null;
+  return h(
+    Box,
+    { flexDirection: 'column', marginLeft: 4 },
+    ...refused.map((l) => h(Text, { key: l.slice(0, 6), color: 'yellow', wrap: 'truncate' }, l)),
+    redacted === '' ? null : h(Text, { dimColor: true, wrap: 'truncate' }, `redacted ${redacted}`),
+  );
+}
+
+function ProposalLine(props: { item: PendingItem; selected: boolean }): ReactElement {
+  const it = props.item;
+  return h(
+    Box,
+    { gap: 1, marginLeft: 2 },
+    h(Text, { color: 'cyan' }, props.selected ? '›' : ' '),
+    h(Text, { color: 'magenta' }, `? ${it.proposal.tool}`),
+    h(Text, { dimColor: true }, time(it.proposal.arrivalTimestamp)),
+    it.stale ? h(Text, { color: 'yellow' }, 'STALE') : null,
+    h(Text, { wrap: 'truncate' }, it.proposal.justification),
+  );
+}
+
+function headerText(view: OperatorView | undefined, rows: readonly OperatorRow[]): string {
+  const running = rows.filter((r) => r.running).length;
+  const pending = rows.reduce((n, r) => n + r.pending.length, 0);
+  const redacted = rows.reduce((n, r) => n + r.redactions, 0);
+  const totals = Object.entries(view?.providers ?? {})
+    .map(
+      ([p, t]) =>
+        `${p} ${shortTokens(t.tokens)}${t.unmeteredEvents === 0 ? '' : ` (${t.unmeteredEvents} unmetered)`}`,
+    )
+    .join(' · ');
+  return (
+    `bot-bottle dashboard · ${running} running` +
+    (pending === 0 ? '' : ` · ${pending} pending`) +
+    (view === undefined ? '' : ` · ${time(view.at)} UTC`) +
+    (totals === '' ? '' : ` · all-time ${totals}`) +
+    (redacted === 0 ? '' : ` · ${redacted} redacted`)
+  );
+}
+
+function pickAction(input: string, row: LaunchRow): DashboardAction | undefined {
+  if (input === 'c') return row.cutOff ? 'lift' : 'cutoff';
+  return ({ f: 'freeze', x: 'kill', s: 'stop' } as Record<string, DashboardAction>)[input];
 }
 
 export function Dashboard(props: DashboardProps): ReactElement {
   const { exit } = useApp();
-  const [view, setView] = useState<FleetView | undefined>(undefined);
+  const [view, setView] = useState<OperatorView | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
-  const [selected, setSelected] = useState(0);
-  const [status, setStatus] = useState('');
+  // By key, so a refresh that adds or drops lines keeps the selection; the index is the fallback.
+  const [sel, setSel] = useState<{ key: string | undefined; index: number }>({
+    key: props.select,
+    index: 0,
+  });
+  const [status, setStatus] = useState(props.status ?? '');
   const [confirm, setConfirm] = useState<{ action: DashboardAction; row: LaunchRow } | undefined>(
     undefined,
   );
   const busy = useRef(false);
+  const asking = useDecisionQuestions((d) => {
+    props.decide(d);
+    exit();
+  }, setStatus);
 
   const refresh = useCallback(() => {
     props.load().then(
@@ -122,8 +249,13 @@ export function Dashboard(props: DashboardProps): ReactElement {
     };
   }, [refresh, props.intervalMs]);
 
-  const rows = (view?.launches ?? []).filter((r) => r.running);
-  const current = rows[Math.min(selected, rows.length - 1)];
+  const rows = view?.rows ?? [];
+  const entries = entriesOf(rows);
+  const byKey = entries.findIndex((e) => e.key === sel.key);
+  const index = byKey >= 0 ? byKey : Math.min(sel.index, entries.length - 1);
+  const current = entries[index];
+  // What a/m/r answer: the selected proposal, or the selected bottle's oldest one.
+  const proposal = current?.item ?? current?.row.pending[0];
 
   const run = (action: DashboardAction, row: LaunchRow): void => {
     if (busy.current) return;
@@ -145,7 +277,13 @@ export function Dashboard(props: DashboardProps): ReactElement {
       });
   };
 
+  const move = (by: number): void => {
+    const next = Math.max(0, Math.min(entries.length - 1, index + by));
+    setSel({ key: entries[next]?.key, index: next });
+  };
+
   useInput((input, key) => {
+    if (asking.handle(input, key)) return;
     if (confirm !== undefined) {
       if (input === 'y') run(confirm.action, confirm.row);
       else setStatus('cancelled');
@@ -156,56 +294,55 @@ export function Dashboard(props: DashboardProps): ReactElement {
       exit();
       return;
     }
-    if (key.upArrow || input === 'k') setSelected((i) => Math.max(0, i - 1));
-    if (key.downArrow || input === 'j') setSelected((i) => Math.min(rows.length - 1, i + 1));
+    if (key.upArrow || input === 'k') move(-1);
+    if (key.downArrow || input === 'j') move(1);
     if (current === undefined) return;
-    const pick: DashboardAction | undefined =
-      input === 'c'
-        ? current.cutOff
-          ? 'lift'
-          : 'cutoff'
-        : input === 'f'
-          ? 'freeze'
-          : input === 'x'
-            ? 'kill'
-            : input === 's'
-              ? 'stop'
-              : undefined;
+    const decision = KEY_DECISION[input];
+    if (decision !== undefined) {
+      if (proposal === undefined) setStatus(`${current.row.slug} has no pending proposal`);
+      else asking.start(proposal, decision);
+      return;
+    }
+    const pick = pickAction(input, current.row);
     if (pick === undefined) return;
-    if (CONFIRM[pick] !== undefined) {
-      setConfirm({ action: pick, row: current });
-      setStatus(`${pick} ${current.slug}: ${CONFIRM[pick] ?? ''}? y/n`);
+    if (!current.row.running) {
+      setStatus(`${current.row.slug} is not running (${current.row.state})`);
+    } else if (CONFIRM[pick] !== undefined) {
+      setConfirm({ action: pick, row: current.row });
+      setStatus(`${pick} ${current.row.slug}: ${CONFIRM[pick] ?? ''}? y/n`);
     } else {
-      run(pick, current);
+      run(pick, current.row);
     }
   });
 
-  const redacted = rows.reduce((n, r) => n + r.redactions, 0);
-  const totals = Object.entries(view?.providers ?? {})
-    .map(
-      ([p, t]) =>
-        `${p} ${shortTokens(t.tokens)}${t.unmeteredEvents === 0 ? '' : ` (${t.unmeteredEvents} unmetered)`}`,
-    )
-    .join(' · ');
+  const hosts = hostsOf(rows).length > 1;
   return h(
     Box,
     { flexDirection: 'column' },
-    h(
-      Text,
-      { bold: true },
-      `bot-bottle dashboard · ${rows.length} running` +
-        (view === undefined ? '' : ` · ${view.at.slice(11, 19)} UTC`) +
-        (totals === '' ? '' : ` · all-time ${totals}`) +
-        (redacted === 0 ? '' : ` · ${redacted} redacted`),
-    ),
+    h(Text, { bold: true }, headerText(view, rows)),
     error === undefined ? null : h(Text, { color: 'red' }, error),
+    ...(view?.problems ?? [])
+      .slice(0, 3)
+      .map((p) => h(Text, { key: p.file, color: 'yellow' }, `skipped ${p.file}: ${p.message}`)),
     rows.length === 0
       ? h(Text, { dimColor: true }, view === undefined ? 'loading…' : 'no running bottles')
       : h(
           Box,
           { flexDirection: 'column', marginTop: 1 },
-          ...rows.map((r, i) =>
-            h(Row, { key: r.identity, row: r, selected: r === current && i === rows.indexOf(r) }),
+          ...rows.map((r) =>
+            h(
+              Box,
+              { key: r.identity, flexDirection: 'column' },
+              h(RowLine, { row: r, selected: current?.key === r.identity, hosts }),
+              h(RowDetail, { row: r }),
+              ...r.pending.map((it) =>
+                h(ProposalLine, {
+                  key: it.proposal.id,
+                  item: it,
+                  selected: current?.key === it.proposal.id,
+                }),
+              ),
+            ),
           ),
         ),
     rows.some((r) => r.unmeteredEvents > 0)
@@ -215,14 +352,20 @@ export function Dashboard(props: DashboardProps): ReactElement {
           "!N: N calls whose usage could not be read, each charged its request's estimate (bot-bottle egress log <slug>)",
         )
       : null,
+    proposal === undefined
+      ? null
+      : h(
+          Box,
+          { flexDirection: 'column', marginTop: 1 },
+          h(Text, { bold: true }, `${proposal.slug}: ${proposal.proposal.tool} ${proposal.file}`),
+          h(ProposalDetail, { item: proposal, lines: 20 }),
+        ),
     h(
       Box,
       { marginTop: 1 },
-      h(
-        Text,
-        { dimColor: true },
-        '↑/↓ select · c cut off/lift · f freeze · s stop · x kill · q quit',
-      ),
+      asking.prompt === undefined
+        ? h(Text, { dimColor: true }, KEYS_HELP)
+        : h(Text, { color: 'magenta' }, asking.prompt),
     ),
     status === '' ? null : h(Text, { color: 'cyan' }, status),
   );

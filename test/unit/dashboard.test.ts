@@ -12,6 +12,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import type { UsageEvent } from '../../src/ledger/types.js';
 import type { BottlePlan } from '../../src/plan/schema.js';
 import { bar, Dashboard, type DashboardAction } from '../../src/tui/dashboard.js';
+import { operatorView } from '../../src/controller/operator-view.js';
 import { formatEgressLine } from '../../src/cli/egress-log.js';
 import { usageReport } from '../../src/cli/usage.js';
 
@@ -115,11 +116,29 @@ describe('usage view and dashboard', () => {
   });
 
   const load = () => fleetView({ ledger, env, active: bottles, alive: () => true, now: NOW });
+  const loadView = async () =>
+    operatorView({
+      fleet: await load(),
+      queue: { items: [], problems: [] },
+      since: new Date(NOW.getTime() - 3_600_000).toISOString(),
+      refusals: () => Promise.resolve(null),
+    });
+  const noDecision = (): void => {
+    throw new Error('no proposal was answered');
+  };
 
   it('counts each launch and the shared budget it draws on', async () => {
     const v = await load();
     const alpha = v.launches.find((l) => l.slug === 'alpha');
-    expect(alpha).toMatchObject({ events: 1, tokens: 38, running: true, rate: 8, redactions: 3 });
+    expect(alpha).toMatchObject({
+      events: 1,
+      tokens: 38,
+      running: true,
+      rate: 8,
+      redactions: 3,
+      redactionKinds: { 'aws-access-key-id': 1, 'stripe-key': 2 },
+      enforcements: 0,
+    });
     expect(v.launches.find((l) => l.slug === 'beta')?.redactions).toBe(0);
     // A global budget counts every bottle's usage today (the older launch was 30 s ago too).
     expect(alpha?.budget).toMatchObject({ limit: 100, used: 1058, scope: 'global:claude' });
@@ -138,7 +157,9 @@ describe('usage view and dashboard', () => {
       acts.push([a, r.slug]);
       return Promise.resolve(`did ${a} on ${r.slug}`);
     };
-    const ui = render(createElement(Dashboard, { load, act, intervalMs: 50 }));
+    const ui = render(
+      createElement(Dashboard, { load: loadView, act, decide: noDecision, intervalMs: 50 }),
+    );
     await tick(200);
     const frame = ui.lastFrame() ?? '';
     expect(frame).toContain('2 running');
@@ -147,7 +168,7 @@ describe('usage view and dashboard', () => {
     expect(frame).not.toContain('old-');
     expect(frame).toContain('1058/100');
     expect(frame).toContain('38 own');
-    expect(frame).toContain('█'.repeat(24));
+    expect(frame).toContain('█'.repeat(20));
     expect(frame).toContain('8/min');
     expect(frame).toContain('UTC · all-time claude 1058 · 3 redacted');
     expect(frame).not.toMatch(/beta.*redacted/);
@@ -199,7 +220,12 @@ describe('usage view and dashboard', () => {
       "unmetered: 1 call was answered but its usage could not be read (an encoding or body the meter cannot decode); each is charged its request's estimate against every budget",
     );
     const ui = render(
-      createElement(Dashboard, { load, act: () => Promise.resolve(''), intervalMs: 50 }),
+      createElement(Dashboard, {
+        load: loadView,
+        act: () => Promise.resolve(''),
+        decide: noDecision,
+        intervalMs: 50,
+      }),
     );
     const deadline = Date.now() + 5000;
     while (!(ui.lastFrame() ?? '').includes('own !1') && Date.now() < deadline) await tick(20);
