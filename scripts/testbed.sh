@@ -175,13 +175,15 @@ ensure_base_image() {
 
 # The SQLite ledger (better-sqlite3) compiles from source when no prebuilt
 # binary can be downloaded; `npm ci` needs a C++ toolchain and Python for that.
-# The tests' fake upstream compresses with the zstd command.
+# The tests' fake upstream compresses with the zstd command; the dashboard and
+# supervise e2e tests drive the TUIs in a real terminal (tmux).
 ensure_build_tools() {
   local missing=()
   command -v make >/dev/null || missing+=(make)
   command -v g++ >/dev/null || missing+=(g++)
   command -v python3 >/dev/null || missing+=(python3)
   command -v zstd >/dev/null || missing+=(zstd)
+  command -v tmux >/dev/null || missing+=(tmux)
   if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
   fi

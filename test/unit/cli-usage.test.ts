@@ -94,3 +94,36 @@ describe('usage errors under --json', () => {
     expect(r.stderr).toContain("unknown option '--bogus'");
   });
 });
+
+describe('dashboard', () => {
+  it('teaches its keys in --help', async () => {
+    const r = await fx.run(['dashboard', '--help']);
+    expect(r.code).toBe(0);
+    for (const key of [
+      'a           approve the selected proposal',
+      'm           modify it: opens $EDITOR',
+      'r           reject it',
+      'c           cut off',
+      'f / s / x   freeze / stop / kill',
+      'q or Esc    quit',
+      '--json',
+    ]) {
+      expect(r.stdout).toContain(key);
+    }
+  });
+
+  it('needs a terminal unless --json, and says so', async () => {
+    const r = await fx.run(['dashboard']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('the dashboard needs a terminal (stdin and stdout)');
+    expect(r.stderr).toContain('bot-bottle dashboard --json');
+  });
+
+  it('refuses a --since it cannot read', async () => {
+    const r = await fx.run(['dashboard', '--since', 'yesterday', '--json']);
+    expect(r.code).toBe(2);
+    expect(parseError(r.stdout).message).toBe(
+      '--since: expected an ISO time (2026-11-21, 2026-11-21T09:00Z) or a span such as 30m, 24h, 7d; got "yesterday"',
+    );
+  });
+});
