@@ -1,12 +1,12 @@
 import { render } from 'ink';
 import { createElement } from 'react';
-import type { Backend } from '../backend/backend.js';
+import type { ActiveBottle, Backend } from '../backend/backend.js';
 import { RefusalReader } from '../controller/egress-refusals.js';
 import { operatorAct } from '../controller/enforcement.js';
 import { parseSince, type LaunchRow } from '../controller/fleet.js';
 import { hostsOf, operatorView, type OperatorView } from '../controller/operator-view.js';
 import { UsageError } from '../errors.js';
-import { pendingQueue, type QueueView } from '../supervise/answer.js';
+import { pendingOf } from '../supervise/answer.js';
 import { Dashboard, type DashboardAction } from '../tui/dashboard.js';
 import { applyTuiDecision, type TuiDecision } from '../tui/proposal-answer.js';
 import { exit, type OptionsOf, type Program } from './command.js';
@@ -15,7 +15,7 @@ import { controllerAlive, findActive } from './find.js';
 import { printJson } from './output.js';
 import { backendName, services } from './services.js';
 import { itemJson } from './supervise.js';
-import { readFleet } from './usage.js';
+import { fleetOf } from './usage.js';
 
 /** Carries out a dashboard key on a bottle, as the CLI commands do. */
 export async function dashboardAct(
@@ -104,16 +104,23 @@ export function viewLoader(
   since: string,
 ): () => Promise<OperatorView> {
   const reader = new RefusalReader(backend, ctx.env);
-  const quiet = { ...ctx, io: { out: () => undefined, err: () => undefined } };
   return async () => {
-    const fleet = await readFleet(quiet, undefined);
-    let queue: QueueView = { items: [], problems: [] };
+    let active: ActiveBottle[] = [];
+    let engineError: string | undefined;
     try {
-      queue = await pendingQueue(ctx.env, backend);
-    } catch {
-      // The engine is down: readFleet already fell back to the ledger; no bottle can wait.
+      active = await backend.enumerateActive();
+    } catch (e) {
+      // The ledger still answers: show it, and say why no bottle shows as running.
+      engineError = `cannot list running bottles (${e instanceof Error ? e.message : String(e)}); showing the ledger only`;
     }
-    return operatorView({ fleet, queue, since, refusals: (r) => reader.read(r) });
+    const fleet = await fleetOf(ctx, active, undefined);
+    const view = await operatorView({
+      fleet,
+      queue: pendingOf(ctx.env, active),
+      since,
+      refusals: (r) => reader.read(r),
+    });
+    return engineError === undefined ? view : { ...view, warning: engineError };
   };
 }
 
@@ -134,6 +141,7 @@ export function viewJson(v: OperatorView): Record<string, unknown> {
     })),
     providers: v.providers,
     problems: v.problems,
+    ...(v.warning === undefined ? {} : { warning: v.warning }),
   };
 }
 

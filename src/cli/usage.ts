@@ -29,6 +29,15 @@ export async function readFleet(ctx: CliContext, since: string | undefined): Pro
       `bot-bottle: cannot list running bottles (${e instanceof Error ? e.message : String(e)}); showing the ledger only`,
     );
   }
+  return fleetOf(ctx, active, since);
+}
+
+/** The ledger's view of the launches, with the running bottles already listed. */
+export function fleetOf(
+  ctx: CliContext,
+  active: ActiveBottle[],
+  since: string | undefined,
+): Promise<FleetView> {
   return withLedger(ctx.env, (ledger) =>
     fleetView({
       ledger,

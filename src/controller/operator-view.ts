@@ -26,6 +26,8 @@ export interface OperatorView {
   providers: FleetView['providers'];
   /** Queue files that could not be read. */
   problems: QueueProblem[];
+  /** Why the view is partial (the engine did not answer), when it is. */
+  warning?: string;
 }
 
 /** Which launches the view shows, in order: running first, then the recently active. */

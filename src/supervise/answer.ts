@@ -83,9 +83,14 @@ export function describeItem(env: NodeJS.ProcessEnv, b: ActiveBottle, p: Proposa
 
 /** Pending proposals of every running bottle, oldest first across bottles. */
 export async function pendingQueue(env: NodeJS.ProcessEnv, backend: Backend): Promise<QueueView> {
+  return pendingOf(env, await backend.enumerateActive());
+}
+
+/** The same for bottles already listed (a view that lists them once per refresh). */
+export function pendingOf(env: NodeJS.ProcessEnv, active: readonly ActiveBottle[]): QueueView {
   const items: PendingItem[] = [];
   const problems: QueueProblem[] = [];
-  for (const b of await backend.enumerateActive()) {
+  for (const b of active) {
     const q = listPending(queueDir(env, b.slug), b.slug);
     problems.push(...q.problems);
     for (const p of q.proposals) items.push(describeItem(env, b, p));

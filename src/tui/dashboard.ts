@@ -80,6 +80,22 @@ export function entriesOf(rows: readonly OperatorRow[]): Entry[] {
 
 const time = (iso: string): string => iso.slice(11, 19);
 
+interface Selection {
+  key: string | undefined;
+  index: number;
+}
+
+interface Confirm {
+  action: DashboardAction;
+  row: LaunchRow;
+}
+
+/** The selected line: the one with the selected key, else the nearest to where it was. */
+function selectedIndex(entries: readonly Entry[], s: Selection): number {
+  const byKey = entries.findIndex((e) => e.key === s.key);
+  return byKey >= 0 ? byKey : Math.min(s.index, entries.length - 1);
+}
+
 /**
  * `egress refused 2, latest 10:01:02 docs.example.com 403: not allowed` and
  * `budget refused 1, latest 10:01:09 cutoff launch:… 19/10`, when there are any.
@@ -215,14 +231,19 @@ export function Dashboard(props: DashboardProps): ReactElement {
   const [view, setView] = useState<OperatorView | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   // By key, so a refresh that adds or drops lines keeps the selection; the index is the fallback.
-  const [sel, setSel] = useState<{ key: string | undefined; index: number }>({
-    key: props.select,
-    index: 0,
-  });
+  const [sel, setSelState] = useState<Selection>({ key: props.select, index: 0 });
   const [status, setStatus] = useState(props.status ?? '');
-  const [confirm, setConfirm] = useState<{ action: DashboardAction; row: LaunchRow } | undefined>(
-    undefined,
-  );
+  // Keys can arrive faster than renders (a held j, tmux): read and write through refs.
+  const selRef = useRef<Selection>(sel);
+  const confirmRef = useRef<Confirm | undefined>(undefined);
+  const setSel = (v: Selection): void => {
+    selRef.current = v;
+    setSelState(v);
+  };
+  // The question itself is on the status line.
+  const setConfirm = (v: Confirm | undefined): void => {
+    confirmRef.current = v;
+  };
   const busy = useRef(false);
   const asking = useDecisionQuestions((d) => {
     props.decide(d);
@@ -251,9 +272,10 @@ export function Dashboard(props: DashboardProps): ReactElement {
 
   const rows = view?.rows ?? [];
   const entries = entriesOf(rows);
-  const byKey = entries.findIndex((e) => e.key === sel.key);
-  const index = byKey >= 0 ? byKey : Math.min(sel.index, entries.length - 1);
-  const current = entries[index];
+  // A key can reach the handler of the frame before the one on screen: it reads the newest lines.
+  const entriesRef = useRef<Entry[]>(entries);
+  entriesRef.current = entries;
+  const current = entries[selectedIndex(entries, sel)];
   // What a/m/r answer: the selected proposal, or the selected bottle's oldest one.
   const proposal = current?.item ?? current?.row.pending[0];
 
@@ -278,14 +300,17 @@ export function Dashboard(props: DashboardProps): ReactElement {
   };
 
   const move = (by: number): void => {
-    const next = Math.max(0, Math.min(entries.length - 1, index + by));
-    setSel({ key: entries[next]?.key, index: next });
+    const lines = entriesRef.current;
+    const at = selectedIndex(lines, selRef.current);
+    const next = Math.max(0, Math.min(lines.length - 1, at + by));
+    setSel({ key: lines[next]?.key, index: next });
   };
 
   useInput((input, key) => {
     if (asking.handle(input, key)) return;
-    if (confirm !== undefined) {
-      if (input === 'y') run(confirm.action, confirm.row);
+    const confirming = confirmRef.current;
+    if (confirming !== undefined) {
+      if (input === 'y') run(confirming.action, confirming.row);
       else setStatus('cancelled');
       setConfirm(undefined);
       return;
@@ -296,22 +321,24 @@ export function Dashboard(props: DashboardProps): ReactElement {
     }
     if (key.upArrow || input === 'k') move(-1);
     if (key.downArrow || input === 'j') move(1);
-    if (current === undefined) return;
+    const cur = entriesRef.current[selectedIndex(entriesRef.current, selRef.current)];
+    if (cur === undefined) return;
     const decision = KEY_DECISION[input];
     if (decision !== undefined) {
-      if (proposal === undefined) setStatus(`${current.row.slug} has no pending proposal`);
-      else asking.start(proposal, decision);
+      const answering = cur.item ?? cur.row.pending[0];
+      if (answering === undefined) setStatus(`${cur.row.slug} has no pending proposal`);
+      else asking.start(answering, decision);
       return;
     }
-    const pick = pickAction(input, current.row);
+    const pick = pickAction(input, cur.row);
     if (pick === undefined) return;
-    if (!current.row.running) {
-      setStatus(`${current.row.slug} is not running (${current.row.state})`);
+    if (!cur.row.running) {
+      setStatus(`${cur.row.slug} is not running (${cur.row.state})`);
     } else if (CONFIRM[pick] !== undefined) {
-      setConfirm({ action: pick, row: current.row });
-      setStatus(`${pick} ${current.row.slug}: ${CONFIRM[pick] ?? ''}? y/n`);
+      setConfirm({ action: pick, row: cur.row });
+      setStatus(`${pick} ${cur.row.slug}: ${CONFIRM[pick] ?? ''}? y/n`);
     } else {
-      run(pick, current.row);
+      run(pick, cur.row);
     }
   });
 
@@ -321,6 +348,7 @@ export function Dashboard(props: DashboardProps): ReactElement {
     { flexDirection: 'column' },
     h(Text, { bold: true }, headerText(view, rows)),
     error === undefined ? null : h(Text, { color: 'red' }, error),
+    view?.warning === undefined ? null : h(Text, { color: 'yellow' }, view.warning),
     ...(view?.problems ?? [])
       .slice(0, 3)
       .map((p) => h(Text, { key: p.file, color: 'yellow' }, `skipped ${p.file}: ${p.message}`)),

@@ -1,9 +1,9 @@
 import { Box, render, Text, useApp, useInput } from 'ink';
-import { createElement as h, useEffect, useState, type ReactElement } from 'react';
+import { createElement as h, useEffect, useRef, useState, type ReactElement } from 'react';
 import type { CliContext } from '../cli/context.js';
 import { services, backendName } from '../cli/services.js';
 import { UsageError } from '../errors.js';
-import { pendingQueue, type QueueView } from '../supervise/answer.js';
+import { pendingQueue, type PendingItem, type QueueView } from '../supervise/answer.js';
 import {
   applyTuiDecision,
   KEY_DECISION,
@@ -54,6 +54,14 @@ export function SuperviseQueue(props: {
 
   const items = view?.items ?? [];
   const current = items[Math.min(sel, Math.max(0, items.length - 1))];
+  // A key can reach the handler of the frame before the one on screen: it reads the newest queue.
+  const itemsRef = useRef<PendingItem[]>(items);
+  itemsRef.current = items;
+  const selRef = useRef(sel);
+  const select = (next: number): void => {
+    selRef.current = next;
+    setSel(next);
+  };
 
   const finish = (d: TuiDecision | undefined): void => {
     props.onDecision(d);
@@ -62,11 +70,14 @@ export function SuperviseQueue(props: {
 
   useInput((input, key) => {
     if (asking.handle(input, key)) return;
+    const queue = itemsRef.current;
+    const at = Math.min(selRef.current, Math.max(0, queue.length - 1));
+    const chosen = queue[at];
     if (input === 'q' || key.escape) finish(undefined);
-    else if (key.upArrow || input === 'k') setSel((s) => Math.max(0, s - 1));
-    else if (key.downArrow || input === 'j') setSel((s) => Math.min(items.length - 1, s + 1));
-    else if (current !== undefined && KEY_DECISION[input] !== undefined) {
-      asking.start(current, KEY_DECISION[input]);
+    else if (key.upArrow || input === 'k') select(Math.max(0, at - 1));
+    else if (key.downArrow || input === 'j') select(Math.min(queue.length - 1, at + 1));
+    else if (chosen !== undefined && KEY_DECISION[input] !== undefined) {
+      asking.start(chosen, KEY_DECISION[input]);
     }
   });
 

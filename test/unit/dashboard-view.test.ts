@@ -124,7 +124,7 @@ const view = (r: OperatorRow[] = rows()): OperatorView => ({
 const tick = (ms = 60): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until(ui: ReturnType<typeof render>, text: string): Promise<string> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 3000;
   for (;;) {
     const f = ui.lastFrame() ?? '';
     if (f.includes(text)) return f;
