@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { ledgerHost } from '../ledger/host.js';
 import { parseDuration } from '../util/duration.js';
 import type { ActiveBottle } from '../backend/backend.js';
 import type { EnforcementAction, LaunchUsage, LedgerStore, UsageTotals } from '../ledger/types.js';
@@ -110,6 +112,8 @@ export async function fleetView(o: {
       ...base,
       identity,
       ...(u ?? zero()),
+      // The ledger names the host its usage came from; before any usage, the controller's.
+      host: u !== undefined && u.host !== '' ? u.host : base.host,
       last: u?.last ?? null,
       rate: Math.round(recent.tokens / (RATE_WINDOW_MS / 60_000)),
       budget,
@@ -128,7 +132,7 @@ export async function fleetView(o: {
         slug: a.slug,
         agent: a.agent,
         provider: a.provider,
-        host: a.controllerHost ?? null,
+        host: controllerHostName(o.env, a),
         state: a.state === 'running' && !o.alive(a) ? 'orphaned' : a.state,
         running: true,
         startedAt: a.startedAt,
@@ -143,7 +147,7 @@ export async function fleetView(o: {
         slug: u.slug,
         agent: u.agent,
         provider: u.provider,
-        host: null,
+        host: u.host === '' ? null : u.host,
         state: saved === undefined ? 'gone' : saved.reason === 'running' ? 'ended' : saved.reason,
         running: false,
         startedAt: saved?.startedAt ?? null,
@@ -163,6 +167,12 @@ export async function fleetView(o: {
     t.tokens += u.tokens;
   }
   return { at: now.toISOString(), since: since ?? null, launches: rows, providers };
+}
+
+/** A running bottle's host as the ledger names it (this host's controller: BOT_BOTTLE_HOST_NAME). */
+function controllerHostName(env: NodeJS.ProcessEnv, a: ActiveBottle): string | null {
+  if (a.controllerHost === undefined) return null;
+  return a.controllerHost === hostname() ? ledgerHost(env) : a.controllerHost;
 }
 
 /** `--since`: an ISO time, or a span back from now such as 30m, 24h, 7d. */

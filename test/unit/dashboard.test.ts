@@ -195,6 +195,32 @@ describe('usage view and dashboard', () => {
     ui.unmount();
   });
 
+  it('names the host each launch ran on, from the ledger, and shows HOST once there are two', async () => {
+    // A launch another host recorded in the shared ledger: no record of it here.
+    await ledger.recordUsage({ ...event('far', 'far-20261121-100000', 5, 5), host: 'h2' });
+    const v = await load();
+    expect(v.launches.map((l) => [l.slug, l.host]).sort()).toEqual([
+      ['alpha', 'h1'],
+      ['beta', 'h1'],
+      ['far', 'h2'],
+      ['old', 'h1'],
+    ]);
+    const ui = render(
+      createElement(Dashboard, {
+        load: loadView,
+        act: () => Promise.resolve(''),
+        decide: noDecision,
+        intervalMs: 50,
+      }),
+    );
+    const deadline = Date.now() + 5000;
+    while (!(ui.lastFrame() ?? '').includes('far') && Date.now() < deadline) await tick(20);
+    const frame = ui.lastFrame() ?? '';
+    expect(frame).toMatch(/alpha +h1 +claude +running/);
+    expect(frame).toMatch(/far +h2 +claude +gone/);
+    ui.unmount();
+  });
+
   it('shows unmetered calls in usage, usage --json and the dashboard', async () => {
     await ledger.recordUsage({
       ...event('alpha', 'alpha-20261121-100000', 300, 0),
