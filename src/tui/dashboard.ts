@@ -202,6 +202,41 @@ function ProposalLine(props: { item: PendingItem; selected: boolean }): ReactEle
   );
 }
 
+/** The bottles, each with its refusals, redactions and pending proposals. */
+function Rows(props: {
+  view: OperatorView | undefined;
+  selected: string | undefined;
+}): ReactElement {
+  const rows = props.view?.rows ?? [];
+  if (rows.length === 0) {
+    return h(
+      Text,
+      { dimColor: true },
+      props.view === undefined ? 'loading…' : 'no running bottles',
+    );
+  }
+  const hosts = hostsOf(rows).length > 1;
+  return h(
+    Box,
+    { flexDirection: 'column', marginTop: 1 },
+    ...rows.map((r) =>
+      h(
+        Box,
+        { key: r.identity, flexDirection: 'column' },
+        h(RowLine, { row: r, selected: props.selected === r.identity, hosts }),
+        h(RowDetail, { row: r }),
+        ...r.pending.map((it) =>
+          h(ProposalLine, {
+            key: it.proposal.id,
+            item: it,
+            selected: props.selected === it.proposal.id,
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
 function headerText(view: OperatorView | undefined, rows: readonly OperatorRow[]): string {
   const running = rows.filter((r) => r.running).length;
   const pending = rows.reduce((n, r) => n + r.pending.length, 0);
@@ -342,7 +377,6 @@ export function Dashboard(props: DashboardProps): ReactElement {
     }
   });
 
-  const hosts = hostsOf(rows).length > 1;
   return h(
     Box,
     { flexDirection: 'column' },
@@ -352,27 +386,7 @@ export function Dashboard(props: DashboardProps): ReactElement {
     ...(view?.problems ?? [])
       .slice(0, 3)
       .map((p) => h(Text, { key: p.file, color: 'yellow' }, `skipped ${p.file}: ${p.message}`)),
-    rows.length === 0
-      ? h(Text, { dimColor: true }, view === undefined ? 'loading…' : 'no running bottles')
-      : h(
-          Box,
-          { flexDirection: 'column', marginTop: 1 },
-          ...rows.map((r) =>
-            h(
-              Box,
-              { key: r.identity, flexDirection: 'column' },
-              h(RowLine, { row: r, selected: current?.key === r.identity, hosts }),
-              h(RowDetail, { row: r }),
-              ...r.pending.map((it) =>
-                h(ProposalLine, {
-                  key: it.proposal.id,
-                  item: it,
-                  selected: current?.key === it.proposal.id,
-                }),
-              ),
-            ),
-          ),
-        ),
+    h(Rows, { view, selected: current?.key }),
     rows.some((r) => r.unmeteredEvents > 0)
       ? h(
           Text,
