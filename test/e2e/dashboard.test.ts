@@ -19,13 +19,15 @@ import { md, type Fixture } from '../helpers/fixture.js';
  * `bot-bottle dashboard` in a real terminal (tmux) while a real Claude Code
  * bottle runs against the fake upstream: its usage grows on screen, the
  * secret its LLM request carried shows as a redaction, the request its
- * proxy refused shows as a refusal, and the egress-block proposal it makes
- * through the supervise MCP tool is approved from the dashboard with keys
- * and is in force for the agent's next request.
+ * proxy refused shows as a refusal, and the egress-block proposals it makes
+ * through the supervise MCP tool are answered from the dashboard with keys:
+ * the first approved, the second modified in $EDITOR; the agent's tool
+ * results say so and its next request to the host passes.
  */
 
 const DOCS = 'docs.fake-llm.test';
 const SLUG = 'dash-e2e';
+const MIRROR = 'mirror.fake-llm.test';
 
 /** Run in the agent's workspace: GET https://DOCS/hello through the egress proxy; prints one line. */
 const PROBE = `
@@ -45,7 +47,10 @@ const awsKey = (): string =>
   `AKIA${Array.from({ length: 16 }, () => UPPER_DIGITS[randomInt(UPPER_DIGITS.length)]).join('')}`;
 
 /** The dashboard in a detached tmux session with only the fixture's environment, as a user's terminal. */
-function openDashboard(fx: Fixture): {
+function openDashboard(
+  fx: Fixture,
+  env: NodeJS.ProcessEnv,
+): {
   screen: () => string;
   keys: (...k: string[]) => void;
   type: (text: string) => void;
@@ -54,7 +59,7 @@ function openDashboard(fx: Fixture): {
   const script = join(fx.home, 'dashboard.sh');
   writeFileSync(
     script,
-    `${Object.entries(fx.env)
+    `${Object.entries({ ...fx.env, ...env })
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `export ${k}='${String(v).replace(/'/g, "'\\''")}'`)
       .join('\n')}\ncd '${fx.repo}'\nexec '${process.execPath}' '${BIN}' dashboard\n`,
@@ -107,7 +112,7 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
     for (const fx of made.splice(0)) fx.cleanup();
   });
 
-  it('shows usage growing, a redaction and a refusal, and approves a proposal with keys that then takes effect', async () => {
+  it('shows usage growing, a redaction and a refusal; approves one proposal and modifies the next with keys, both in force', async () => {
     const aws = awsKey();
     const fx = bottleRepo(fake().port, {
       repo: {
@@ -124,13 +129,24 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
       proposed_file: `allow:\n  - api.anthropic.com\n  - api.openai.com\n  - ${DOCS}\n`,
       justification: 'read the docs',
     })}`;
+    const second = `TOOL mcp__supervise__egress-block ${JSON.stringify({
+      proposed_file: `allow:\n  - api.anthropic.com\n  - api.openai.com\n  - ${DOCS}\n  - evil.example.com\n`,
+      justification: 'one more host',
+    })}`;
     const steps = [
       'RUN cat config/test.env',
       'RUN node probe.cjs',
       proposal,
-      // Still running a while after the approval, so the dashboard sees its usage grow.
-      'RUN sleep 20 && node probe.cjs',
+      second,
+      'RUN node probe.cjs',
     ];
+    // The operator's editor for modify: it allows the mirror instead of the host asked for.
+    const editor = join(fx.home, 'edit.sh');
+    writeFileSync(
+      editor,
+      `#!/bin/sh\nprintf 'allow:\\n  - api.anthropic.com\\n  - api.openai.com\\n  - ${DOCS}\\n  - ${MIRROR}\\n' > "$1"\n`,
+      { mode: 0o755 },
+    );
     const before = fake().requests.length;
     let ended: BinRun | undefined;
     let pid: number | undefined;
@@ -151,7 +167,7 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
       ],
       { onSpawn: (p) => (pid = p) },
     ).then((r) => (ended = r));
-    const ui = openDashboard(fx);
+    const ui = openDashboard(fx, { EDITOR: editor });
     const waitFor = async (what: string, ok: (s: string) => boolean): Promise<string> => {
       const until = Date.now() + 240_000;
       for (;;) {
@@ -196,12 +212,24 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
       // The answer was applied with the view closed (as supervise does): its report, then the view again.
       expect(approved).toContain('told the agent: ok from the dashboard');
 
-      // A second capture while it still runs: the calls after the approval are counted.
-      const later = await waitFor('more tokens', (s) => {
-        const t = ownTokens(s);
-        return t !== undefined && t.tokens > (first?.tokens ?? 0) && t.line.includes('running');
-      });
-      expect(ownTokens(later)?.line).toMatch(/running +█*░+ \d+\/5000/);
+      // The next proposal: a second capture while it still runs counts the calls made since.
+      const later = await waitFor('the next proposal', (s) =>
+        lastFrame(s).includes('why: one more host'),
+      );
+      const grown = ownTokens(later);
+      expect(grown?.tokens).toBeGreaterThan(first?.tokens ?? 0);
+      expect(grown?.line).toMatch(/running +█*░+ \d+\/5000/);
+
+      // Modify: the same questions, then $EDITOR on the proposed file; the edit is applied.
+      ui.keys('m');
+      await waitFor('the scope question', (s) =>
+        lastFrame(s).includes("modify: also save to the bottle's file?"),
+      );
+      ui.keys('n');
+      await waitFor('the notes question', (s) => lastFrame(s).includes('modify: notes'));
+      ui.type('use the mirror');
+      ui.keys('Enter');
+      await waitFor('the outcome', shows(`modified ${SLUG} egress (run)`));
       ui.keys('q');
     } catch (e) {
       // A failed check leaves no bottle behind: the CLI tears it down on SIGTERM.
@@ -230,7 +258,12 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
       .map((l) => auditEntrySchema.parse(JSON.parse(l)));
     expect(audit).toMatchObject([
       { action: 'approved', component: 'egress', notes: 'ok from the dashboard', applied: 'run' },
+      { action: 'modified', component: 'egress', notes: 'use the mirror', applied: 'run' },
     ]);
+    expect(audit[1]?.diff).toContain(`+  - ${MIRROR}`);
+    expect(audit[1]?.diff).not.toContain('evil.example.com');
+    expect(sent).toContain('modified');
+    expect(sent).toContain('use the mirror');
 
     // The ended launch stays in the one view, from the ledger and its archived log.
     const snap = await runBin(fx, ['dashboard', '--json']);
