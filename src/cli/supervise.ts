@@ -135,6 +135,8 @@ names; you choose the values) and capability-block (Dockerfile lines). Its
 call waits for your answer. On a terminal this opens a queue of every
 running bottle's proposals, oldest first, each with its diff against the
 config in force: a approve, m modify (opens $EDITOR), r reject (with notes).
+\`bot-bottle dashboard\` shows the same proposals under each bottle, next to
+its usage, refusals and redactions, and answers them with the same keys.
 
 An approval takes effect before the agent hears of it: egress and route
 changes apply live (open connections kept) and are kept by resume;
