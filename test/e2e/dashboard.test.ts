@@ -290,4 +290,52 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
     expect(leftovers(SLUG)).toBe('');
     expect((await runBin(fx, ['rm', rec.identity])).code).toBe(0);
   });
+
+  it('--json: a launch its budget cut off shows the budget refusal from the ledger and the refused call from its log', async () => {
+    const fx = bottleRepo(fake().port);
+    made.push(fx);
+    const r = await runBin(fx, [
+      'start',
+      'claude',
+      '--headless',
+      '--prompt',
+      'RUN: echo hi',
+      '--label',
+      'dash-budget',
+      '--budget',
+      '10',
+      '--json',
+    ]);
+    const rec = JSON.parse(r.stdout) as { identity: string; outcome: string };
+    expect(rec.outcome, r.stderr).toBe('ended');
+    const snap = await runBin(fx, ['dashboard', '--json', '--since', '1h']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const bottle = (
+      JSON.parse(snap.stdout) as {
+        bottles: {
+          identity: string;
+          state: string;
+          refusals: {
+            egress: { count: number; latest: { status: number; host: string } | null } | null;
+            budget: {
+              count: number;
+              latest: { action: string; scope: string; limit: number } | null;
+            };
+          };
+        }[];
+      }
+    ).bottles.find((b) => b.identity === rec.identity);
+    expect(bottle?.state).toBe('ended');
+    expect(bottle?.refusals.budget).toMatchObject({
+      count: 1,
+      latest: { action: 'cutoff', scope: `launch:${rec.identity}`, limit: 10 },
+    });
+    // The call after the crossing was refused by the proxy in the API's shape.
+    expect(bottle?.refusals.egress?.count).toBeGreaterThanOrEqual(1);
+    expect(bottle?.refusals.egress?.latest).toMatchObject({
+      host: 'api.anthropic.com',
+      status: 429,
+    });
+    expect((await runBin(fx, ['rm', rec.identity])).code).toBe(0);
+  });
 });
