@@ -54,6 +54,8 @@ function openDashboard(
   screen: () => string;
   keys: (...k: string[]) => void;
   type: (text: string) => void;
+  /** Whether the dashboard has exited (its tmux session is gone). */
+  exited: () => boolean;
   close: () => void;
 } {
   const script = join(fx.home, 'dashboard.sh');
@@ -86,8 +88,20 @@ function openDashboard(
     screen: () => tmux('capture-pane', '-p', '-t', session),
     keys: (...k) => void tmux('send-keys', '-t', session, ...k),
     type: (text) => void tmux('send-keys', '-t', session, '-l', text),
+    exited: () => {
+      try {
+        execFileSync('tmux', ['has-session', '-t', session], { stdio: 'ignore' });
+        return false;
+      } catch {
+        return true;
+      }
+    },
     close: () => {
-      execFileSync('tmux', ['kill-session', '-t', session], { stdio: 'ignore' });
+      try {
+        execFileSync('tmux', ['kill-session', '-t', session], { stdio: 'ignore' });
+      } catch {
+        // After q the dashboard has exited, and its session with it.
+      }
     },
   };
 }
@@ -231,6 +245,9 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
       ui.keys('Enter');
       await waitFor('the outcome', shows(`modified ${SLUG} egress (run)`));
       ui.keys('q');
+      const quitBy = Date.now() + 10_000;
+      while (!ui.exited() && Date.now() < quitBy) await new Promise((r) => setTimeout(r, 200));
+      expect(ui.exited(), 'q quits the dashboard').toBe(true);
     } catch (e) {
       // A failed check leaves no bottle behind: the CLI tears it down on SIGTERM.
       if (ended === undefined && pid !== undefined) process.kill(pid, 'SIGTERM');
