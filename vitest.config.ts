@@ -43,6 +43,18 @@ export default defineConfig({
       },
       {
         test: {
+          // The ledger on a Postgres server (scripts/testbed-postgres.sh
+          // starts one); each test makes a database of its own.
+          name: 'postgres',
+          include: ['test/postgres/**/*.test.ts'],
+          // Writer processes on two cores: one file at a time.
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           // The product against a Docker engine that shares no files with this
           // machine (scripts/testbed-remote.sh starts one).
           name: 'remote',

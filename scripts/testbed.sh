@@ -12,7 +12,9 @@
 #   5. rootless podman for an unprivileged user with the base image loaded
 #      (scripts/testbed-podman.sh), for the podman backend's tests,
 #   6. a second engine that shares none of this machine's files, for the
-#      `remote` test project (scripts/testbed-remote.sh).
+#      `remote` test project (scripts/testbed-remote.sh),
+#   7. a PostgreSQL server on 127.0.0.1 for the Postgres ledger's tests
+#      (scripts/testbed-postgres.sh; its URL in /var/tmp/bot-bottle-pg/url).
 # Idempotent: a second run only checks and returns in a few seconds.
 set -euo pipefail
 work=""
@@ -194,4 +196,5 @@ ensure_engine
 ensure_base_image
 BOT_BOTTLE_BASE_IMAGE="$IMAGE" bash "$(dirname "$0")/testbed-podman.sh"
 remote_host="$(BOT_BOTTLE_BASE_IMAGE="$IMAGE" bash "$(dirname "$0")/testbed-remote.sh")"
+bash "$(dirname "$0")/testbed-postgres.sh" >/dev/null
 log "ready (BOT_BOTTLE_BASE_IMAGE=$IMAGE; remote engine for the remote tests: DOCKER_HOST=$remote_host)"
