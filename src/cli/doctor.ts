@@ -9,6 +9,9 @@ import type { CliContext } from './context.js';
 import { printJson } from './output.js';
 import { backendName, services } from './services.js';
 import { BACKENDS } from '../plan/schema.js';
+import { chooseLedger } from '../ledger/open.js';
+import { PostgresLedger } from '../ledger/postgres.js';
+import { existsSync } from 'node:fs';
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -76,11 +79,54 @@ function caChecks(settings: Settings, ctx: CliContext): Check[] {
   return checks;
 }
 
+/** Which ledger store is in use and, for Postgres, whether it answers (it is not migrated here). */
+async function ledgerCheck(settings: Settings, ctx: CliContext): Promise<Check> {
+  const choice = chooseLedger(ctx.env, settings);
+  const base = { id: 'ledger', title: 'ledger' } as const;
+  if (choice.store === 'sqlite') {
+    return {
+      ...base,
+      status: 'ok',
+      summary: `SQLite ${choice.path}${existsSync(choice.path) ? '' : ' (made on first use)'}`,
+    };
+  }
+  const where = `Postgres ${choice.shown} (${choice.from})`;
+  const store = new PostgresLedger(choice.url);
+  try {
+    const { schemaVersion, latest } = await store.probe();
+    if (schemaVersion > latest) {
+      return {
+        ...base,
+        status: 'warn',
+        summary: `${where} answers; its schema (version ${schemaVersion}) is newer than this bot-bottle knows (${latest})`,
+        fix: 'upgrade bot-bottle on this host to the version the other hosts run',
+      };
+    }
+    return {
+      ...base,
+      status: 'ok',
+      summary: `${where} answers, schema version ${schemaVersion}${schemaVersion < latest ? ` (migrated to ${latest} on first use)` : ''}`,
+    };
+  } catch (e) {
+    return {
+      ...base,
+      status: 'fail',
+      summary: `${where}: ${errorText(e)}`,
+      fix:
+        e instanceof BotBottleError && e.hint !== undefined
+          ? e.hint
+          : `check the server and the URL in ${choice.from}`,
+    };
+  } finally {
+    await store.close();
+  }
+}
+
 function define(program: Program) {
   return program
     .command('doctor')
     .description(
-      'check the container engine (docker or podman), runtimes, base image, extra CA certificates and configuration',
+      'check the container engine (docker or podman), runtimes, base image, extra CA certificates, the ledger store and configuration',
     )
     .addOption(
       new Option('--backend <name>', 'container backend to check')
@@ -138,7 +184,10 @@ async function runDoctor(ctx: CliContext, opts: OptionsOf<typeof define>): Promi
     });
   }
   checks.push(...(await engineChecks(ctx, opts.backend, settings)));
-  if (settings !== undefined) checks.push(...caChecks(settings, ctx));
+  if (settings !== undefined) {
+    checks.push(...caChecks(settings, ctx));
+    checks.push(await ledgerCheck(settings, ctx));
+  }
 
   const failures = checks.filter((c) => c.status === 'fail').length;
   const warnings = checks.filter((c) => c.status === 'warn').length;

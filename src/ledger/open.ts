@@ -1,9 +1,48 @@
+import { loadSettings, type Settings } from '../settings/settings.js';
+import { PostgresLedger } from './postgres.js';
 import { SqliteLedger, ledgerPath } from './sqlite.js';
 import type { LedgerStore } from './types.js';
+import { redactedUrl } from './url.js';
 
-/** The host's ledger. One place to choose the store (a Postgres store would plug in here). */
+/** Which store holds the ledger: the host's SQLite file, or a Postgres database shared by hosts. */
+export type LedgerChoice =
+  | { store: 'sqlite'; path: string }
+  | {
+      store: 'postgres';
+      url: string;
+      /** The URL without its password, for people. */
+      shown: string;
+      /** Where it was configured, as a user would write it. */
+      from: 'BOT_BOTTLE_LEDGER_URL' | 'settings.yml ledger.url';
+    };
+
+/** The store the settings name (BOT_BOTTLE_LEDGER_URL wins over settings.yml); SQLite by default. */
+export function chooseLedger(
+  env: NodeJS.ProcessEnv,
+  settings: Pick<Settings, 'ledgerUrl'>,
+): LedgerChoice {
+  const u = settings.ledgerUrl;
+  if (u === undefined) return { store: 'sqlite', path: ledgerPath(env) };
+  return {
+    store: 'postgres',
+    url: u.url,
+    shown: redactedUrl(u.url),
+    from: u.source === 'env' ? 'BOT_BOTTLE_LEDGER_URL' : 'settings.yml ledger.url',
+  };
+}
+
+/** The store for this host's settings and environment. */
+export function ledgerChoice(env: NodeJS.ProcessEnv): LedgerChoice {
+  return chooseLedger(env, loadSettings({ cwd: process.cwd(), env }));
+}
+
+export function openStore(choice: LedgerChoice): LedgerStore {
+  return choice.store === 'sqlite' ? new SqliteLedger(choice.path) : new PostgresLedger(choice.url);
+}
+
+/** The host's ledger. The one place the store is chosen. */
 export function openLedger(env: NodeJS.ProcessEnv): LedgerStore {
-  return new SqliteLedger(ledgerPath(env));
+  return openStore(ledgerChoice(env));
 }
 
 export async function withLedger<T>(

@@ -17,6 +17,7 @@ import { displayPath, readConfigText } from '../manifest/load.js';
 import { settingsPath } from '../paths.js';
 import type { KeepRules } from '../controller/retention.js';
 import { parseDuration } from '../util/duration.js';
+import { ledgerUrlProblem } from '../ledger/url.js';
 
 /** Public image used when nothing else is configured. */
 export const DEFAULT_BASE_IMAGE = 'node:22-bookworm-slim';
@@ -41,6 +42,15 @@ export const settingsSchema = z.strictObject({
   ca: z
     .strictObject({
       extra: z.array(z.string().min(1, 'must not be empty')).optional(),
+    })
+    .optional(),
+  /** A shared ledger for several hosts; without it each host keeps its own SQLite file. */
+  ledger: z
+    .strictObject({
+      url: z.string().superRefine((v, ctx) => {
+        const problem = ledgerUrlProblem(v);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      }),
     })
     .optional(),
   keep: z
@@ -73,6 +83,8 @@ export interface Settings {
   extraCaFiles: { path: string; source: 'settings' | 'env' }[];
   /** Which saved bottles stay after a session; undefined: all of them. */
   keep: KeepRules | undefined;
+  /** The Postgres ledger's URL (BOT_BOTTLE_LEDGER_URL wins); undefined: the host's SQLite file. */
+  ledgerUrl: { url: string; source: 'settings' | 'env' } | undefined;
 }
 
 export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Settings {
@@ -101,6 +113,19 @@ export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Se
     baseImage = { ref: DEFAULT_BASE_IMAGE, source: 'default' };
   }
 
+  const envLedger = env.BOT_BOTTLE_LEDGER_URL;
+  let ledgerUrl: Settings['ledgerUrl'];
+  if (envLedger !== undefined && envLedger !== '') {
+    const problem = ledgerUrlProblem(envLedger);
+    if (problem !== undefined) {
+      // The message never repeats the value: it may hold a password.
+      throw new ConfigError({ entity: 'environment', field: 'BOT_BOTTLE_LEDGER_URL' }, problem);
+    }
+    ledgerUrl = { url: envLedger, source: 'env' };
+  } else if (spec.ledger !== undefined) {
+    ledgerUrl = { url: spec.ledger.url, source: 'settings' };
+  }
+
   const anchor = dirname(file);
   const abs = (p: string): string => {
     const e = expandHome(p);
@@ -124,6 +149,7 @@ export function loadSettings(opts: { cwd: string; env?: NodeJS.ProcessEnv }): Se
     defaultCutoff: spec.cutoff,
     defaultRuntime: spec.runtime,
     extraCaFiles,
+    ledgerUrl,
     keep:
       spec.keep === undefined
         ? undefined

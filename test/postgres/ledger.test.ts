@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LedgerStoreError, PostgresLedger } from '../../src/ledger/postgres.js';
 import { PG_LATEST_SCHEMA } from '../../src/ledger/postgres-migrations.js';
+import { makeFixture } from '../helpers/fixture.js';
 import { ev, ledgerBattery } from '../helpers/ledger-battery.js';
 import {
   describePostgres,
@@ -146,6 +147,31 @@ describePostgres('Postgres ledger: opening and failing', () => {
       expect(shown).not.toContain('not-the-Pa55word');
       expect(shown).not.toContain(real);
     } finally {
+      await db.drop();
+    }
+  });
+
+  it('is the store the CLI uses when BOT_BOTTLE_LEDGER_URL names it, and doctor says it answers', async () => {
+    const db = await freshDatabase('bbt_cli');
+    const fx = makeFixture({}, { BOT_BOTTLE_LEDGER_URL: db.url });
+    try {
+      const l = new PostgresLedger(db.url);
+      await l.recordUsage(ev({ slug: 'from-pg', identity: 'from-pg-1', host: 'mac-7' }));
+      await l.close();
+      const usage = await fx.run(['usage', '--json']);
+      expect(usage.code).toBe(0);
+      expect(usage.stdout).toContain('from-pg-1');
+      const doctor = await fx.run(['doctor']);
+      const line = doctor.stdout.split('\n').find((x) => x.includes(' ledger '));
+      const u = new URL(db.url);
+      expect(line).toContain(
+        `ok    ledger          Postgres postgres://botbottle:***@${u.host}/${db.name} (BOT_BOTTLE_LEDGER_URL) answers, schema version ${String(PG_LATEST_SCHEMA)}`,
+      );
+      expect(doctor.stdout + doctor.stderr + usage.stdout + usage.stderr).not.toContain(
+        decodeURIComponent(u.password),
+      );
+    } finally {
+      fx.cleanup();
       await db.drop();
     }
   });
