@@ -82,6 +82,38 @@ function whereClause(f: UsageFilter, args: unknown[] = []): { where: string; arg
   return { where: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, args };
 }
 
+/**
+ * The tokens a budget counts, as a scalar subquery. Budgets over calendar
+ * periods (hour-aligned `since`, no launch or host filter) read the hourly
+ * totals; anything finer reads the events. Both give the same number.
+ */
+function usedExpr(f: UsageFilter, args: unknown[]): string {
+  const { since: from, ...rest } = f;
+  if (
+    f.identity === undefined &&
+    f.slug === undefined &&
+    f.host === undefined &&
+    (from === undefined || HOUR_START.test(from))
+  ) {
+    const { where } = whereClause(rest, args);
+    let since = '';
+    if (from !== undefined) {
+      args.push(from);
+      since = `${where === '' ? 'WHERE' : ' AND'} hour >= $${args.length}`;
+    }
+    return `(SELECT coalesce(sum(tokens), 0) FROM usage_hourly ${where}${since})`;
+  }
+  const { where } = whereClause(f, args);
+  return `(SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM usage_events ${where})`;
+}
+
+/** Tokens held by a scope's open reservations (younger than the TTL), as a scalar subquery. */
+function reservedExpr(scope: string, now: number, args: unknown[]): string {
+  args.push(scope, new Date(now - RESERVATION_TTL_MS).toISOString());
+  return `(SELECT coalesce(sum(tokens), 0) FROM reservations
+           WHERE scope = $${args.length - 1} AND NOT released AND at >= $${args.length})`;
+}
+
 /** Inserts an event and, only when its id is new, adds it to the hourly totals: one statement. */
 const INSERT_USAGE = `
   WITH ins AS (
@@ -121,6 +153,14 @@ function usageArgs(e: UsageEvent): unknown[] {
     e.capGranted ?? null,
   ];
 }
+
+/**
+ * Admission's transaction. A reservation is a hold on a call in flight, not
+ * a record of spend: its commit need not wait for the disk, so a scope's
+ * lock is held for the statements only. A server crash may forget the holds
+ * of calls then in flight; their usage is recorded, durably, when they settle.
+ */
+const ASYNC_COMMIT = 'BEGIN; SET LOCAL synchronous_commit = off';
 
 /** An error thrown by the caller's decide function: passed through as it is, not as a store error. */
 class DecideFailed extends Error {
@@ -185,8 +225,11 @@ export class PostgresLedger implements LedgerStore {
     }
   }
 
-  /** One transaction on one connection; a connection that failed is dropped, not reused. */
-  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * One transaction on one connection; a connection that failed is dropped,
+   * not reused. `begin` may add settings for this transaction only.
+   */
+  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -194,7 +237,7 @@ export class PostgresLedger implements LedgerStore {
       throw this.wrap(e);
     }
     try {
-      await client.query('BEGIN');
+      await client.query(begin);
       const out = await fn(client);
       await client.query('COMMIT');
       client.release();
@@ -213,9 +256,9 @@ export class PostgresLedger implements LedgerStore {
   }
 
   /** Runs `fn` once the schema is current; a failed migration is tried again on the next call. */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin?: string): Promise<T> {
     await this.migrated();
-    return this.transaction(fn);
+    return this.transaction(fn, begin);
   }
 
   private migrated(): Promise<void> {
@@ -274,25 +317,10 @@ export class PostgresLedger implements LedgerStore {
     await this.query(INSERT_USAGE, usageArgs(e));
   }
 
-  /** Budgets over calendar periods read the hourly totals; anything finer reads the events. */
-  private async budgetTokens(f: UsageFilter, on?: Queryable): Promise<number> {
-    const { since: from, ...rest } = f;
-    if (
-      f.identity === undefined &&
-      f.slug === undefined &&
-      f.host === undefined &&
-      (from === undefined || HOUR_START.test(from))
-    ) {
-      const { where, args } = whereClause(rest);
-      let sql = `SELECT coalesce(sum(tokens), 0) AS t FROM usage_hourly ${where}`;
-      if (from !== undefined) {
-        args.push(from);
-        sql += `${where === '' ? 'WHERE' : ' AND'} hour >= $${args.length}`;
-      }
-      const [row] = await this.query(sql, args, on);
-      return num(row?.t);
-    }
-    return (await this.sumUsage(f, on)).tokens;
+  private async budgetTokens(f: UsageFilter): Promise<number> {
+    const args: unknown[] = [];
+    const [row] = await this.query(`SELECT ${usedExpr(f, args)} AS t`, args);
+    return num(row?.t);
   }
 
   private async sumUsage(f: UsageFilter, on?: Queryable): Promise<UsageTotals> {
@@ -340,19 +368,41 @@ export class PostgresLedger implements LedgerStore {
     }));
   }
 
-  private async openReserved(scope: string, now: number, on?: Queryable): Promise<number> {
-    const [row] = await this.query(
-      'SELECT coalesce(sum(tokens), 0) AS t FROM reservations WHERE scope = $1 AND NOT released AND at >= $2',
-      [scope, new Date(now - RESERVATION_TTL_MS).toISOString()],
-      on,
-    );
+  private async openReserved(scope: string, now: number): Promise<number> {
+    const args: unknown[] = [];
+    const [row] = await this.query(`SELECT ${reservedExpr(scope, now, args)} AS t`, args);
     return num(row?.t);
   }
 
-  private async firstAt(f: UsageFilter, on: Queryable): Promise<string | null> {
-    const { where, args } = whereClause(f);
-    const [row] = await this.query(`SELECT min(at) AS first FROM usage_events ${where}`, args, on);
-    return typeof row?.first === 'string' ? row.first : null;
+  /** A window's state in one round trip: its usage, its scope's open reservations, its first usage. */
+  private async windowState(w: BudgetWindow, now: number, c: pg.PoolClient): Promise<WindowState> {
+    const args: unknown[] = [];
+    const used = usedExpr(w.filter, args);
+    const reserved = reservedExpr(w.scope, now, args);
+    let first = 'NULL';
+    if (w.kind === 'rate') {
+      const { where } = whereClause(w.filter, args);
+      first = `(SELECT min(at) FROM usage_events ${where})`;
+    }
+    const [row] = await this.query(
+      `SELECT ${used} AS used, ${reserved} AS reserved, ${first} AS first`,
+      args,
+      c,
+    );
+    return {
+      window: w,
+      used: num(row?.used),
+      reserved: num(row?.reserved),
+      firstAt: typeof row?.first === 'string' ? row.first : null,
+    };
+  }
+
+  /** Locks a scope's row, making it on the scope's first admission. */
+  private static async lockScope(c: pg.PoolClient, scope: string): Promise<void> {
+    const lock = 'SELECT scope FROM budget_scopes WHERE scope = $1 FOR UPDATE';
+    if ((await c.query(lock, [scope])).rowCount === 1) return;
+    await c.query('INSERT INTO budget_scopes (scope) VALUES ($1) ON CONFLICT DO NOTHING', [scope]);
+    await c.query(lock, [scope]);
   }
 
   admit<D extends { reserve?: number | undefined }>(
@@ -364,22 +414,12 @@ export class PostgresLedger implements LedgerStore {
       // Lock every scope's row, in one order for everyone: an admission
       // holding `a` and wanting `b` never waits on one holding `b` wanting `a`.
       for (const scope of [...new Set(windows.map((w) => w.scope))].sort()) {
-        await c.query('INSERT INTO budget_scopes (scope) VALUES ($1) ON CONFLICT DO NOTHING', [
-          scope,
-        ]);
-        await c.query('SELECT scope FROM budget_scopes WHERE scope = $1 FOR UPDATE', [scope]);
+        await PostgresLedger.lockScope(c, scope);
       }
       // Read committed: each read below sees everything committed before the lock was ours.
       const now = Date.now();
       const states: WindowState[] = [];
-      for (const w of windows) {
-        states.push({
-          window: w,
-          used: await this.budgetTokens(w.filter, c),
-          reserved: await this.openReserved(w.scope, now, c),
-          firstAt: w.kind === 'rate' ? await this.firstAt(w.filter, c) : null,
-        });
-      }
+      for (const w of windows) states.push(await this.windowState(w, now, c));
       let decision: D;
       try {
         decision = decide(states);
@@ -402,7 +442,7 @@ export class PostgresLedger implements LedgerStore {
         ],
       );
       return { decision, reservation: grp };
-    });
+    }, ASYNC_COMMIT);
   }
 
   settle(reservation: string | null, e: UsageEvent): Promise<void> {
