@@ -92,7 +92,7 @@ async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<
 export interface TestDatabase {
   url: string;
   name: string;
-  drop(): Promise<void>;
+  drop: () => Promise<void>;
 }
 
 /** A new, empty database on the test bed's server (or `server`), for one test file or test. */
