@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { decideAdmission } from '../../src/controller/admission-decision.js';
 import { LedgerStoreError, PostgresLedger } from '../../src/ledger/postgres.js';
+import type { BudgetWindow } from '../../src/ledger/types.js';
 import { PG_LATEST_SCHEMA } from '../../src/ledger/postgres-migrations.js';
 import { makeFixture } from '../helpers/fixture.js';
 import { ev, ledgerBattery } from '../helpers/ledger-battery.js';
@@ -180,6 +182,71 @@ describePostgres('Postgres ledger: opening and failing', () => {
     expect(() => new PostgresLedger('mysql://u:p@h/db')).toThrow(
       /must be a postgres:\/\/ or postgresql:\/\/ URL/,
     );
+  });
+});
+
+describePostgres('Postgres ledger: admissions over several scopes', () => {
+  it('never deadlocks when admissions name the same scopes in different orders', async () => {
+    const db = await freshDatabase('bbt_scopes');
+    // Four stores (as four hosts), each admitting 25 calls in turn over two scopes.
+    const stores = Array.from({ length: 4 }, () => new PostgresLedger(db.url));
+    const observer = new PostgresLedger(db.url);
+    try {
+      const window = (scope: string): BudgetWindow => ({
+        scope,
+        filter: { provider: 'claude' },
+        limit: 1e9,
+        kind: 'budget',
+      });
+      const ab = [window('global:claude'), window('agent:claude')];
+      const ba = [...ab].reverse();
+      const results = await Promise.all(
+        stores.map(async (l, i) => {
+          const ids: (string | null)[] = [];
+          for (let n = 0; n < 25; n++) {
+            const a = await l.admit(n % 2 === i % 2 ? ab : ba, `s${String(i)}`, (st) =>
+              decideAdmission(st, { estimate: 10 }),
+            );
+            ids.push(a.reservation);
+          }
+          return ids;
+        }),
+      );
+      const ids = results.flat();
+      expect(new Set(ids).size).toBe(100);
+      expect(await observer.reserved('global:claude')).toBe(1000);
+      expect(await observer.reserved('agent:claude')).toBe(1000);
+      await Promise.all(ids.map((id) => observer.release(id ?? '')));
+      expect(await observer.reserved('agent:claude')).toBe(0);
+    } finally {
+      for (const l of [...stores, observer]) await l.close();
+      await db.drop();
+    }
+  });
+
+  it('passes an error of the decision through as it is, holding nothing', async () => {
+    const db = await freshDatabase('bbt_decide');
+    const l = new PostgresLedger(db.url);
+    try {
+      const w: BudgetWindow = { scope: 'g', filter: {}, limit: 10, kind: 'budget' };
+      const boom = new TypeError('bad estimate');
+      await expect(
+        l.admit([w], 's', () => {
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      expect(await l.reserved('g')).toBe(0);
+      // The connection went back to the pool in a usable state.
+      expect(
+        (await l.admit([w], 's', (st) => decideAdmission(st, { estimate: 1 }))).decision,
+      ).toEqual({
+        verdict: 'admitted',
+        reserve: 1,
+      });
+    } finally {
+      await l.close();
+      await db.drop();
+    }
   });
 });
 
