@@ -13,7 +13,8 @@ import { freshDatabase, testbedUrl } from '../test/helpers/postgres.js';
  * Ledger write rate and admission latency, SQLite against Postgres in one
  * run: one writer process, 8 concurrent writer processes (each event its
  * own transaction, as controllers write them), and 8 processes admitting
- * calls (reserve, then settle) against one budget, each admission timed.
+ * calls (reserve, then settle) against one budget, each admission timed;
+ * then one process admitting alone, for the latency without contention.
  * Postgres is the test bed's server (scripts/testbed-postgres.sh), a new
  * database per measurement; every number is also shown as a ratio to
  * SQLite's in the same run. The writer is the test fixture the ledger tests
@@ -74,6 +75,8 @@ interface StoreResult {
   admit: number;
   p50: number;
   p99: number;
+  solo50: number;
+  solo99: number;
 }
 
 /** The measurements on one kind of store; `fresh` makes an empty one and returns its cleanup. */
@@ -103,7 +106,10 @@ async function measure(
     return r;
   });
   const admitted = await run((t) => writers(t, 8, admits / 8, 'admit', 1e12));
+  const solo = await run((t) => writers(t, 1, admits / 8, 'admit', 1e12));
   return {
+    solo50: quantile(solo.admitMs, 0.5),
+    solo99: quantile(solo.admitMs, 0.99),
     one,
     eight,
     admit: rate(admits, admitted.ms),
@@ -149,6 +155,8 @@ it('writes usage and admits calls from 8 processes at once, SQLite and Postgres'
       ['1 writer, events/s', (r) => r.one, f],
       ['8 concurrent writer processes, events/s', (r) => r.eight, f],
       ['8 processes admitting (reserve, settle), calls/s', (r) => r.admit, f],
+      ['admission latency p50 (1 process)', (r) => r.solo50, ms],
+      ['admission latency p99 (1 process)', (r) => r.solo99, ms],
       ['admission latency p50 (8 processes)', (r) => r.p50, ms],
       ['admission latency p99 (8 processes)', (r) => r.p99, ms],
     ];
