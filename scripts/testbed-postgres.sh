@@ -40,9 +40,14 @@ if ! BIN="$(pg_bindir)"; then
   [ "$(id -u)" -eq 0 ] || die "PostgreSQL is not installed; re-run as root (sudo $0) to install postgresql-15"
   log "apt-get install postgresql-15"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  # The Debian package would create and start a cluster of its own through
-  # systemd or its init script; neither exists here, and none is wanted.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+  # The Debian package would make (and start) a cluster of its own; this
+  # script runs its own, so it asks for none. --force-confold keeps that file.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confold postgresql-15 >/dev/null
   BIN="$(pg_bindir)" || die "postgresql-15 installed but initdb was not found"
 fi
 
