@@ -129,6 +129,12 @@ const INSERT_USAGE = `
   ON CONFLICT (hour, identity, agent, provider, bottles)
     DO UPDATE SET tokens = usage_hourly.tokens + excluded.tokens`;
 
+/**
+ * Token columns are BIGINT: an estimate that is not a whole number (bytes / 4)
+ * is charged up, never refused, so a usage write cannot fail on it.
+ */
+const whole = (n: number): number => Math.ceil(n);
+
 function usageArgs(e: UsageEvent): unknown[] {
   return [
     e.at,
@@ -142,15 +148,15 @@ function usageArgs(e: UsageEvent): unknown[] {
     e.api,
     e.model,
     e.requestId,
-    e.inputTokens,
-    e.outputTokens,
-    e.cacheCreationTokens,
-    e.cacheReadTokens,
+    whole(e.inputTokens),
+    whole(e.outputTokens),
+    whole(e.cacheCreationTokens),
+    whole(e.cacheReadTokens),
     e.estimated,
     e.unmetered,
-    e.inputEstimate ?? null,
-    e.capRequested ?? null,
-    e.capGranted ?? null,
+    e.inputEstimate == null ? null : whole(e.inputEstimate),
+    e.capRequested == null ? null : whole(e.capRequested),
+    e.capGranted == null ? null : whole(e.capGranted),
   ];
 }
 
@@ -469,7 +475,16 @@ export class PostgresLedger implements LedgerStore {
     await this.query(
       `INSERT INTO enforcement_actions (at, slug, identity, action, scope, used, budget_limit, reason)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [a.at, a.slug, a.identity, a.action, a.scope, a.used, a.limit, a.reason],
+      [
+        a.at,
+        a.slug,
+        a.identity,
+        a.action,
+        a.scope,
+        whole(a.used),
+        a.limit === null ? null : whole(a.limit),
+        a.reason,
+      ],
     );
   }
 

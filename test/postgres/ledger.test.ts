@@ -113,6 +113,19 @@ describePostgres('Postgres ledger: opening and failing', () => {
     }
   });
 
+  it('charges a token count that is not a whole number up instead of failing the write', async () => {
+    const db = await freshDatabase('bbt_whole');
+    const l = new PostgresLedger(db.url);
+    try {
+      await l.settle(null, ev({ inputTokens: 10.25, outputTokens: 0, inputEstimate: 10.25 }));
+      expect(await l.totals({})).toMatchObject({ events: 1, inputTokens: 11 });
+      expect(await l.used({ provider: 'claude' })).toBe(11);
+    } finally {
+      await l.close();
+      await db.drop();
+    }
+  });
+
   it('fails within seconds with a typed error naming host:port when nothing listens', async () => {
     // A port of this machine's loopback that nothing listens on.
     const url = 'postgres://botbottle:sekret-Pa55@127.0.0.1:9/botbottle';
