@@ -352,10 +352,14 @@ export function ledgerBattery(s: StoreUnderTest): void {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise((r) => child.stdout.once('data', r));
-    await new Promise((r) => setTimeout(r, 300));
+    // Killed once a few batches are in, in the middle of a later one.
+    const l = open();
+    for (let tries = 0; (await l.totals({ slug: 'w-k' })).events < 300 && tries < 400; tries++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 7));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
-    const l = open();
     const t = await l.totals({ slug: 'w-k' });
     expect(t.events).toBeGreaterThan(0);
     // Whole transactions only: a killed batch left no rows.
