@@ -77,6 +77,10 @@ function describe(
     return { detail: `refused the login (${msg})`, code, unreachable: false };
   }
   if (code === '3D000') return { detail: msg, code, unreachable: false };
+  if (code === '57014') {
+    // statement_timeout: a lock held elsewhere (or a server too busy) kept this one waiting.
+    return { detail: `a statement did not finish in time (${msg})`, code, unreachable: true };
+  }
   return { detail: msg, ...(code === undefined ? {} : { code }), unreachable: false };
 }
 

@@ -126,6 +126,34 @@ describePostgres('Postgres ledger: opening and failing', () => {
     }
   });
 
+  it('gives up on an admission whose scope another transaction holds too long', async () => {
+    const db = await freshDatabase('bbt_stuck');
+    const l = new PostgresLedger(db.url, { statementTimeoutMs: 1000 });
+    const w: BudgetWindow = { scope: 'g', filter: {}, limit: 10, kind: 'budget' };
+    const holder = new pg.Client({ connectionString: db.url });
+    try {
+      await l.admit([w], 's', (st) => decideAdmission(st, { estimate: 1 }));
+      // Another host's transaction stuck while holding the scope's lock.
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query("SELECT scope FROM budget_scopes WHERE scope = 'g' FOR UPDATE");
+      const t0 = Date.now();
+      const err = await l
+        .admit([w], 's', (st) => decideAdmission(st, { estimate: 1 }))
+        .catch((e: unknown) => e);
+      expect(Date.now() - t0).toBeLessThan(4000);
+      expect(err).toBeInstanceOf(LedgerStoreError);
+      expect((err as Error).message).toMatch(/a statement did not finish in time/);
+      await holder.query('ROLLBACK');
+      // Nothing was held by the admission that gave up.
+      expect(await l.reserved('g')).toBe(1);
+    } finally {
+      await holder.end();
+      await l.close();
+      await db.drop();
+    }
+  });
+
   it('fails within seconds with a typed error naming host:port when nothing listens', async () => {
     // A port of this machine's loopback that nothing listens on.
     const url = 'postgres://botbottle:sekret-Pa55@127.0.0.1:9/botbottle';
