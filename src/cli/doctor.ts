@@ -11,7 +11,8 @@ import { backendName, services } from './services.js';
 import { BACKENDS } from '../plan/schema.js';
 import { chooseLedger } from '../ledger/open.js';
 import { PostgresLedger } from '../ledger/postgres.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { urlSecrets } from '../ledger/url.js';
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -122,6 +123,23 @@ async function ledgerCheck(settings: Settings, ctx: CliContext): Promise<Check> 
   }
 }
 
+/** A ledger password in a settings file other users can read. */
+function ledgerPasswordCheck(settings: Settings): Check[] {
+  const u = settings.ledgerUrl;
+  if (u?.source !== 'settings' || urlSecrets(u.url).length === 0) return [];
+  const mode = statSync(settings.file, { throwIfNoEntry: false })?.mode ?? 0;
+  if ((mode & 0o077) === 0) return [];
+  return [
+    {
+      id: 'ledger-password',
+      title: 'ledger password',
+      status: 'warn',
+      summary: `${settings.file} holds the ledger's Postgres password and other users can read it`,
+      fix: `chmod 600 ${settings.file}, or set the URL in BOT_BOTTLE_LEDGER_URL instead`,
+    },
+  ];
+}
+
 function define(program: Program) {
   return program
     .command('doctor')
@@ -186,7 +204,7 @@ async function runDoctor(ctx: CliContext, opts: OptionsOf<typeof define>): Promi
   checks.push(...(await engineChecks(ctx, opts.backend, settings)));
   if (settings !== undefined) {
     checks.push(...caChecks(settings, ctx));
-    checks.push(await ledgerCheck(settings, ctx));
+    checks.push(await ledgerCheck(settings, ctx), ...ledgerPasswordCheck(settings));
   }
 
   const failures = checks.filter((c) => c.status === 'fail').length;

@@ -1,3 +1,4 @@
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
@@ -113,5 +114,14 @@ describe('doctor and the ledger', () => {
     );
     expect(r.stdout).toContain('fix: check that the Postgres server at 127.0.0.1:9 is running');
     expect(r.stdout + r.stderr).not.toContain('s3cret-pw');
+    // The settings file holds that password and is readable by others.
+    chmodSync(join(f.home, 'settings.yml'), 0o644);
+    const warned = await f.run(['doctor']);
+    expect(warned.stdout).toMatch(
+      /warn\s+ledger password\s+\S+settings\.yml holds the ledger's Postgres password and other users can read it/,
+    );
+    expect(warned.stdout).toContain('fix: chmod 600');
+    chmodSync(join(f.home, 'settings.yml'), 0o600);
+    expect((await f.run(['doctor'])).stdout).not.toContain('ledger password');
   }, 60_000);
 });
