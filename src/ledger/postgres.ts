@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type { Pool, PoolClient, PoolConfig } from 'pg';
 import { ConfigError } from '../errors.js';
 import { storeError } from './postgres-errors.js';
 import { MIGRATION_LOCK_KEY, PG_LATEST_SCHEMA, PG_MIGRATIONS } from './postgres-migrations.js';
@@ -36,7 +36,7 @@ export interface PostgresLedgerOptions {
 const HOUR_START = /^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/;
 
 type Row = Record<string, unknown>;
-type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+type Queryable = Pick<Pool, 'query'> | PoolClient;
 
 /** bigint and numeric arrive as strings: token counts fit a double exactly. */
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -184,7 +184,8 @@ class DecideFailed extends Error {
  * first use, under an advisory lock.
  */
 export class PostgresLedger implements LedgerStore {
-  private readonly pool: pg.Pool;
+  private readonly config: PoolConfig;
+  private pool: Promise<Pool> | undefined;
   private readonly endpoint: string;
   private readonly secrets: string[];
   private readonly timeoutMs: number;
@@ -200,7 +201,7 @@ export class PostgresLedger implements LedgerStore {
     this.target = opts.migrateTo ?? PG_LATEST_SCHEMA;
     this.timeoutMs = opts.connectTimeoutMs ?? 5_000;
     const statementMs = opts.statementTimeoutMs ?? 15_000;
-    this.pool = new pg.Pool({
+    this.config = {
       connectionString: url,
       max: opts.maxConnections ?? 4,
       connectionTimeoutMillis: this.timeoutMs,
@@ -213,10 +214,19 @@ export class PostgresLedger implements LedgerStore {
       allowExitOnIdle: true,
       keepAlive: true,
       application_name: 'bot-bottle',
+    };
+  }
+
+  /** The pool, made on first use: hosts on the SQLite ledger never load the driver. */
+  private connections(): Promise<Pool> {
+    this.pool ??= import('pg').then(({ Pool: Driver }) => {
+      const pool = new Driver(this.config);
+      // An idle connection dropped (the server restarted): the pool makes a
+      // new one for the next query, which reports if the server is still away.
+      pool.on('error', () => undefined);
+      return pool;
     });
-    // An idle connection dropped (the server restarted): the pool makes a
-    // new one for the next query, which reports if the server is still away.
-    this.pool.on('error', () => undefined);
+    return this.pool;
   }
 
   private wrap(e: unknown): Error {
@@ -225,7 +235,7 @@ export class PostgresLedger implements LedgerStore {
 
   private async query(sql: string, args: unknown[] = [], on?: Queryable): Promise<Row[]> {
     try {
-      return (await (on ?? this.pool).query<Row>(sql, args)).rows;
+      return (await (on ?? (await this.connections())).query<Row>(sql, args)).rows;
     } catch (e) {
       throw this.wrap(e);
     }
@@ -235,10 +245,10 @@ export class PostgresLedger implements LedgerStore {
    * One transaction on one connection; a connection that failed is dropped,
    * not reused. `begin` may add settings for this transaction only.
    */
-  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-    let client: pg.PoolClient;
+  private async transaction<T>(fn: (c: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    let client: PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await (await this.connections()).connect();
     } catch (e) {
       throw this.wrap(e);
     }
@@ -262,7 +272,7 @@ export class PostgresLedger implements LedgerStore {
   }
 
   /** Runs `fn` once the schema is current; a failed migration is tried again on the next call. */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>, begin?: string): Promise<T> {
+  private async tx<T>(fn: (c: PoolClient) => Promise<T>, begin?: string): Promise<T> {
     await this.migrated();
     return this.transaction(fn, begin);
   }
@@ -277,7 +287,7 @@ export class PostgresLedger implements LedgerStore {
 
   private async readVersion(on?: Queryable): Promise<number> {
     try {
-      const { rows } = await (on ?? this.pool).query<Row>(
+      const { rows } = await (on ?? (await this.connections())).query<Row>(
         'SELECT max(version) AS v FROM schema_version',
       );
       const [row] = rows;
@@ -381,7 +391,7 @@ export class PostgresLedger implements LedgerStore {
   }
 
   /** A window's state in one round trip: its usage, its scope's open reservations, its first usage. */
-  private async windowState(w: BudgetWindow, now: number, c: pg.PoolClient): Promise<WindowState> {
+  private async windowState(w: BudgetWindow, now: number, c: PoolClient): Promise<WindowState> {
     const args: unknown[] = [];
     const used = usedExpr(w.filter, args);
     const reserved = reservedExpr(w.scope, now, args);
@@ -404,7 +414,7 @@ export class PostgresLedger implements LedgerStore {
   }
 
   /** Locks a scope's row, making it on the scope's first admission. */
-  private static async lockScope(c: pg.PoolClient, scope: string): Promise<void> {
+  private static async lockScope(c: PoolClient, scope: string): Promise<void> {
     const lock = 'SELECT scope FROM budget_scopes WHERE scope = $1 FOR UPDATE';
     if ((await c.query(lock, [scope])).rowCount === 1) return;
     await c.query('INSERT INTO budget_scopes (scope) VALUES ($1) ON CONFLICT DO NOTHING', [scope]);
@@ -544,6 +554,6 @@ export class PostgresLedger implements LedgerStore {
     if (this.closed) return;
     this.closed = true;
     await this.ready?.catch(() => undefined);
-    await this.pool.end();
+    if (this.pool !== undefined) await (await this.pool).end();
   }
 }
