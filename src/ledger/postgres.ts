@@ -107,11 +107,19 @@ function usedExpr(f: UsageFilter, args: unknown[]): string {
   return `(SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM usage_events ${where})`;
 }
 
+/**
+ * The server's clock as an ISO string. Reservations are stamped and expired
+ * by it, not by each host's clock: hosts whose clocks disagree still agree
+ * on which holds are open.
+ */
+const SERVER_NOW = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const RESERVATION_CUTOFF = `to_char((now() - interval '${String(RESERVATION_TTL_MS)} milliseconds') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 /** Tokens held by a scope's open reservations (younger than the TTL), as a scalar subquery. */
-function reservedExpr(scope: string, now: number, args: unknown[]): string {
-  args.push(scope, new Date(now - RESERVATION_TTL_MS).toISOString());
+function reservedExpr(scope: string, args: unknown[]): string {
+  args.push(scope);
   return `(SELECT coalesce(sum(tokens), 0) FROM reservations
-           WHERE scope = $${args.length - 1} AND NOT released AND at >= $${args.length})`;
+           WHERE scope = $${args.length} AND NOT released AND at >= ${RESERVATION_CUTOFF})`;
 }
 
 /** Inserts an event and, only when its id is new, adds it to the hourly totals: one statement. */
@@ -384,17 +392,17 @@ export class PostgresLedger implements LedgerStore {
     }));
   }
 
-  private async openReserved(scope: string, now: number): Promise<number> {
+  private async openReserved(scope: string): Promise<number> {
     const args: unknown[] = [];
-    const [row] = await this.query(`SELECT ${reservedExpr(scope, now, args)} AS t`, args);
+    const [row] = await this.query(`SELECT ${reservedExpr(scope, args)} AS t`, args);
     return num(row?.t);
   }
 
   /** A window's state in one round trip: its usage, its scope's open reservations, its first usage. */
-  private async windowState(w: BudgetWindow, now: number, c: PoolClient): Promise<WindowState> {
+  private async windowState(w: BudgetWindow, c: PoolClient): Promise<WindowState> {
     const args: unknown[] = [];
     const used = usedExpr(w.filter, args);
-    const reserved = reservedExpr(w.scope, now, args);
+    const reserved = reservedExpr(w.scope, args);
     let first = 'NULL';
     if (w.kind === 'rate') {
       const { where } = whereClause(w.filter, args);
@@ -433,9 +441,8 @@ export class PostgresLedger implements LedgerStore {
         await PostgresLedger.lockScope(c, scope);
       }
       // Read committed: each read below sees everything committed before the lock was ours.
-      const now = Date.now();
       const states: WindowState[] = [];
-      for (const w of windows) states.push(await this.windowState(w, now, c));
+      for (const w of windows) states.push(await this.windowState(w, c));
       let decision: D;
       try {
         decision = decide(states);
@@ -448,14 +455,8 @@ export class PostgresLedger implements LedgerStore {
       const grp = randomUUID();
       await c.query(
         `INSERT INTO reservations (scope, slug, tokens, at, grp)
-         SELECT scope, $2, $3, $4, $5 FROM unnest($1::text[]) AS scope`,
-        [
-          windows.map((w) => w.scope),
-          slug,
-          Math.max(0, Math.ceil(decision.reserve)),
-          new Date(now).toISOString(),
-          grp,
-        ],
+         SELECT scope, $2, $3, ${SERVER_NOW}, $4 FROM unnest($1::text[]) AS scope`,
+        [windows.map((w) => w.scope), slug, Math.max(0, Math.ceil(decision.reserve)), grp],
       );
       return { decision, reservation: grp };
     }, ASYNC_COMMIT);
@@ -477,7 +478,7 @@ export class PostgresLedger implements LedgerStore {
 
   async reserved(scope: string): Promise<number> {
     await this.migrated();
-    return this.openReserved(scope, Date.now());
+    return this.openReserved(scope);
   }
 
   async recordAction(a: EnforcementAction): Promise<void> {

@@ -265,6 +265,42 @@ describePostgres('Postgres ledger: admissions over several scopes', () => {
     }
   });
 
+  it("expires abandoned holds by the server's clock, whatever a host's clock says", async () => {
+    const db = await freshDatabase('bbt_ttl');
+    const l = new PostgresLedger(db.url);
+    try {
+      await l.schemaVersion();
+      await withClient(db.url, (c) =>
+        c.query(
+          `INSERT INTO reservations (scope, slug, tokens, at, grp) VALUES
+             ('g', 'old', 100, to_char((now() - interval '31 minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'a'),
+             ('g', 'new', 10, to_char((now() - interval '29 minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'b')`,
+        ),
+      );
+      expect(await l.reserved('g')).toBe(10);
+      const a = await l.admit(
+        [{ scope: 'g', filter: {}, limit: 1000, kind: 'budget' }],
+        's',
+        (st) => decideAdmission(st, { estimate: 5 }),
+      );
+      expect(a.decision).toEqual({ verdict: 'admitted', reserve: 5 });
+      // Stamped by the server: within a few seconds of its clock.
+      const [row] = (
+        await withClient(db.url, (c) =>
+          c.query<{ skew: number }>(
+            `SELECT abs(extract(epoch FROM (now() AT TIME ZONE 'UTC') - at::timestamp)) AS skew
+             FROM reservations WHERE grp = $1`,
+            [a.reservation],
+          ),
+        )
+      ).rows;
+      expect(Number(row?.skew)).toBeLessThan(5);
+    } finally {
+      await l.close();
+      await db.drop();
+    }
+  });
+
   it('passes an error of the decision through as it is, holding nothing', async () => {
     const db = await freshDatabase('bbt_decide');
     const l = new PostgresLedger(db.url);
