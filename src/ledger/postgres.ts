@@ -227,6 +227,9 @@ export class PostgresLedger implements LedgerStore {
 
   /** The pool, made on first use: hosts on the SQLite ledger never load the driver. */
   private connections(): Promise<Pool> {
+    if (this.closed && this.pool === undefined) {
+      return Promise.reject(new Error('the ledger store was closed'));
+    }
     this.pool ??= import('pg').then(({ Pool: Driver }) => {
       const pool = new Driver(this.config);
       // An idle connection dropped (the server restarted): the pool makes a
