@@ -166,9 +166,16 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const dir = mkdtempSync('/tmp/bb-pg-private-');
   const root = process.getuid?.() === 0;
   if (root) {
-    const uid = Number(execFileSync('id', ['-u', PG_USER], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', PG_USER], { encoding: 'utf8' }).trim());
-    chownSync(dir, uid, gid);
+    let ids: [number, number];
+    try {
+      const id = (flag: string): number =>
+        Number(execFileSync('id', [flag, PG_USER], { encoding: 'utf8', stdio: 'pipe' }).trim());
+      ids = [id('-u'), id('-g')];
+    } catch {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`no user ${PG_USER} to run Postgres as; run scripts/testbed-postgres.sh`);
+    }
+    chownSync(dir, ...ids);
   }
   const data = join(dir, 'data');
   const password = randomBytes(12).toString('hex');
