@@ -27,10 +27,18 @@ const hostImports = {
 };
 
 /**
- * The sidecars' source files: src/egress and everything the sidecar entry
- * points import, followed through relative imports (what the bundle holds).
+ * The in-cluster controller runs in the proxy pod with a Postgres store
+ * only: no engine, no CLI, no host ledger file, no host-side enforcement.
  */
-function sidecarFiles() {
+const podControllerImports = {
+  regex:
+    '(^|/)((cli|tui|trust|supervise|backend/(docker|podman|cli-engine|kubernetes))/|ledger/(open|sqlite)(\\.js)?$|(^\\./|controller/)(enforcement|session|keep|fleet|state)(\\.js)?$|manifest/load(\\.js)?$)',
+  message:
+    'The in-cluster controller (src/controller/pod-main.ts and what it imports) runs in the proxy pod: it may not import engine, CLI, host ledger file or host enforcement code.',
+};
+
+/** Every file reachable from `entries` through relative imports (what a bundle holds). */
+function reachable(entries) {
   const seen = new Set();
   const walk = (file) => {
     if (seen.has(file) || !existsSync(file)) return;
@@ -40,10 +48,29 @@ function sidecarFiles() {
       walk(join(dirname(file), m[1]).replace(/\.js$/, '.ts'));
     }
   };
-  for (const entry of ['src/egress/main.ts', 'src/supervise/main.ts', 'src/supervise/server.ts']) {
-    walk(join(root, entry));
-  }
-  return ['src/egress/**/*.ts', ...[...seen].map((f) => relative(root, f))];
+  for (const entry of entries) walk(join(root, entry));
+  return [...seen].map((f) => relative(root, f));
+}
+
+/**
+ * The sidecars' source files: src/egress and everything the sidecar entry
+ * points import, followed through relative imports (what the bundle holds).
+ */
+function sidecarFiles() {
+  return [
+    'src/egress/**/*.ts',
+    ...reachable(['src/egress/main.ts', 'src/supervise/main.ts', 'src/supervise/server.ts']),
+  ];
+}
+
+/** The controller image's bundle, less what the sidecars share (their rule is stricter). */
+function podControllerFiles() {
+  const sidecar = new Set(
+    reachable(['src/egress/main.ts', 'src/supervise/main.ts', 'src/supervise/server.ts']),
+  );
+  return reachable(['src/controller/pod-main.ts']).filter(
+    (f) => !sidecar.has(f) && !f.startsWith('src/egress/'),
+  );
 }
 
 export default tseslint.config(
@@ -74,6 +101,15 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         { paths: [noShellStrings], patterns: [engineImports, hostImports] },
+      ],
+    },
+  },
+  {
+    files: podControllerFiles(),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [noShellStrings], patterns: [engineImports, podControllerImports] },
       ],
     },
   },

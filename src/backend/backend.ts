@@ -10,6 +10,7 @@ import type { ImageRecipe } from '../providers/recipe.js';
  */
 
 export { egressImageRecipe, SIDECAR_LINK_ARGV } from './sidecar-image.js';
+export { controllerImageRecipe, CONTROLLER_IMAGE } from './controller-image.js';
 export type {
   ClusterBackend,
   ClusterBottleSpec,

@@ -19,7 +19,7 @@ export const SIDECAR_LINK_ARGV = {
 export const SIDECAR_RUN_DIR = '/run/bot-bottle';
 
 /** The package root: the nearest directory above this module with a package.json. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
@@ -27,6 +27,18 @@ function packageRoot(): string {
     dir = up;
   }
   return dir;
+}
+
+/** One of the bundles `npm run build` makes (dist/sidecar/NAME). */
+export function readBundle(name: string): string {
+  const bundle = join(packageRoot(), 'dist', 'sidecar', name);
+  if (!existsSync(bundle)) {
+    throw new EnvironmentError(
+      `the sidecars are not built (${bundle} is missing)`,
+      'run `npm run build` in the bot-bottle checkout',
+    );
+  }
+  return readFileSync(bundle, 'utf8');
 }
 
 /**
@@ -37,16 +49,7 @@ function packageRoot(): string {
  */
 export function egressImageRecipe(base: string): ImageRecipe {
   const files: Record<string, string> = {};
-  for (const name of ['egress.mjs', 'supervise.mjs']) {
-    const bundle = join(packageRoot(), 'dist', 'sidecar', name);
-    if (!existsSync(bundle)) {
-      throw new EnvironmentError(
-        `the sidecars are not built (${bundle} is missing)`,
-        'run `npm run build` in the bot-bottle checkout',
-      );
-    }
-    files[`egress/${name}`] = readFileSync(bundle, 'utf8');
-  }
+  for (const name of ['egress.mjs', 'supervise.mjs']) files[`egress/${name}`] = readBundle(name);
   const dockerfile = [
     `FROM ${base}`,
     `COPY egress/ ${SIDECAR_DIR}/`,

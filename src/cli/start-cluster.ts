@@ -1,5 +1,6 @@
 import type { ClusterBackend, ClusterRendering } from '../backend/backend.js';
 import {
+  clusterLaunch,
   clusterSpec,
   DEFAULT_NAMESPACE,
   DEFAULT_RUNTIME_CLASS,
@@ -105,9 +106,11 @@ export async function startOnCluster(
   const opts = clusterOptions(req.flags);
   const ledger = ledgerUrl(ctx.env);
   const proxyUrl = cluster.proxyUrl(req.plan.slug);
+  // One identity and start time for what is shown and what is applied.
+  const launch = clusterLaunch(req.plan);
   // Always rendered without secrets first: what is printed never holds a value.
   const shown = cluster.render(
-    clusterSpec(req.plan, opts, proxyUrl, ledger, undefined, req.prompt),
+    clusterSpec(req.plan, opts, proxyUrl, ledger, undefined, req.prompt, launch),
   );
   for (const w of req.plan.warnings) ctx.io.err(`bot-bottle: warning: ${w}`);
   if (req.dryRun) {
@@ -141,7 +144,7 @@ export async function startOnCluster(
     ledger,
   );
   const rendering = cluster.render(
-    clusterSpec(gate.plan, opts, proxyUrl, ledger, secrets, req.prompt),
+    clusterSpec(gate.plan, opts, proxyUrl, ledger, secrets, req.prompt, launch),
   );
   ctx.io.err(
     `bot-bottle: applying ${rendering.objects.length} objects of ${rendering.slug} with kubectl`,

@@ -1,11 +1,17 @@
 import { relative } from 'node:path';
-import type { ClusterBottleSpec, ClusterSecrets } from '../backend/backend.js';
+import {
+  CONTROLLER_IMAGE,
+  type ClusterBottleSpec,
+  type ClusterSecrets,
+} from '../backend/backend.js';
 import { createCa } from '../egress/ca.js';
 import { UsageError } from '../errors.js';
 import type { BottlePlan } from '../plan/schema.js';
 import { providerGuestSetup, type GuestSetup } from '../providers/guest-config.js';
 import { GUEST_HOME } from '../providers/registry.js';
 import { policyFromPlan, readCaPems, routeSecretId } from './egress.js';
+import { launchDocument } from './pod-launch.js';
+import { newIdentity } from './state.js';
 import { resolveEnv, resolveRoutes, type SecretAsker } from './values.js';
 
 /**
@@ -76,6 +82,37 @@ function homeFiles(plan: BottlePlan, guestFiles: GuestSetup['files'], prompt: st
   return files;
 }
 
+/**
+ * The in-cluster controller carries out `cutoff` only: freeze and kill
+ * need the cluster's API (save or delete the agent's pod), and the proxy
+ * pod, which the agent's traffic passes through, is given no credentials
+ * for it. A bottle asking for either is refused, never downgraded.
+ */
+export function checkClusterCutoff(plan: BottlePlan): void {
+  const c = plan.cutoff;
+  if (c.policy === 'cutoff') return;
+  const where =
+    c.source === 'bottle'
+      ? `bottle ${c.from ?? ''}`
+      : c.source === 'settings'
+        ? (c.from ?? 'settings.yml')
+        : 'the default';
+  throw new UsageError(
+    `the kubernetes backend cannot carry out cutoff policy '${c.policy}' (set by ${where}): freeze and kill need the cluster's API, which the bottle's proxy pod is not given; only 'cutoff' (refuse metered calls once the budget is used up) works in a cluster`,
+    `set \`cutoff: cutoff\` in ${c.source === 'bottle' ? `bottle ${c.from ?? ''}` : 'settings.yml'} for bottles that run on Kubernetes`,
+  );
+}
+
+/** The launch's identity and start, fixed once per `start` (dry run and apply alike). */
+export interface ClusterLaunch {
+  identity: string;
+  startedAt: string;
+}
+
+export function clusterLaunch(plan: BottlePlan, at = new Date()): ClusterLaunch {
+  return { identity: newIdentity(plan.slug, at), startedAt: at.toISOString() };
+}
+
 export function clusterSpec(
   plan: BottlePlan,
   opts: ClusterOptions,
@@ -83,7 +120,9 @@ export function clusterSpec(
   ledger: string,
   secrets: ClusterSecrets | undefined,
   prompt = '',
+  launch: ClusterLaunch = clusterLaunch(plan),
 ): ClusterBottleSpec {
+  checkClusterCutoff(plan);
   // No supervise sidecar in a cluster: its operator queue is reached through a host's engine link.
   const guest = providerGuestSetup(plan, proxyUrl);
   const agentEnv = { ...guest.env, BOT_BOTTLE: '1', BOT_BOTTLE_SLUG: plan.slug };
@@ -100,13 +139,14 @@ export function clusterSpec(
     images: {
       agent: opts.images.agent ?? `bot-bottle-${plan.agent.provider}`,
       egress: opts.images.egress ?? 'bot-bottle-egress',
-      controller: opts.images.controller ?? 'bot-bottle-controller',
+      controller: opts.images.controller ?? CONTROLLER_IMAGE,
     },
     agentEnv,
     // As on docker, the provider's variables win over an `env:` entry of the same name.
     agentSecretEnv: plan.env.map((e) => e.name).filter((n) => !(n in agentEnv)),
     homeFiles: homeFiles(plan, guest.files, prompt),
     policy,
+    launch: launchDocument(plan, launch.identity, launch.startedAt),
     credentialKeys: policy.routes.flatMap((r) => r.headers.map((h) => h.secret)),
     ledger: { ...ledgerEndpoint(ledger), cidrs: opts.ledgerCidrs },
     secrets,

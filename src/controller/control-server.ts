@@ -16,7 +16,7 @@ import type { MeteredApi, Usage } from '../egress/meter.js';
 import { ledgerHost } from '../ledger/host.js';
 import { decideAdmission } from './admission-decision.js';
 import { bottleNames, budgetWindow, describeBudget } from './budget.js';
-import { operatorCutoff } from './enforcement.js';
+import { operatorCutoff } from './operator-cutoff.js';
 
 /**
  * The controller's end of the link to its bottle's egress sidecar. It owns

@@ -1,10 +1,12 @@
 import type { ActiveBottle, Backend } from '../backend/backend.js';
 import { EnvironmentError } from '../errors.js';
-import type { EnforcementAction, LedgerStore } from '../ledger/types.js';
+import type { EnforcementAction } from '../ledger/types.js';
 import { withLedger } from '../ledger/open.js';
 import { STOP_AGENT_ARGV } from './agent-process.js';
 import { teardownBottle } from './egress-archive.js';
 import { loadSaved, removeSavedState, saveBottle } from './state.js';
+
+export { cutOffBy, operatorCutoff } from './operator-cutoff.js';
 
 /**
  * What can be done to a running bottle, by its controller when a budget is
@@ -12,28 +14,6 @@ import { loadSaved, removeSavedState, saveBottle } from './state.js';
  * freeze it (save, then remove; resumable), kill it (remove, nothing kept).
  * Each is recorded in the ledger's enforcement log.
  */
-
-/** Whether an operator's cutoff is in force for a launch (the latest cutoff/restore wins). */
-export async function operatorCutoff(
-  ledger: LedgerStore,
-  identity: string,
-  since: string,
-): Promise<boolean> {
-  return cutOffBy(await ledger.actions({ identity, since }));
-}
-
-/** The same decision over a launch's actions already read (oldest first). */
-export function cutOffBy(actions: readonly EnforcementAction[], since = ''): boolean {
-  const last = actions
-    .filter(
-      (a) =>
-        a.at >= since &&
-        a.scope === 'operator' &&
-        (a.action === 'cutoff' || a.action === 'restore'),
-    )
-    .at(-1);
-  return last?.action === 'cutoff';
-}
 
 export async function freezeBottle(
   backend: Backend,

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -41,7 +41,17 @@ const PORT = Number(process.env.BOT_BOTTLE_EGRESS_PORT ?? 3128);
  * through `exec ... link`, never through a host path.
  */
 const CONTROLLER_LINK = process.env.BOT_BOTTLE_CONTROLLER_LINK === '1';
-const LINK_SOCKET = join(RUN_DIR, 'controller.sock');
+/**
+ * In a cluster the controller is a container of the proxy's own pod and
+ * connects to this socket directly, in a volume the two share (not the
+ * run directory: that holds the control socket, which it must not reach).
+ */
+const LINK_SOCKET = process.env.BOT_BOTTLE_CONTROLLER_SOCKET ?? join(RUN_DIR, 'controller.sock');
+/**
+ * When set (the proxy pod's readiness probe checks it), this file exists
+ * only while the proxy listens and, with a controller link, the link is up.
+ */
+const READY_FILE = process.env.BOT_BOTTLE_EGRESS_READY_FILE;
 
 type Reply =
   { ok: true; revision: number; policy?: EgressPolicyConfig } | { ok: false; error: string };
@@ -57,6 +67,16 @@ function readJson(path: string): unknown {
 function serve(): void {
   let state: (ProxyState & { secrets: EgressSecrets }) | undefined;
   let proxy: Server | undefined;
+  // The pod's volume outlives a restart of this container: an old marker is stale.
+  if (READY_FILE !== undefined) rmSync(READY_FILE, { force: true });
+  const markReady = (): void => {
+    if (READY_FILE === undefined) return;
+    if (proxy !== undefined && (link === undefined || link.connected())) {
+      writeFileSync(READY_FILE, '', { mode: 0o600 });
+    } else {
+      rmSync(READY_FILE, { force: true });
+    }
+  };
   // Listening from the start, so the controller can link before the policy arrives.
   const link: ControllerLink | undefined = CONTROLLER_LINK
     ? listenController({
@@ -64,6 +84,7 @@ function serve(): void {
         slug: process.env.BOT_BOTTLE_SLUG ?? '',
         onEvent: (kind, detail) => {
           stamp('controller', { event: kind, detail });
+          markReady();
         },
       })
     : undefined;
@@ -101,6 +122,7 @@ function serve(): void {
         });
       });
       stamp('ready', { port: PORT, revision: p.data.revision });
+      markReady();
     }
     stamp('policy', {
       revision: p.data.revision,

@@ -177,7 +177,7 @@ describe('start and kill with --backend kubernetes', () => {
     const out = JSON.parse(r.stdout) as { outcome: string; kubectl: string; objects: unknown[] };
     expect(out.outcome).toBe('applied');
     expect(out.kubectl).toMatch(/bb-a-agent created/);
-    expect(r.stderr).toMatch(/in-cluster controller .* is not implemented yet/);
+    expect(r.stderr).toMatch(/proxy pod is Ready only while its controller container .* is linked/);
   });
 
   it('asks before applying on a terminal, and applies nothing on no', async () => {

@@ -1,6 +1,9 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterRendering, K8sObject } from '../../src/backend/backend.js';
 import { KubernetesCluster } from '../../src/backend/kubernetes/kubectl.js';
+import { CONTROLLER_MAIN } from '../../src/backend/controller-image.js';
 import { escapeExpansion } from '../../src/backend/kubernetes/pods.js';
 import {
   DNS1123_LABEL,
@@ -10,9 +13,10 @@ import {
 } from '../../src/backend/kubernetes/names.js';
 import { clusterSpec } from '../../src/controller/cluster.js';
 import { policyFromPlan } from '../../src/controller/egress.js';
+import { parseLaunchDocument } from '../../src/controller/pod-launch.js';
 import type { BottlePlan } from '../../src/plan/schema.js';
 import { providerGuestSetup } from '../../src/providers/guest-config.js';
-import type { Fixture } from '../helpers/fixture.js';
+import { md, type Fixture } from '../helpers/fixture.js';
 import { k8sValidator } from '../helpers/k8s-schema.js';
 import {
   LEDGER_URL,
@@ -50,6 +54,7 @@ describe('start --backend kubernetes --dry-run --json: schema validity', () => {
     expect(sandbox.objects.map((o) => o.kind)).toEqual([
       'NetworkPolicy',
       'NetworkPolicy',
+      'ConfigMap',
       'ConfigMap',
       'ConfigMap',
       'ConfigMap',
@@ -217,6 +222,95 @@ describe('the egress proxy pod', () => {
     expect(JSON.parse(policy['policy.json'] ?? '')).toEqual(policyFromPlan({ ...plan }));
     const containers = pod.containers as { name: string; command?: string[] }[];
     expect(containers.map((c) => c.name)).toEqual(['egress', 'controller']);
+  });
+});
+
+interface Container {
+  name: string;
+  command?: string[];
+  env: { name: string; value?: string; valueFrom?: unknown }[];
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+  readinessProbe?: unknown;
+}
+
+describe('the proxy pod and its controller', () => {
+  const proxyPod = () => {
+    const dep = byKind(sandbox, 'Deployment');
+    const pod = (dep.spec as { template: { spec: Record<string, unknown> } }).template.spec;
+    const containers = pod.containers as Container[];
+    const [egress, controller] = containers;
+    if (egress === undefined || controller === undefined) throw new Error('two containers');
+    return { pod, egress, controller };
+  };
+  const envOf = (c: Container, name: string) => c.env.find((e) => e.name === name);
+
+  it("runs the controller image's program, given the launch file, the link socket and the store's URL from its Secret", () => {
+    const { controller } = proxyPod();
+    const names = bottleNames(sandbox.slug);
+    expect(controller.command).toEqual(['node', CONTROLLER_MAIN]);
+    expect(envOf(controller, 'BOT_BOTTLE_LEDGER_URL')?.valueFrom).toEqual({
+      secretKeyRef: { name: names.ledger, key: 'url' },
+    });
+    const launchFile = envOf(controller, 'BOT_BOTTLE_CONTROLLER_LAUNCH')?.value ?? '';
+    const mount = controller.volumeMounts.find((m) => launchFile.startsWith(`${m.mountPath}/`));
+    expect(mount).toMatchObject({ name: 'launch', readOnly: true });
+    const launch = byKind(sandbox, 'ConfigMap', names.launchConfig).data as Record<string, string>;
+    const doc = parseLaunchDocument(launch['launch.json'] ?? '');
+    if (!doc.ok) throw new Error(doc.error);
+    expect(doc.launch.plan.slug).toBe(sandbox.slug);
+    expect(doc.launch.plan.cutoff.policy).toBe('cutoff');
+    expect(doc.launch.identity).toMatch(new RegExp(`^${sandbox.slug}-\\d{8}-\\d{6}$`));
+    expect(launch['launch.json']).not.toContain(SECRETS.ledgerPassword);
+  });
+
+  it("shares only the link's volume between the containers, and both name the same socket in it", () => {
+    const { pod, egress, controller } = proxyPod();
+    const socket = envOf(controller, 'BOT_BOTTLE_CONTROLLER_SOCKET')?.value ?? '';
+    expect(envOf(egress, 'BOT_BOTTLE_CONTROLLER_SOCKET')?.value).toBe(socket);
+    const shared = controller.volumeMounts.filter((m) =>
+      egress.volumeMounts.some((e) => e.name === m.name),
+    );
+    expect(shared.map((m) => m.name)).toEqual(['link']);
+    expect(socket.startsWith(`${shared[0]?.mountPath ?? '?'}/`)).toBe(true);
+    expect(pod.volumes).toContainEqual({
+      name: 'link',
+      emptyDir: { medium: 'Memory', sizeLimit: '1Mi' },
+    });
+    // The proxy's run directory (its control socket) stays the proxy's own.
+    expect(controller.volumeMounts.map((m) => m.name)).not.toContain('run');
+  });
+
+  it('makes the egress container Ready only by the mark the proxy keeps while its controller is linked', () => {
+    const { egress } = proxyPod();
+    const mark = envOf(egress, 'BOT_BOTTLE_EGRESS_READY_FILE')?.value;
+    expect(mark).toBeDefined();
+    expect(egress.readinessProbe).toEqual({
+      exec: { command: ['test', '-e', mark] },
+      periodSeconds: 2,
+      failureThreshold: 1,
+    });
+    expect(envOf(egress, 'BOT_BOTTLE_CONTROLLER_LINK')?.value).toBe('1');
+  });
+
+  it('refuses a bottle whose cutoff policy is freeze or kill, naming where it was set', async () => {
+    for (const policy of ['freeze', 'kill']) {
+      const f = k8sFixture();
+      try {
+        writeFileSync(
+          join(f.repo, '.bot-bottle', 'bottles', 'b.md'),
+          md(`cutoff: ${policy}\negress:\n  allow: [github.com]`),
+        );
+        const r = await f.run(['start', 'a', '--backend', 'kubernetes', '--dry-run', '--json']);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain(
+          `the kubernetes backend cannot carry out cutoff policy '${policy}' (set by bottle b)`,
+        );
+        expect(r.stderr).toContain('cutoff: cutoff');
+        expect(r.stdout).not.toContain('"objects"');
+      } finally {
+        f.cleanup();
+      }
+    }
   });
 });
 

@@ -56,4 +56,19 @@ describe('import boundaries (eslint no-restricted-imports)', { timeout: 60_000 }
     );
     expect(queue).toEqual([expect.stringContaining('it may not import host code')]);
   });
+
+  it('refuses engine, host ledger file and host enforcement code in the in-cluster controller', async () => {
+    const messages = await lint(
+      'src/controller/pod-controller.ts',
+      [
+        "import { openLedger } from '../ledger/open.js';",
+        "import { killBottle } from './enforcement.js';",
+        "import { PostgresLedger } from '../ledger/postgres.js';",
+        'export const all = [openLedger, killBottle, PostgresLedger];',
+        '',
+      ].join('\n'),
+    );
+    expect(messages).toHaveLength(2);
+    for (const m of messages) expect(m).toContain('runs in the proxy pod');
+  });
 });

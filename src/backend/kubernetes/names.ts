@@ -61,6 +61,7 @@ export interface BottleNames {
   policyConfig: string;
   caConfig: string;
   homeConfig: string;
+  launchConfig: string;
   credentials: string;
   agentEnv: string;
   ledger: string;
@@ -78,6 +79,7 @@ export function bottleNames(slug: string): BottleNames {
     policyConfig: `${base}-policy`,
     caConfig: `${base}-ca`,
     homeConfig: `${base}-home`,
+    launchConfig: `${base}-launch`,
     credentials: `${base}-credentials`,
     agentEnv: `${base}-agent-env`,
     ledger: `${base}-ledger`,

@@ -1,6 +1,7 @@
 import { GUEST_CA_BUNDLE, GUEST_HOME, GUEST_WORKSPACE } from '../../providers/provider.js';
 import { EGRESS_PORT } from '../backend.js';
-import { SIDECAR_RUN_DIR } from '../sidecar-image.js';
+import { CONTROLLER_MAIN } from '../controller-image.js';
+import { SIDECAR_MAIN, SIDECAR_RUN_DIR } from '../sidecar-image.js';
 import type { BottleNames } from './names.js';
 import type { ClusterBottleSpec } from './types.js';
 
@@ -23,14 +24,21 @@ export const PATHS = {
   trust: '/etc/bot-bottle/trust',
   policy: '/etc/bot-bottle/policy',
   secrets: '/etc/bot-bottle/secrets',
+  launch: '/etc/bot-bottle/launch',
+  /** The volume the proxy and its controller share: the admission link's socket only. */
+  link: '/run/bot-bottle-link',
 } as const;
 
+/** The in-cluster controller's command (the controller image's program). */
+export const CONTROLLER_ARGV = ['node', CONTROLLER_MAIN] as const;
+/** The egress proxy's end of the admission link, in the shared volume. */
+export const LINK_SOCKET = `${PATHS.link}/controller.sock`;
 /**
- * The in-cluster controller's command. No such entry point exists yet
- * (docs/kubernetes.md): the container is rendered so the pod's shape is
- * final, and the proxy refuses metered calls until a controller links.
+ * Exists while the proxy listens and its controller is linked (the
+ * sidecar writes and removes it): the readiness probe tests for it, so the
+ * Service sends the agent to a proxy only when metered calls can be admitted.
  */
-export const CONTROLLER_ARGV = ['bot-bottle', 'controller', 'serve'] as const;
+export const READY_FILE = `${SIDECAR_RUN_DIR}/ready`;
 
 const RUNTIME_DEFAULT = { type: 'RuntimeDefault' } as const;
 
@@ -176,6 +184,7 @@ export function egressDeployment(
   meta: { labels: Record<string, string>; pod: Record<string, string> },
 ) {
   const run = { name: 'run', mountPath: SIDECAR_RUN_DIR };
+  const link = { name: 'link', mountPath: PATHS.link };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -202,12 +211,21 @@ export function egressDeployment(
                 { name: 'BOT_BOTTLE_EGRESS_LOAD_AT_START', value: '1' },
                 { name: 'BOT_BOTTLE_EGRESS_POLICY_FILE', value: `${PATHS.policy}/policy.json` },
                 { name: 'BOT_BOTTLE_EGRESS_SECRETS_FILE', value: `${PATHS.secrets}/secrets.json` },
+                { name: 'BOT_BOTTLE_CONTROLLER_SOCKET', value: LINK_SOCKET },
+                { name: 'BOT_BOTTLE_EGRESS_READY_FILE', value: READY_FILE },
               ],
+              command: ['node', SIDECAR_MAIN],
               ports: [{ name: 'proxy', containerPort: EGRESS_PORT, protocol: 'TCP' }],
-              readinessProbe: { tcpSocket: { port: 'proxy' }, periodSeconds: 2 },
+              // Ready only once the controller has linked (fixed argv, no shell).
+              readinessProbe: {
+                exec: { command: ['test', '-e', READY_FILE] },
+                periodSeconds: 2,
+                failureThreshold: 1,
+              },
               securityContext: containerSecurity(SIDECAR_UID),
               volumeMounts: [
                 run,
+                link,
                 { name: 'policy', mountPath: PATHS.policy, readOnly: true },
                 { name: 'credentials', mountPath: PATHS.secrets, readOnly: true },
               ],
@@ -222,19 +240,21 @@ export function egressDeployment(
                   name: 'BOT_BOTTLE_LEDGER_URL',
                   valueFrom: { secretKeyRef: { name: names.ledger, key: 'url' } },
                 },
-                // The proxy's end of the admission link, in the pod's shared memory volume.
-                {
-                  name: 'BOT_BOTTLE_CONTROLLER_SOCKET',
-                  value: `${SIDECAR_RUN_DIR}/controller.sock`,
-                },
+                // The proxy's end of the admission link, in the volume both containers mount.
+                { name: 'BOT_BOTTLE_CONTROLLER_SOCKET', value: LINK_SOCKET },
+                { name: 'BOT_BOTTLE_CONTROLLER_LAUNCH', value: `${PATHS.launch}/launch.json` },
               ],
               securityContext: containerSecurity(SIDECAR_UID),
-              volumeMounts: [run],
+              // Not the proxy's run directory: its control socket reconfigures the proxy.
+              volumeMounts: [link, { name: 'launch', mountPath: PATHS.launch, readOnly: true }],
             },
           ],
           volumes: [
-            // Control socket and controller link: in memory, as the tmpfs on docker.
+            // The proxy's control socket and readiness mark: in memory, as the tmpfs on docker.
             { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } },
+            // The admission link's socket, shared by the two containers.
+            { name: 'link', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+            { name: 'launch', configMap: { name: names.launchConfig } },
             { name: 'policy', configMap: { name: names.policyConfig } },
             { name: 'credentials', secret: { secretName: names.credentials, defaultMode: 0o400 } },
           ],

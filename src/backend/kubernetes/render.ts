@@ -96,6 +96,12 @@ function configMaps(c: Ctx): K8sObject[] {
       metadata: c.meta(names.homeConfig, 'agent-home'),
       data: Object.fromEntries(spec.homeFiles.map((f, i) => [homeKey(i), f.content])),
     },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: c.meta(names.launchConfig, 'controller-launch'),
+      data: { 'launch.json': spec.launch },
+    },
   ];
 }
 
@@ -216,7 +222,7 @@ function notes(spec: ClusterBottleSpec): string[] {
         ? `egress host ${name} maps to host-gateway, which names a container engine's host and means nothing in a cluster: give it an address`
         : `egress host ${name} maps to ${address}: the proxy's NetworkPolicy still refuses private, link-local and loopback addresses`,
     ),
-    `the in-cluster controller (${CONTROLLER_ARGV.join(' ')}) is not implemented yet: its container is rendered but cannot run, so the proxy pod is not Ready and the agent reaches nothing; without a controller linked, the proxy refuses metered LLM calls (fail closed)`,
+    `the proxy pod is Ready only while its controller container (${CONTROLLER_ARGV.join(' ')}) is linked to the proxy; the controller admits metered calls against the shared store at ${spec.ledger.host}:${spec.ledger.port} and does not start without it; with no controller linked the proxy refuses metered LLM calls (fail closed)`,
     `images must be pullable by the cluster: agent ${spec.images.agent}, egress ${spec.images.egress}, controller ${spec.images.controller}`,
     'the proxy Service must exist before the agent pod starts (apply order does this): the agent finds the proxy by the Service variables the kubelet sets, with no DNS',
     'the agent is idle: start its CLI with kubectl exec; the workspace is an empty volume (no copy-in, no work-home branch yet)',

@@ -55,6 +55,11 @@ export interface ClusterBottleSpec {
   /** The provider's own files for the agent's home (base URL, onboarding state; no secrets). */
   homeFiles: readonly { path: string; content: string; mode: number }[];
   policy: EgressPolicyConfig;
+  /**
+   * The controller's launch.json (plan, identity, start time; no secret
+   * values), mounted in the controller container from a ConfigMap.
+   */
+  launch: string;
   /** Secret ids the policy's routes use (the keys of `ClusterSecrets.values`). */
   credentialKeys: readonly string[];
   /** Where the controller reaches the shared ledger: for its NetworkPolicy rule. */
