@@ -94,7 +94,7 @@ function define(program: Program) {
     )
     .option(
       '--k8s-controller-image <ref>',
-      'kubernetes: the in-cluster controller image (default: bot-bottle-controller; not implemented yet)',
+      'kubernetes: the in-cluster controller image (default: bot-bottle-controller; built from a checkout, see docs/kubernetes.md)',
     )
     .addOption(
       new Option(

@@ -68,7 +68,7 @@ export function listenController(opts: {
   const unavailable: Refusal = {
     kind: 'unavailable',
     message:
-      "the bottle's controller (the bot-bottle process that launched it) is not reachable, " +
+      "the bottle's controller (the bot-bottle process that launched it; in a cluster, the proxy pod's controller container) is not reachable, " +
       'so metered API calls are refused until it is back',
   };
 
