@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -98,5 +98,59 @@ describe('egress sidecar with mounted configuration', () => {
     });
     expect(r.code).toBe(1);
     expect(r.lines.join('\n')).toMatch(/"kind":"error","error":"policy: /);
+  });
+
+  it('keeps the readiness mark only while the controller is linked, on the socket it is given', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bb-egress-mounted-'));
+    const run = join(dir, 'run');
+    const shared = join(dir, 'link');
+    mkdirSync(run);
+    mkdirSync(shared);
+    const ca = await createCa('k8s-test');
+    writeFileSync(
+      join(dir, 'policy.json'),
+      JSON.stringify({ ...emptyPolicy('k8s-test'), revision: 1 }),
+    );
+    writeFileSync(
+      join(dir, 'secrets.json'),
+      JSON.stringify({ caCertPem: ca.certPem, caKeyPem: ca.keyPem, upstreamCaPem: '', values: {} }),
+    );
+    const mark = join(run, 'ready');
+    // A mark left by an earlier run of the container in the same pod is stale.
+    writeFileSync(mark, '');
+    const socket = join(shared, 'controller.sock');
+    const child = spawn(process.execPath, [BUNDLE], {
+      env: {
+        PATH: process.env.PATH,
+        BOT_BOTTLE_RUN_DIR: run,
+        BOT_BOTTLE_EGRESS_PORT: String(await freePort()),
+        BOT_BOTTLE_EGRESS_LOAD_AT_START: '1',
+        BOT_BOTTLE_EGRESS_POLICY_FILE: join(dir, 'policy.json'),
+        BOT_BOTTLE_EGRESS_SECRETS_FILE: join(dir, 'secrets.json'),
+        BOT_BOTTLE_CONTROLLER_LINK: '1',
+        BOT_BOTTLE_CONTROLLER_SOCKET: socket,
+        BOT_BOTTLE_EGRESS_READY_FILE: mark,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    const until = async (ok: () => boolean, what: string): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`timed out: ${what}\n${out}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      await until(() => out.includes('"kind":"ready"'), 'the proxy to listen');
+      expect(existsSync(mark)).toBe(false);
+      const c = connect(socket);
+      await until(() => existsSync(mark), 'the mark once linked');
+      c.destroy();
+      await until(() => !existsSync(mark), 'the mark to go with the link');
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });
