@@ -370,15 +370,42 @@ egress:
     });
 
     it('fails closed when the controller container stops: not Ready, metered calls 503', async () => {
-      dockerOut(['stop', '-t', '10', containers.get('controller') ?? '']);
-      const logs = sh('docker', ['logs', containers.get('controller') ?? '']);
-      expect(logs).toContain('linked to the egress container');
+      const id = containers.get('controller') ?? '';
+      dockerOut(['stop', '-t', '10', id]);
+      // It stopped on SIGTERM by itself (not killed at the timeout), logging JSON lines.
+      expect(dockerOut(['inspect', '--format', '{{.State.ExitCode}}', id])).toBe('0');
+      const logs = sh('docker', ['logs', id])
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { message: string }).message);
+      expect(logs).toContainEqual(expect.stringContaining('linked to the egress container'));
       await until(() => !ready(), 'the readiness probe to fail');
       const before = fake.requests.length;
       const r = await call();
       expect(r.status).toBe(503);
       expect(r.body).toContain('not reachable');
       expect(fake.requests.length).toBe(before);
+    });
+
+    it('its controller container does not start without the shared store: exit 2, saying why', () => {
+      const c = container('controller');
+      const [entry, ...rest] = c.command ?? [];
+      const name = `${rendering.names.egress ?? ''}-nostore`;
+      const args = ['run', '--name', name, '--label', slugLabel(), '--user', `${UID}:${UID}`];
+      args.push('--read-only', '--entrypoint', entry ?? '', c.image, ...rest);
+      undo.push(() => dockerOut(['rm', '-f', name]));
+      let out = '';
+      let code = 0;
+      try {
+        sh('docker', args, 60_000);
+      } catch (e) {
+        const err = e as { status: number; stdout: string };
+        code = err.status;
+        out = err.stdout;
+      }
+      expect(code).toBe(2);
+      expect(out).toContain('BOT_BOTTLE_LEDGER_URL is not set');
+      expect(out).toContain('needs the shared Postgres store');
     });
   });
 });
