@@ -75,6 +75,8 @@ export interface ControlServerOptions {
   /** Carries out freeze or kill (cutoff needs nothing beyond refusing admissions). */
   enforce: (c: Crossing) => Promise<void>;
   log: (line: string) => void;
+  /** The ledger store as refusals name it (e.g. `postgres://db.example:5432/ledger`). */
+  storeName?: string;
   /** How often an idle bottle checks a shared budget; tests shorten it. */
   pollMs?: number;
 }
@@ -86,6 +88,7 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
   const bottles = bottleNames(plan);
   const launch = { identity, startedAt: new Date(o.startedAt).toISOString() };
   const host = ledgerHost(o.env);
+  const store = o.storeName ?? 'the configured store';
 
   let fired = false;
   const redacted: Record<string, number> = {};
@@ -220,6 +223,22 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
     }
   };
 
+  /**
+   * Admission could not ask the store (unreachable, or it failed): the call
+   * is refused at once as unavailable, never left waiting or let through.
+   */
+  const storeDown = (id: number, e: unknown): ControllerMessage => {
+    const why = e instanceof Error ? e.message : String(e);
+    o.log(`${slug}: the ledger store (${store}) did not answer admission: ${why}`);
+    return {
+      t: 'admit',
+      id,
+      ok: false,
+      kind: 'unavailable',
+      message: `the usage ledger (${store}) cannot be reached (${why}); metered calls are refused until it answers`,
+    };
+  };
+
   let sayHello: () => void = () => undefined;
   const hello = new Promise<void>((resolve) => {
     sayHello = resolve;
@@ -237,7 +256,7 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
         return;
       }
       if (m.t === 'admit') {
-        const reply = await admit(m, held);
+        const reply = await admit(m, held).catch((e: unknown) => storeDown(m.id, e));
         if (open.has(sock)) sock.output.write(`${JSON.stringify(reply)}\n`);
       } else if (m.t === 'usage') {
         await usage(m, held);

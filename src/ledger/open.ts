@@ -1,6 +1,8 @@
 import { loadSettings, type Settings } from '../settings/settings.js';
 import { PostgresLedger } from './postgres.js';
 import { SqliteLedger, ledgerPath } from './sqlite.js';
+import { spoolDir } from './spool-format.js';
+import { spooled, type SpooledLedger } from './spool.js';
 import type { LedgerStore } from './types.js';
 import { redactedUrl } from './url.js';
 
@@ -45,12 +47,26 @@ export function openLedger(env: NodeJS.ProcessEnv): LedgerStore {
   return openStore(ledgerChoice(env));
 }
 
+/**
+ * The host's ledger with its spool: writes the store does not take are kept
+ * on the host and written once it answers. `name` names the spool file (a
+ * launch's identity); `retryMs` retries while the process runs.
+ */
+export function openSpooledLedger(
+  env: NodeJS.ProcessEnv,
+  o: { name: string; log?: (line: string) => void; retryMs?: number },
+): SpooledLedger {
+  return spooled(openLedger(env), { dir: spoolDir(env), ...o });
+}
+
+/** A command's use of the ledger: the host's spool is written first, if the store answers. */
 export async function withLedger<T>(
   env: NodeJS.ProcessEnv,
   fn: (l: LedgerStore) => Promise<T>,
 ): Promise<T> {
-  const l = openLedger(env);
+  const l = openSpooledLedger(env, { name: 'commands' });
   try {
+    await l.flush().catch(() => undefined);
     return await fn(l);
   } finally {
     await l.close();

@@ -21,6 +21,9 @@ import {
 } from '../../src/controller/control-server.js';
 import { recordOperator } from '../../src/controller/enforcement.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
+import { spoolDir, parseSpool } from '../../src/ledger/spool-format.js';
+import { spooled, spoolFiles } from '../../src/ledger/spool.js';
+import type { LedgerStore } from '../../src/ledger/types.js';
 import type { BottlePlan } from '../../src/plan/schema.js';
 import { FAKE_CA_PATH } from '../fixtures/fake-llm.js';
 import { httpsVia, tlsThrough } from '../helpers/via-proxy.js';
@@ -150,10 +153,11 @@ describe('egress control plane', () => {
     state.upstream.close();
   });
 
-  const start = (p: BottlePlan): void => {
+  const start = (p: BottlePlan, over: { ledger?: LedgerStore; storeName?: string } = {}): void => {
     control = startControlServer({
       env: { BOT_BOTTLE_HOME: home },
-      ledger,
+      ledger: over.ledger ?? ledger,
+      ...(over.storeName === undefined ? {} : { storeName: over.storeName }),
       plan: p,
       identity: 'demo-20261121-100000',
       startedAt: new Date(Date.now() - 1000).toISOString(),
@@ -384,5 +388,62 @@ describe('egress control plane', () => {
     expect(JSON.parse(reply)).toEqual({ t: 'admit', id: 7, ok: true });
     expect((await ledger.totals({})).events).toBe(0);
     sock.close();
+  });
+  /** The ledger behind a switch: while `down`, every call fails as an unreachable server's would. */
+  const switchable = (inner: LedgerStore): { store: LedgerStore; down: { on: boolean } } => {
+    const down = { on: false };
+    const store = new Proxy(inner, {
+      get(target, prop, recv) {
+        const v = Reflect.get(target, prop, recv) as unknown;
+        if (typeof v !== 'function' || prop === 'close') return v;
+        return (...args: unknown[]) =>
+          down.on
+            ? Promise.reject(new Error('connect ECONNREFUSED 10.0.0.9:5432'))
+            : (v as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+    return { store, down };
+  };
+
+  it('refuses at once as unavailable, naming the store, while the store is down; usage in flight is kept and written once', async () => {
+    const { store, down } = switchable(ledger);
+    const dir = spoolDir({ BOT_BOTTLE_HOME: home });
+    const spool = spooled(store, { dir, name: 'demo-20261121-100000' });
+    start(plan({ tokens: 1000 }), { ledger: spool, storeName: 'postgres://db.test:5432/ledger' });
+    await linkUp();
+    // Admitted while the store answers; the store goes away before its usage comes back.
+    const inFlight = call('/v1/messages?slow=1');
+    await new Promise((r) => setTimeout(r, 150));
+    down.on = true;
+    expect((await inFlight).status).toBe(200);
+    const refused = await call();
+    expect(refused.status).toBe(503);
+    expect(refused.headers['x-bot-bottle-refusal']).toBe('unavailable');
+    expect(refused.headers['x-should-retry']).toBe('false');
+    const body = JSON.parse(refused.body) as {
+      type: string;
+      error: { type: string; message: string };
+    };
+    expect(body).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+    expect(body.error.message).toContain('postgres://db.test:5432/ledger');
+    expect(body.error.message).toContain('ECONNREFUSED');
+    // Only the call admitted before the outage reached the API.
+    expect(upstreamCalls.filter((c) => c.startsWith('POST'))).toHaveLength(1);
+    await settle();
+    const files = spoolFiles(dir);
+    expect(files).toHaveLength(1);
+    expect(parseSpool(readFileSync(files[0] ?? '', 'utf8')).entries.map((e) => e.op)).toEqual([
+      'settle',
+    ]);
+    // Back: the spooled usage lands once, its reservation is freed, and calls are admitted again.
+    down.on = false;
+    expect(await spool.flush()).toMatchObject({ written: 1, left: 0 });
+    expect(await spool.flush()).toMatchObject({ written: 0, left: 0 });
+    expect(spoolFiles(dir)).toEqual([]);
+    expect(await ledger.totals({ slug: 'demo' })).toMatchObject({ events: 1, tokens: 19 });
+    expect(await ledger.reserved('global:claude')).toBe(0);
+    expect((await call()).status).toBe(200);
+    await settle();
+    expect((await ledger.totals({ slug: 'demo' })).events).toBe(2);
   });
 });

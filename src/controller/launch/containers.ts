@@ -5,7 +5,8 @@ import {
   type LaunchSpec,
 } from '../../backend/backend.js';
 import { EnvironmentError } from '../../errors.js';
-import { openLedger } from '../../ledger/open.js';
+import { openSpooledLedger } from '../../ledger/open.js';
+import { describeLedger } from '../../ledger/where.js';
 import { providerGuestSetup, type GuestSetup } from '../../providers/guest-config.js';
 import {
   prepareSuperviseDirs,
@@ -54,14 +55,20 @@ function launchSpec(ctx: LaunchContext): { spec: LaunchSpec; guest: GuestSetup }
   return { spec, guest };
 }
 
+const SPOOL_RETRY_MS = 3000;
+
 /** The controller's end: the ledger and the control server that admits metered calls. */
 function startController(ctx: LaunchContext, spec: LaunchSpec) {
   const { backend, env, slug, identity, progress } = ctx;
-  const ledger = openLedger(env);
+  // Writes the store does not take wait in the host's spool; this retries
+  // them (and what earlier runs on the host left there) while it runs.
+  const ledger = openSpooledLedger(env, { name: identity, log: progress, retryMs: SPOOL_RETRY_MS });
+  void ledger.flush().catch(() => undefined);
   ctx.disposables.defer('the ledger', () => ledger.close());
   const control = startControlServer({
     env,
     ledger,
+    storeName: describeLedger(env),
     plan: ctx.plan,
     identity,
     startedAt: spec.startedAt,
