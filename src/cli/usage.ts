@@ -20,7 +20,11 @@ export function stateText(r: LaunchRow): string {
 }
 
 /** The running bottles and the ledger, read together (the engine may be down: then ledger only). */
-export async function readFleet(ctx: CliContext, since: string | undefined): Promise<FleetView> {
+export async function readFleet(
+  ctx: CliContext,
+  since: string | undefined,
+  host?: string,
+): Promise<FleetView> {
   let active: ActiveBottle[] = [];
   try {
     active = await services(ctx).backend(backendName(ctx)).enumerateActive();
@@ -29,7 +33,7 @@ export async function readFleet(ctx: CliContext, since: string | undefined): Pro
       `bot-bottle: cannot list running bottles (${e instanceof Error ? e.message : String(e)}); showing the ledger only`,
     );
   }
-  return fleetOf(ctx, active, since);
+  return fleetOf(ctx, active, since, host);
 }
 
 /** The ledger's view of the launches, with the running bottles already listed. */
@@ -37,6 +41,7 @@ export function fleetOf(
   ctx: CliContext,
   active: ActiveBottle[],
   since: string | undefined,
+  host?: string,
 ): Promise<FleetView> {
   return withLedger(ctx.env, (ledger) =>
     fleetView({
@@ -45,6 +50,7 @@ export function fleetOf(
       active,
       alive: controllerAlive,
       ...(since === undefined ? {} : { since }),
+      ...(host === undefined ? {} : { host }),
     }),
   );
 }
@@ -54,12 +60,19 @@ function define(program: Program) {
     .command('usage')
     .description("token usage per launch from the ledger, against each running bottle's budget")
     .option('--since <when>', 'only usage since then: 2026-11-21, 2026-11-21T09:00Z, 30m, 24h, 7d')
+    .option(
+      '--host <name>',
+      'only launches run by this host (its BOT_BOTTLE_HOST_NAME or machine name)',
+    )
     .option('--json', 'print launches, budgets and per-provider totals as JSON')
     .addHelpText(
       'after',
       `
 Usage is read from the API responses by each bottle's egress proxy and kept in
-~/.bot-bottle/bot-bottle.db. BUDGET shows the effective budget of a running
+~/.bot-bottle/bot-bottle.db, or in the store BOT_BOTTLE_LEDGER_URL names. With
+a store several hosts share, every host's launches are listed; HOST says whose
+each was, and another host's launch shows as remote (active if it used tokens
+in the last five minutes). BUDGET shows the effective budget of a running
 bottle: used/limit over what it counts (a shared budget counts other bottles too).`,
     );
 }
@@ -78,7 +91,9 @@ async function runUsage(ctx: CliContext, opts: OptionsOf<typeof define>): Promis
       );
     }
   }
-  const view = await readFleet(ctx, since);
+  const host = opts.host?.trim();
+  if (host === '') throw new UsageError('--host: expected a host name; got an empty string');
+  const view = await readFleet(ctx, since, host);
   if (opts.json === true) {
     printJson(ctx.io, view);
     return 0;
@@ -98,11 +113,13 @@ export function callsText(t: { events: number; unmeteredEvents: number }): strin
 export function usageReport(view: FleetView): string[] {
   const since = view.since ?? undefined;
   if (view.launches.length === 0) {
-    return [since === undefined ? 'no metered usage yet' : `no metered usage since ${since}`];
+    const none = since === undefined ? 'no metered usage yet' : `no metered usage since ${since}`;
+    return [view.host === null ? none : `${none} on host ${view.host}`];
   }
   const lines = [
     table([
       [
+        'HOST',
         'SLUG',
         'IDENTITY',
         'AGENT',
@@ -116,6 +133,7 @@ export function usageReport(view: FleetView): string[] {
         'BUDGET',
       ],
       ...view.launches.map((r) => [
+        r.host ?? '-',
         r.slug,
         r.identity,
         r.agent,

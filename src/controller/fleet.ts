@@ -28,7 +28,16 @@ export interface LaunchRow extends UsageTotals {
   provider: string;
   /** The host the launch ran on, when known (its controller's, or the ledger's). */
   host: string | null;
-  /** running / orphaned (controller gone) / ended / frozen / gone. */
+  /**
+   * Run by another host: its engine is not this host's, so its state is read
+   * from the ledger, and `running` means it used tokens in the last five minutes.
+   */
+  remote: boolean;
+  /**
+   * running / orphaned (controller gone) / ended / frozen / gone; for
+   * another host's launch `remote` (usage in the last five minutes) or
+   * `remote, idle`.
+   */
   state: string;
   running: boolean;
   startedAt: string | null;
@@ -49,6 +58,8 @@ export interface LaunchRow extends UsageTotals {
 export interface FleetView {
   at: string;
   since: string | null;
+  /** The `--host` filter, if any. */
+  host: string | null;
   launches: LaunchRow[];
   providers: Record<string, UsageTotals>;
 }
@@ -71,11 +82,18 @@ export async function fleetView(o: {
   active: readonly ActiveBottle[];
   alive: (a: ActiveBottle) => boolean;
   since?: string;
+  /** Only this host's launches. */
+  host?: string;
   now?: Date;
 }): Promise<FleetView> {
   const now = o.now ?? new Date();
   const since = o.since;
-  const used = await o.ledger.byLaunch(since === undefined ? {} : { since });
+  const here = ledgerHost(o.env);
+  const used = await o.ledger.byLaunch({
+    ...(since === undefined ? {} : { since }),
+    ...(o.host === undefined ? {} : { host: o.host }),
+  });
+  const recentSince = new Date(now.getTime() - RATE_WINDOW_MS).toISOString();
   const byIdentity = new Map<string, LaunchUsage>(used.map((u) => [u.identity, u]));
   const rows: LaunchRow[] = [];
   const seen = new Set<string>();
@@ -84,7 +102,7 @@ export async function fleetView(o: {
     identity: string,
     base: Pick<
       LaunchRow,
-      'slug' | 'agent' | 'provider' | 'host' | 'state' | 'running' | 'startedAt'
+      'slug' | 'agent' | 'provider' | 'host' | 'remote' | 'state' | 'running' | 'startedAt'
     >,
   ): Promise<LaunchRow> => {
     const u = byIdentity.get(identity);
@@ -125,7 +143,9 @@ export async function fleetView(o: {
     };
   };
 
-  for (const a of o.active) {
+  // The engine lists this host's bottles only.
+  const active = o.host === undefined || o.host === here ? o.active : [];
+  for (const a of active) {
     seen.add(a.identity);
     rows.push(
       await describe(a.identity, {
@@ -133,6 +153,7 @@ export async function fleetView(o: {
         agent: a.agent,
         provider: a.provider,
         host: controllerHostName(o.env, a),
+        remote: false,
         state: a.state === 'running' && !o.alive(a) ? 'orphaned' : a.state,
         running: true,
         startedAt: a.startedAt,
@@ -141,15 +162,20 @@ export async function fleetView(o: {
   }
   for (const u of used) {
     if (seen.has(u.identity)) continue;
-    const saved = loadSaved(o.env, u.identity);
+    // Rows written before hosts were recorded carry no host: this host's.
+    const remote = u.host !== '' && u.host !== here;
+    const saved = remote ? undefined : loadSaved(o.env, u.identity);
+    const recent = u.last >= recentSince;
     rows.push(
       await describe(u.identity, {
         slug: u.slug,
         agent: u.agent,
         provider: u.provider,
         host: u.host === '' ? null : u.host,
-        state: saved === undefined ? 'gone' : saved.reason === 'running' ? 'ended' : saved.reason,
-        running: false,
+        remote,
+        state: remote ? (recent ? 'remote' : 'remote, idle') : endedState(saved?.reason),
+        // Another host's launch that used tokens lately is taken as running there.
+        running: remote && recent,
         startedAt: saved?.startedAt ?? null,
       }),
     );
@@ -166,7 +192,19 @@ export async function fleetView(o: {
     t.cacheReadTokens += u.cacheReadTokens;
     t.tokens += u.tokens;
   }
-  return { at: now.toISOString(), since: since ?? null, launches: rows, providers };
+  return {
+    at: now.toISOString(),
+    since: since ?? null,
+    host: o.host ?? null,
+    launches: rows,
+    providers,
+  };
+}
+
+/** A launch of this host the engine no longer runs, by its saved record's reason. */
+function endedState(reason: string | undefined): string {
+  if (reason === undefined) return 'gone';
+  return reason === 'running' ? 'ended' : reason;
 }
 
 /** A running bottle's host as the ledger names it (this host's controller: BOT_BOTTLE_HOST_NAME). */

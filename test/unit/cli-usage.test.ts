@@ -127,3 +127,17 @@ describe('dashboard', () => {
     );
   });
 });
+
+describe('usage --host', () => {
+  it('refuses an empty host name', async () => {
+    const r = await fx.run(['usage', '--host', ' ']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--host: expected a host name; got an empty string');
+  });
+
+  it('says when a host has no usage', async () => {
+    const r = await fx.run(['usage', '--host', 'elsewhere']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('no metered usage yet on host elsewhere');
+  });
+});

@@ -26,6 +26,7 @@ const launch = (slug: string, over: Partial<LaunchRow> = {}): LaunchRow => ({
   agent: 'claude',
   provider: 'claude',
   host: null,
+  remote: false,
   state: 'running',
   running: true,
   startedAt: AT,
@@ -389,6 +390,7 @@ describe('refusals and the --json snapshot', () => {
     const fleet: FleetView = {
       at: AT,
       since: null,
+      host: null,
       providers: {},
       launches: [
         launch('old', { running: false, state: 'gone', last: '2026-11-01T00:00:00.000Z' }),

@@ -78,7 +78,7 @@ describe('usage view and dashboard', () => {
 
   beforeEach(async () => {
     home = mkdtempSync(join(tmpdir(), 'bb-dash-'));
-    env = { BOT_BOTTLE_HOME: home };
+    env = { BOT_BOTTLE_HOME: home, BOT_BOTTLE_HOST_NAME: 'h1' };
     ledger = new SqliteLedger(join(home, 'bot-bottle.db'));
     for (const b of bottles) {
       saveBottle(env, {
@@ -217,7 +217,8 @@ describe('usage view and dashboard', () => {
     while (!(ui.lastFrame() ?? '').includes('far') && Date.now() < deadline) await tick(20);
     const frame = ui.lastFrame() ?? '';
     expect(frame).toMatch(/alpha +h1 +claude +running/);
-    expect(frame).toMatch(/far +h2 +claude +gone/);
+    // Not in this host's engine: shown from the ledger as another host's, still active.
+    expect(frame).toMatch(/far +h2 +claude +remote /);
     ui.unmount();
   });
 
@@ -262,6 +263,76 @@ describe('usage view and dashboard', () => {
     ]);
     expect(frame).toContain('!N: N calls whose usage could not be read');
     ui.unmount();
+  });
+
+  it("lists every host's launches from a shared store, with each launch's host, and filters by host", async () => {
+    // Another host's launches: one used tokens a minute ago, one yesterday.
+    await ledger.recordUsage({ ...event('gamma', 'gamma-20261121-100000', 50, 5), host: 'h2' });
+    await ledger.recordUsage({
+      ...event('delta', 'delta-20261120-100000', 7, 1),
+      host: 'h2',
+      at: new Date(NOW.getTime() - 86_400_000).toISOString(),
+    });
+    const v = await load();
+    expect(v.launches.find((l) => l.slug === 'alpha')).toMatchObject({
+      host: 'h1',
+      remote: false,
+      state: 'running',
+    });
+    // Not in this host's engine: shown from the ledger, marked as another host's.
+    expect(v.launches.find((l) => l.slug === 'gamma')).toMatchObject({
+      host: 'h2',
+      remote: true,
+      running: false,
+      state: 'remote, active',
+      tokens: 55,
+    });
+    expect(v.launches.find((l) => l.slug === 'delta')).toMatchObject({
+      host: 'h2',
+      state: 'remote',
+    });
+    const text = usageReport(v).join('\n');
+    expect(text).toMatch(/^HOST +SLUG +IDENTITY/);
+    expect(text).toMatch(/\nh2 +gamma +gamma-20261121-100000 +claude +remote, active +1 +50 /);
+    expect(text).toMatch(/\nh1 +alpha +alpha-20261121-100000 +claude +running /);
+    // What `usage --json` prints carries the host of each launch.
+    const json = JSON.parse(JSON.stringify(v)) as typeof v;
+    expect(json.launches.map((l) => [l.slug, l.host])).toEqual(
+      expect.arrayContaining([
+        ['gamma', 'h2'],
+        ['alpha', 'h1'],
+      ]),
+    );
+    // --host: only that host's launches and totals; this host's running bottles only for itself.
+    const h2 = await fleetView({
+      ledger,
+      env,
+      active: bottles,
+      alive: () => true,
+      now: NOW,
+      host: 'h2',
+    });
+    expect(h2.launches.map((l) => l.slug).sort()).toEqual(['delta', 'gamma']);
+    expect(h2.providers.claude).toMatchObject({ events: 2, tokens: 63 });
+    expect(h2.host).toBe('h2');
+    const h1 = await fleetView({
+      ledger,
+      env,
+      active: bottles,
+      alive: () => true,
+      now: NOW,
+      host: 'h1',
+    });
+    expect(h1.launches.map((l) => l.slug).sort()).toEqual(['alpha', 'beta', 'old']);
+    const none = await fleetView({
+      ledger,
+      env,
+      active: bottles,
+      alive: () => true,
+      now: NOW,
+      host: 'h9',
+    });
+    expect(usageReport(none)).toEqual(['no metered usage yet on host h9']);
   });
 
   it('prints UNMETERED on the call and its usage line in egress log', () => {
