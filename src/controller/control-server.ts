@@ -235,7 +235,7 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
       id,
       ok: false,
       kind: 'unavailable',
-      message: `the usage ledger (${store}) cannot be reached (${why}); metered calls are refused until it answers`,
+      message: `the usage ledger (${store}) did not answer: ${why}; metered calls are refused until it answers`,
     };
   };
 
