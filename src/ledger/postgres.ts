@@ -263,10 +263,16 @@ export class PostgresLedger implements LedgerStore {
     } catch (e) {
       throw this.wrap(e);
     }
+    // The server going away between statements makes a checked-out client
+    // emit 'error' with no query to fail: without a listener that would end
+    // the process. The next statement fails and reports it instead.
+    const lost = (): void => undefined;
+    client.on('error', lost);
     try {
       await client.query(begin);
       const out = await fn(client);
       await client.query('COMMIT');
+      client.removeListener('error', lost);
       client.release();
       return out;
     } catch (e) {
@@ -276,6 +282,7 @@ export class PostgresLedger implements LedgerStore {
       } catch {
         broken = true;
       }
+      client.removeListener('error', lost);
       client.release(broken);
       if (e instanceof DecideFailed) throw e.error;
       throw this.wrap(e);
