@@ -62,17 +62,17 @@ function define(program: Program) {
     .option('--since <when>', 'only usage since then: 2026-11-21, 2026-11-21T09:00Z, 30m, 24h, 7d')
     .option(
       '--host <name>',
-      'only launches run by this host (its BOT_BOTTLE_HOST_NAME or machine name)',
+      'only launches run by host NAME (its BOT_BOTTLE_HOST_NAME, else its machine name)',
     )
     .option('--json', 'print launches, budgets and per-provider totals as JSON')
     .addHelpText(
       'after',
       `
 Usage is read from the API responses by each bottle's egress proxy and kept in
-~/.bot-bottle/bot-bottle.db, or in the store BOT_BOTTLE_LEDGER_URL names. With
-a store several hosts share, every host's launches are listed; HOST says whose
-each was, and another host's launch shows as remote (active if it used tokens
-in the last five minutes). BUDGET shows the effective budget of a running
+~/.bot-bottle/bot-bottle.db, or in the store settings.yml ledger.url (or
+BOT_BOTTLE_LEDGER_URL) names. With a store several hosts share, every host's
+launches are listed; HOST says whose each was, and another host's launch
+shows as remote (active if it used tokens in the last five minutes). BUDGET shows the effective budget of a running
 bottle: used/limit over what it counts (a shared budget counts other bottles too).`,
     );
 }
