@@ -1,11 +1,13 @@
 import {
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   writeSync,
@@ -70,6 +72,20 @@ function ensureDir(dir: string): void {
   }
 }
 
+/** Whether the file's last byte is not a newline (a write cut short). */
+function tornTail(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] !== 0x0a;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Append entries to a spool file under its lock: each line whole and synced before this resolves. */
 export async function appendSpool(
   dir: string,
@@ -81,7 +97,10 @@ export async function appendSpool(
   const release = await lockfile.lock(path, LOCK);
   try {
     const fresh = !existsSync(path);
-    writeWhole(path, entries.map(spoolLine).join(''), 'a');
+    // After a torn last line the new lines start on a line of their own
+    // (the torn one stays a bad line, skipped), so they are read whole.
+    const lead = !fresh && tornTail(path) ? '\n' : '';
+    writeWhole(path, lead + entries.map(spoolLine).join(''), 'a');
     if (fresh) syncDir(dir);
   } finally {
     await release();

@@ -164,8 +164,14 @@ describe('ledger spool', () => {
     ]);
     const path = join(dir, 's1.jsonl');
     writeFileSync(path, spoolLine({ op: 'usage', event: ev() }).slice(0, 30), { flag: 'a' });
-    expect(await flushSpool(ledger, dir)).toEqual({ written: 2, left: 0 });
-    expect((await ledger.totals({})).events).toBe(2);
+    // A later write (the launch resumed) still lands whole after the torn line.
+    const c = ev();
+    await appendSpool(dir, 's1', [{ op: 'usage', event: c }]);
+    const read = parseSpool(readFileSync(path, 'utf8'));
+    expect(read.entries).toHaveLength(3);
+    expect(read.badLines).toEqual([3]);
+    expect(await flushSpool(ledger, dir)).toEqual({ written: 3, left: 0 });
+    expect((await ledger.totals({})).events).toBe(3);
     expect(spoolFiles(dir)).toEqual([]);
   });
 
