@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import {
@@ -238,5 +240,28 @@ describe('ledger spool', () => {
     expect(r1.written + r2.written).toBe(40);
     expect(writes).toHaveLength(40);
     expect(new Set(writes).size).toBe(40);
+  });
+
+  it('four processes flushing one spool at once write each entry once', async () => {
+    const events = Array.from({ length: 200 }, () => ev());
+    await appendSpool(
+      dir,
+      's1',
+      events.map((event) => ({ op: 'settle' as const, reservation: null, event })),
+    );
+    const writes = join(home, 'writes');
+    writeFileSync(writes, '');
+    const flusher = join(import.meta.dirname, '..', 'fixtures', 'spool-flusher.mjs');
+    const runs = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        promisify(execFile)(process.execPath, [flusher, dir, writes], { timeout: 60_000 }),
+      ),
+    );
+    const results = runs.map((r) => JSON.parse(r.stdout) as { written: number; left: number });
+    expect(results.reduce((a, r) => a + r.written, 0)).toBe(200);
+    const ids = readFileSync(writes, 'utf8').split('\n').filter(Boolean);
+    expect(ids).toHaveLength(200);
+    expect(new Set(ids)).toEqual(new Set(events.map((e) => e.eventId)));
+    expect(spoolFiles(dir)).toEqual([]);
   });
 });
