@@ -43,15 +43,20 @@ export function fleetOf(
   since: string | undefined,
   host?: string,
 ): Promise<FleetView> {
-  return withLedger(ctx.env, (ledger) =>
-    fleetView({
-      ledger,
-      env: ctx.env,
-      active,
-      alive: controllerAlive,
-      ...(since === undefined ? {} : { since }),
-      ...(host === undefined ? {} : { host }),
-    }),
+  return withLedger(
+    ctx.env,
+    (ledger) =>
+      fleetView({
+        ledger,
+        env: ctx.env,
+        active,
+        alive: controllerAlive,
+        ...(since === undefined ? {} : { since }),
+        ...(host === undefined ? {} : { host }),
+      }),
+    (line) => {
+      ctx.io.err(`bot-bottle: ${line}`);
+    },
   );
 }
 

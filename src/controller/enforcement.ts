@@ -61,8 +61,13 @@ export function recordOperator(
   identity: string,
   action: EnforcementAction['action'],
   reason: string,
+  log?: (line: string) => void,
 ): Promise<void> {
-  return withLedger(env, (l) => l.recordAction(operatorAction({ slug, identity, action }, reason)));
+  return withLedger(
+    env,
+    (l) => l.recordAction(operatorAction({ slug, identity, action }, reason)),
+    log,
+  );
 }
 
 /**
@@ -129,6 +134,7 @@ export async function operatorAct(
       identity,
       action === 'lift' ? 'restore' : action,
       `${OPERATOR_VERB[action]} by ${o.via}`,
+      o.progress,
     );
   switch (action) {
     case 'cutoff':

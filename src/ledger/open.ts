@@ -59,12 +59,16 @@ export function openSpooledLedger(
   return spooled(openLedger(env), { dir: spoolDir(env), ...o });
 }
 
-/** A command's use of the ledger: the host's spool is written first, if the store answers. */
+/**
+ * A command's use of the ledger: the host's spool is written first, if the
+ * store answers; `log` hears of a write kept in the spool.
+ */
 export async function withLedger<T>(
   env: NodeJS.ProcessEnv,
   fn: (l: LedgerStore) => Promise<T>,
+  log?: (line: string) => void,
 ): Promise<T> {
-  const l = openSpooledLedger(env, { name: 'commands' });
+  const l = openSpooledLedger(env, { name: 'commands', ...(log === undefined ? {} : { log }) });
   try {
     await l.flush().catch(() => undefined);
     return await fn(l);

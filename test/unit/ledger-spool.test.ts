@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { recordOperator } from '../../src/controller/enforcement.js';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import {
   parseSpool,
@@ -263,5 +264,27 @@ describe('ledger spool', () => {
     expect(ids).toHaveLength(200);
     expect(new Set(ids)).toEqual(new Set(events.map((e) => e.eventId)));
     expect(spoolFiles(dir)).toEqual([]);
+  });
+
+  it("keeps an operator's action on the host when the store does not answer, and says so", async () => {
+    // A Postgres URL on a port nothing listens on: the store is away.
+    const env = {
+      BOT_BOTTLE_HOME: home,
+      BOT_BOTTLE_LEDGER_URL: 'postgres://bb:secret-pw@127.0.0.1:1/ledger',
+    };
+    const said: string[] = [];
+    await recordOperator(env, 's1', 's1-20261121-100000', 'cutoff', 'cut off by test', (l) =>
+      said.push(l),
+    );
+    expect(said).toEqual([
+      expect.stringMatching(
+        /^ledger store did not take a write \(ledger store \(Postgres at 127\.0\.0\.1:1\): cannot be reached .*\); kept in .*ledger-spool\/commands\.jsonl until it answers$/,
+      ),
+    ]);
+    expect(said.join('')).not.toContain('secret-pw');
+    const kept = parseSpool(readFileSync(join(dir, 'commands.jsonl'), 'utf8')).entries;
+    expect(
+      kept.map((e) => (e.op === 'action' ? [e.action.action, e.action.identity] : [])),
+    ).toEqual([['cutoff', 's1-20261121-100000']]);
   });
 });
