@@ -2,7 +2,7 @@ import { render } from 'ink';
 import { createElement } from 'react';
 import type { ActiveBottle, Backend } from '../backend/backend.js';
 import { RefusalReader } from '../controller/egress-refusals.js';
-import { operatorAct } from '../controller/enforcement.js';
+import { operatorAct, recordOperator } from '../controller/enforcement.js';
 import { parseSince, type LaunchRow } from '../controller/fleet.js';
 import { hostsOf, operatorView, type OperatorView } from '../controller/operator-view.js';
 import { UsageError } from '../errors.js';
@@ -23,6 +23,7 @@ export async function dashboardAct(
   action: DashboardAction,
   row: LaunchRow,
 ): Promise<string> {
+  if (row.remote) return remoteAct(ctx, action, row);
   const backend = services(ctx).backend(backendName(ctx));
   const bottle = await findActive(backend, row.slug);
   const done = await operatorAct(backend, ctx.env, bottle, action, {
@@ -45,6 +46,34 @@ export async function dashboardAct(
         ? `stopped ${row.slug}; its work came home`
         : `${row.slug} had no controller; removed it`;
   }
+}
+
+/**
+ * A key on another host's bottle: a cutoff is a row in the shared ledger,
+ * which that host's controller reads at each admission; the rest needs the
+ * engine the bottle runs on, so it is done on its host.
+ */
+async function remoteAct(
+  ctx: CliContext,
+  action: DashboardAction,
+  row: LaunchRow,
+): Promise<string> {
+  const host = row.host ?? 'another host';
+  if (action !== 'cutoff' && action !== 'lift') {
+    throw new UsageError(
+      `${row.slug} runs on host ${host}: ${action} it there (bot-bottle ${action} ${row.slug})`,
+    );
+  }
+  await recordOperator(
+    ctx.env,
+    row.slug,
+    row.identity,
+    action === 'lift' ? 'restore' : 'cutoff',
+    `${action === 'lift' ? 'metered calls allowed again' : 'metered calls cut off'} by the dashboard on another host`,
+  );
+  return action === 'lift'
+    ? `${row.slug} (host ${host}) may make metered calls again`
+    : `cut off the metered calls of ${row.slug} on host ${host} (c again lifts it)`;
 }
 
 const DEFAULT_SINCE = '24h';

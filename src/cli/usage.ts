@@ -10,7 +10,8 @@ import { printJson, table } from './output.js';
 import { backendName, services } from './services.js';
 
 export function budgetText(r: LaunchRow): string {
-  if (r.budget === null) return r.running ? 'none' : '-';
+  // Another host's budget is in its own settings: not known here.
+  if (r.budget === null) return r.running && !r.remote ? 'none' : '-';
   const pct = r.budget.limit === 0 ? 100 : Math.floor((100 * r.budget.used) / r.budget.limit);
   return `${shortTokens(r.budget.used)}/${shortTokens(r.budget.limit)} (${pct}%) ${r.budget.describe}`;
 }

@@ -15,6 +15,8 @@ import { bar, Dashboard, type DashboardAction } from '../../src/tui/dashboard.js
 import { operatorView } from '../../src/controller/operator-view.js';
 import { formatEgressLine } from '../../src/cli/egress-log.js';
 import { usageReport } from '../../src/cli/usage.js';
+import { dashboardAct } from '../../src/cli/dashboard.js';
+import type { CliContext } from '../../src/cli/context.js';
 
 const NOW = new Date();
 
@@ -283,17 +285,21 @@ describe('usage view and dashboard', () => {
     expect(v.launches.find((l) => l.slug === 'gamma')).toMatchObject({
       host: 'h2',
       remote: true,
-      running: false,
+      running: true,
       state: 'remote, active',
       tokens: 55,
+      budget: null,
     });
     expect(v.launches.find((l) => l.slug === 'delta')).toMatchObject({
       host: 'h2',
+      running: false,
       state: 'remote',
     });
     const text = usageReport(v).join('\n');
     expect(text).toMatch(/^HOST +SLUG +IDENTITY/);
-    expect(text).toMatch(/\nh2 +gamma +gamma-20261121-100000 +claude +remote, active +1 +50 /);
+    expect(text).toMatch(
+      /\nh2 +gamma +gamma-20261121-100000 +claude +remote, active +1 +50 +5 +0\/0 +55 +11 +-\n/,
+    );
     expect(text).toMatch(/\nh1 +alpha +alpha-20261121-100000 +claude +running /);
     // What `usage --json` prints carries the host of each launch.
     const json = JSON.parse(JSON.stringify(v)) as typeof v;
@@ -333,6 +339,24 @@ describe('usage view and dashboard', () => {
       host: 'h9',
     });
     expect(usageReport(none)).toEqual(['no metered usage yet on host h9']);
+  });
+
+  it("cuts off another host's bottle through the shared ledger, and sends the rest to its host", async () => {
+    await ledger.recordUsage({ ...event('gamma', 'gamma-20261121-100000', 50, 5), host: 'h2' });
+    const row = (await load()).launches.find((l) => l.slug === 'gamma');
+    if (row === undefined) throw new Error('no gamma row');
+    const ctx = { env } as unknown as CliContext;
+    expect(await dashboardAct(ctx, 'cutoff', row)).toBe(
+      'cut off the metered calls of gamma on host h2 (c again lifts it)',
+    );
+    // What that host's controller reads at its next admission.
+    expect(await ledger.actions({ identity: 'gamma-20261121-100000' })).toEqual([
+      expect.objectContaining({ action: 'cutoff', scope: 'operator' }),
+    ]);
+    expect((await load()).launches.find((l) => l.slug === 'gamma')?.cutOff).toBe(true);
+    await expect(dashboardAct(ctx, 'kill', row)).rejects.toThrow(
+      'gamma runs on host h2: kill it there (bot-bottle kill gamma)',
+    );
   });
 
   it('prints UNMETERED on the call and its usage line in egress log', () => {
