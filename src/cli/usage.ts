@@ -78,7 +78,7 @@ Usage is read from the API responses by each bottle's egress proxy and kept in
 ~/.bot-bottle/bot-bottle.db, or in the store settings.yml ledger.url (or
 BOT_BOTTLE_LEDGER_URL) names. With a store several hosts share, every host's
 launches are listed; HOST says whose each was, and another host's launch
-shows as remote (active if it used tokens in the last five minutes). BUDGET shows the effective budget of a running
+shows as remote (used tokens in the last five minutes) or remote, idle. BUDGET shows the effective budget of a running
 bottle: used/limit over what it counts (a shared budget counts other bottles too).`,
     );
 }

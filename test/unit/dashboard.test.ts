@@ -286,19 +286,19 @@ describe('usage view and dashboard', () => {
       host: 'h2',
       remote: true,
       running: true,
-      state: 'remote, active',
+      state: 'remote',
       tokens: 55,
       budget: null,
     });
     expect(v.launches.find((l) => l.slug === 'delta')).toMatchObject({
       host: 'h2',
       running: false,
-      state: 'remote',
+      state: 'remote, idle',
     });
     const text = usageReport(v).join('\n');
     expect(text).toMatch(/^HOST +SLUG +IDENTITY/);
     expect(text).toMatch(
-      /\nh2 +gamma +gamma-20261121-100000 +claude +remote, active +1 +50 +5 +0\/0 +55 +11 +-\n/,
+      /\nh2 +gamma +gamma-20261121-100000 +claude +remote +1 +50 +5 +0\/0 +55 +11 +-\n/,
     );
     expect(text).toMatch(/\nh1 +alpha +alpha-20261121-100000 +claude +running /);
     // What `usage --json` prints carries the host of each launch.
