@@ -125,6 +125,7 @@ export async function startPodController(
     identity: launch.identity,
     startedAt: launch.startedAt,
     log,
+    storeName: redactedUrl(config.ledgerUrl),
     // Only `cutoff` gets here (podConfig): refusing admissions is all it takes.
     enforce: () => Promise.resolve(),
   });
