@@ -24,6 +24,7 @@ interface Entry {
   unmetered?: boolean;
   revision?: number;
   redactions?: unknown;
+  cap?: string;
   allow?: string[];
   deny?: string[];
 }
@@ -50,13 +51,14 @@ export function formatEgressLine(line: string): string {
   const target = `${e.host ?? ''}${e.port === undefined || e.port === 0 ? '' : `:${e.port}`}${e.path ?? ''}`;
   const bytes = e.bytesUp === undefined ? '' : ` up ${e.bytesUp} B down ${e.bytesDown ?? 0} B`;
   const reason = e.reason === undefined ? '' : ` - ${e.reason}`;
+  const cap = typeof e.cap === 'string' ? ` - cap ${e.cap}` : '';
   const unmetered = e.unmetered === true ? ' UNMETERED' : '';
   const r = e.redactions;
   const redacted =
     typeof r !== 'object' || r === null || Array.isArray(r) || Object.keys(r).length === 0
       ? ''
       : ` - redacted ${describeRedactions(r as Record<string, number>)}`;
-  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${redacted}${reason}`;
+  return `${at} ${verdict} ${(e.kind ?? '').padEnd(9)} ${e.method ?? ''} ${target} ${e.status ?? ''} [${e.rule ?? ''}]${bytes} ${e.ms ?? 0} ms${unmetered}${cap}${redacted}${reason}`;
 }
 
 /**

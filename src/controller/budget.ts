@@ -89,3 +89,54 @@ export function describeBudget(plan: BottlePlan): string {
         : `${b.scope} ${b.from ?? ''} ${b.provider} budget`;
   return b.period === 'launch' || b.period === 'all' ? what : `${what} (per ${b.period})`;
 }
+
+/** How far back a rate window counts. */
+export const RATE_WINDOW_MS = 60_000;
+
+/**
+ * The tokens-per-minute limits of a launch: its own (a bottle's
+ * `budget.rate`, this launch's calls) and the provider's over every launch
+ * in the store (settings' `budget.rate`; a shared store makes it the
+ * fleet's). Each counts the last minute.
+ */
+export function rateWindows(plan: BottlePlan, launch: LaunchContext, now: Date): BudgetWindow[] {
+  const r = plan.budget.rate;
+  if (r === undefined) return [];
+  const since = new Date(now.getTime() - RATE_WINDOW_MS).toISOString();
+  const out: BudgetWindow[] = [];
+  if (r.launch !== null) {
+    out.push({
+      scope: `rate:launch:${launch.identity}`,
+      filter: { identity: launch.identity, since },
+      limit: r.launch,
+      kind: 'rate',
+    });
+  }
+  if (r.global !== null) {
+    const provider = plan.budget.provider;
+    out.push({
+      scope: `rate:global:${provider}`,
+      filter: { provider, since },
+      limit: r.global,
+      kind: 'rate',
+    });
+  }
+  return out;
+}
+
+/** Every limit admission checks for a launch: its budget, then its rates. */
+export function admissionWindows(
+  plan: BottlePlan,
+  launch: LaunchContext,
+  now: Date,
+): BudgetWindow[] {
+  const w = budgetWindow(plan, launch, now);
+  return [...(w === undefined ? [] : [w]), ...rateWindows(plan, launch, now)];
+}
+
+/** One line for a person: "rate limit of this launch (5000 tokens per minute)". */
+export function describeRate(w: BudgetWindow): string {
+  return w.scope.startsWith('rate:launch:')
+    ? `rate limit of this launch (${w.limit} tokens per minute)`
+    : `${w.filter.provider ?? ''} rate limit over every launch (${w.limit} tokens per minute)`;
+}

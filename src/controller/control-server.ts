@@ -14,8 +14,14 @@ import type { BottlePlan } from '../plan/schema.js';
 import { answeredCall, unmeteredCharge } from '../egress/admission.js';
 import type { MeteredApi, Usage } from '../egress/meter.js';
 import { ledgerHost } from '../ledger/host.js';
-import { decideAdmission } from './admission-decision.js';
-import { bottleNames, budgetWindow, describeBudget } from './budget.js';
+import { decideAdmission, DEFAULT_FLOOR, HELD_RETRY_S } from './admission-decision.js';
+import {
+  admissionWindows,
+  bottleNames,
+  budgetWindow,
+  describeBudget,
+  describeRate,
+} from './budget.js';
 import { operatorCutoff } from './operator-cutoff.js';
 
 /**
@@ -35,6 +41,10 @@ interface Held {
   reservation: string | null;
   api: MeteredApi;
   estimate: number;
+  /** What admission did, recorded on the call's usage event. */
+  inputEstimate: number | null;
+  capRequested: number | null;
+  capGranted: number | null;
 }
 
 export interface Crossing {
@@ -136,7 +146,7 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
     held: Map<number, Held>,
   ): Promise<ControllerMessage> => {
     const refuse = (
-      kind: 'exhausted' | 'held' | 'cutoff',
+      kind: 'exhausted' | 'held' | 'cutoff' | 'rate',
       message: string,
       retryAfter?: number,
     ): ControllerMessage => ({
@@ -153,37 +163,84 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
         `an operator cut off metered API calls for bottle ${slug} (\`bot-bottle cutoff ${slug} --lift\` restores them)`,
       );
     }
-    const w = budgetWindow(plan, launch, new Date());
-    if (w === undefined) {
-      held.set(m.id, { reservation: null, api: m.api, estimate: m.estimate });
+    const now = new Date();
+    const windows = admissionWindows(plan, launch, now);
+    const asked = { inputEstimate: m.input ?? null, capRequested: m.cap ?? null };
+    if (windows.length === 0) {
+      held.set(m.id, {
+        reservation: null,
+        api: m.api,
+        estimate: m.estimate,
+        ...asked,
+        capGranted: null,
+      });
       return { t: 'admit', id: m.id, ok: true };
     }
-    const { decision: d, reservation } = await ledger.admit([w], slug, (states) =>
-      decideAdmission(states, { estimate: m.estimate }),
+    const capping = plan.budget.capping ?? { enabled: true, floor: DEFAULT_FLOOR };
+    const { decision: d, reservation } = await ledger.admit(windows, slug, (states) =>
+      decideAdmission(states, {
+        estimate: m.estimate,
+        input: m.input,
+        cap: m.cap,
+        minCap: m.minCap,
+        capping: capping.enabled,
+        floor: capping.floor,
+        now: now.getTime(),
+      }),
     );
     if (d.verdict === 'admitted') {
-      held.set(m.id, { reservation, api: m.api, estimate: m.estimate });
-      return { t: 'admit', id: m.id, ok: true };
+      held.set(m.id, {
+        reservation,
+        api: m.api,
+        estimate: m.estimate,
+        inputEstimate: m.input ?? d.input,
+        capRequested: m.cap ?? null,
+        capGranted: d.cap,
+      });
+      return { t: 'admit', id: m.id, ok: true, ...(d.cap === null ? {} : { cap: d.cap }) };
     }
+    const w = d.state.window;
     const used = d.state.used;
+    if (d.verdict === 'rate') {
+      // A rate limit is not the budget: it never fires the cutoff policy.
+      return refuse(
+        'rate',
+        `the ${describeRate(w)} is used for now (${used} used in the last minute` +
+          `${d.state.reserved > 0 ? `, ${d.state.reserved} held by calls in flight` : ''}); ` +
+          `retry in ${d.retryAfter} s`,
+        d.retryAfter,
+      );
+    }
     if (d.verdict === 'held') {
       return refuse(
         'held',
         `the ${describeBudget(plan)} (${w.limit} tokens, ${used} used) is held by calls in flight; retry shortly`,
-        2,
+        HELD_RETRY_S,
       );
     }
     fire(used, w.limit, w.scope);
+    const left = Math.max(0, w.limit - used);
     return refuse(
       'exhausted',
-      `the ${describeBudget(plan)} of ${w.limit} tokens is used up (${used} used); ` +
-        `bottle ${slug} may make no more ${plan.budget.provider} API calls`,
+      used >= w.limit
+        ? `the ${describeBudget(plan)} of ${w.limit} tokens is used up (${used} used); ` +
+            `bottle ${slug} may make no more ${plan.budget.provider} API calls`
+        : `the ${describeBudget(plan)} of ${w.limit} tokens has ${left} left (${used} used), ` +
+            `too few for this call's input and the least output it may be given; ` +
+            `bottle ${slug} may make no more ${plan.budget.provider} API calls`,
     );
   };
 
-  const record = async (reservation: string | null, u: Usage): Promise<void> => {
+  const record = async (reservation: string | null, u: Usage, h?: Held): Promise<void> => {
     const event: UsageEvent = {
       ...u,
+      ...(h === undefined
+        ? {}
+        : {
+            inputEstimate: h.inputEstimate,
+            capRequested: h.capRequested,
+            capGranted: h.capGranted,
+          }),
       at: new Date().toISOString(),
       host,
       eventId: randomUUID(),
@@ -205,7 +262,7 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
     if (m.id !== null) held.delete(m.id);
     // Unread usage is charged at least what admission estimated for the call.
     const u = m.usage.unmetered ? unmeteredCharge(m.usage.api, h?.estimate ?? 0, m.usage) : m.usage;
-    await record(h?.reservation ?? null, u);
+    await record(h?.reservation ?? null, u, h);
   };
 
   /** A call that ended without usage: charged its estimate if the upstream took it, else freed. */
@@ -217,7 +274,7 @@ export function startControlServer(o: ControlServerOptions): ControlServer {
     held.delete(m.id);
     if (h === undefined) return;
     if (answeredCall(m.status)) {
-      await record(h.reservation, unmeteredCharge(h.api, h.estimate));
+      await record(h.reservation, unmeteredCharge(h.api, h.estimate), h);
     } else if (h.reservation !== null) {
       await ledger.release(h.reservation);
     }

@@ -11,16 +11,23 @@ import type { MeteredApi, Usage } from './meter.js';
 export interface AdmissionRequest {
   api: MeteredApi;
   host: string;
-  /** Rough size of the request in tokens (held against the budget while it runs). */
+  /** Rough size of the request in tokens by its bytes: what it is charged if its usage goes unread. */
   estimate: number;
+  /**
+   * What capping needs (see cap.ts): the input tokens estimated from the
+   * parsed body, the output cap the request asks for and the least it can
+   * take. Absent when the body could not be parsed.
+   */
+  capping?: { input: number; cap: number | null; minCap: number } | undefined;
 }
 
-export type RefusalKind = 'exhausted' | 'held' | 'cutoff' | 'unavailable';
+/** `rate`: a tokens-per-minute limit is used for now (retry after `retryAfter`). */
+export type RefusalKind = 'exhausted' | 'held' | 'cutoff' | 'unavailable' | 'rate';
 
 export interface Refusal {
   kind: RefusalKind;
   message: string;
-  /** Seconds after which a retry may succeed (only `held`). */
+  /** Seconds after which a retry may succeed (only `held` and `rate`). */
   retryAfter?: number;
 }
 
@@ -36,9 +43,17 @@ export interface Ticket {
   done(): void;
 }
 
-export type Admit = (
-  req: AdmissionRequest,
-) => Promise<{ ok: true; ticket: Ticket } | { ok: false; refusal: Refusal }>;
+/**
+ * An admitted call's ticket and the output cap granted (null: the request
+ * goes as it is; a number: its body must be rewritten with that cap).
+ */
+export interface Admitted {
+  ok: true;
+  ticket: Ticket;
+  cap?: number | null | undefined;
+}
+
+export type Admit = (req: AdmissionRequest) => Promise<Admitted | { ok: false; refusal: Refusal }>;
 
 /** A ticket for calls nobody accounts for (no controller configured). */
 export const NO_TICKET: Ticket = {
@@ -159,12 +174,12 @@ export interface ShapedError {
 
 /**
  * The refusal in the metered API's own error shape, so the agent's CLI shows
- * it as an API error instead of failing to parse it. Only `held` invites a
- * retry; the others say not to (`x-should-retry`, honoured by the official
+ * it as an API error instead of failing to parse it. Only `held` and `rate`
+ * (the provider's own rate-limit shape, with retry-after) invite a retry; the others say not to (`x-should-retry`, honoured by the official
  * SDKs), because retrying an exhausted budget cannot succeed.
  */
 export function shapedRefusal(api: MeteredApi, r: Refusal): ShapedError {
-  const retry = r.kind === 'held';
+  const retry = r.kind === 'held' || r.kind === 'rate';
   const status = r.kind === 'unavailable' ? 503 : 429;
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -180,12 +195,11 @@ export function shapedRefusal(api: MeteredApi, r: Refusal): ShapedError {
       error: { type: status === 503 ? 'api_error' : 'rate_limit_error', message },
     };
   } else {
-    const code =
-      r.kind === 'held'
-        ? 'rate_limit_exceeded'
-        : r.kind === 'unavailable'
-          ? 'server_error'
-          : 'insufficient_quota';
+    const code = retry
+      ? 'rate_limit_exceeded'
+      : r.kind === 'unavailable'
+        ? 'server_error'
+        : 'insufficient_quota';
     body = { error: { message, type: code, param: null, code } };
   }
   return { status, headers, body: JSON.stringify(body) };

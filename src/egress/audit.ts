@@ -20,6 +20,8 @@ export interface AuditEntry {
   findings?: string[];
   /** A metered call whose usage could not be read: it was charged its estimate. */
   unmetered?: boolean;
+  /** The output cap admission wrote into the request, e.g. `max_tokens 64000 -> 8800`. */
+  cap?: string;
   /** kind -> secrets replaced in the request (LLM API calls only). */
   redactions?: Record<string, number>;
   bytesUp: number;

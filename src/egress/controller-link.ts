@@ -106,7 +106,7 @@ export function listenController(opts: {
               send({ t: 'release', id, ...(status === undefined ? {} : { status }) });
             },
           };
-          resolve({ ok: true, ticket });
+          resolve({ ok: true, ticket, cap: m.cap ?? null });
         } else {
           resolve({
             ok: false,
@@ -118,7 +118,16 @@ export function listenController(opts: {
           });
         }
       });
-      if (!send({ t: 'admit', id, api: req.api, host: req.host, estimate: req.estimate })) {
+      const c = req.capping;
+      const asked: SidecarMessage = {
+        t: 'admit',
+        id,
+        api: req.api,
+        host: req.host,
+        estimate: req.estimate,
+        ...(c === undefined ? {} : { input: c.input, cap: c.cap, minCap: c.minCap }),
+      };
+      if (!send(asked)) {
         pending.delete(id);
         clearTimeout(timer);
         resolve({ ok: false, refusal: unavailable });

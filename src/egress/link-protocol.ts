@@ -34,6 +34,10 @@ export const sidecarMessageSchema = z.discriminatedUnion('t', [
     api: apiName,
     host: z.string().max(300),
     estimate: nonNegative,
+    /** For capping (absent: the body could not be parsed): input estimate, asked cap, least cap. */
+    input: nonNegative.optional(),
+    cap: nonNegative.nullable().optional(),
+    minCap: nonNegative.optional(),
   }),
   z.object({ t: z.literal('usage'), id: id.nullable(), usage: linkUsageSchema }),
   // `status`: how the upstream answered; a 2xx release is charged its estimate, never freed.
@@ -52,12 +56,18 @@ export type SidecarMessage = z.infer<typeof sidecarMessageSchema>;
 
 // A plain union: both replies share `t: 'admit'` and differ in `ok`.
 export const controllerMessageSchema = z.union([
-  z.object({ t: z.literal('admit'), id, ok: z.literal(true) }),
+  // `cap`: the output cap granted; the sidecar writes it into the request (null: sent as it is).
+  z.object({
+    t: z.literal('admit'),
+    id,
+    ok: z.literal(true),
+    cap: nonNegative.nullable().optional(),
+  }),
   z.object({
     t: z.literal('admit'),
     id,
     ok: z.literal(false),
-    kind: z.enum(['exhausted', 'held', 'cutoff', 'unavailable']),
+    kind: z.enum(['exhausted', 'held', 'cutoff', 'unavailable', 'rate']),
     message: z.string().max(2000),
     retryAfter: z.number().int().min(0).max(3600).optional(),
   }),

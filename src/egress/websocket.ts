@@ -23,7 +23,8 @@ import {
 } from './admission.js';
 import { cannotReachText, rawResponse } from './transport/refusals.js';
 import type { ProxyState, Target } from './types.js';
-import { llmBodyVerdict, shapeForLlm } from './decide/llm.js';
+import { llmBodyVerdict, llmRefuse, shapeForLlm } from './decide/llm.js';
+import { applyCap, capAsk, parseBody, uncappableWhy } from './cap.js';
 
 /**
  * WebSocket through the proxy (Codex speaks the Responses API over one).
@@ -259,16 +260,32 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
       return;
     }
     queue = queue.then(async () => {
-      const r = await admit({ api, host: t.host, estimate: estimateTokens(buf.length) }).catch(
-        (e: unknown) => ({ ok: false as const, refusal: admissionFailure(e) }),
-      );
+      const estimate = estimateTokens(buf.length);
+      const parsed = parseBody(buf);
+      const capping = parsed.ok ? capAsk(api, parsed.json, true) : undefined;
+      const r = await admit({ api, host: t.host, estimate, capping }).catch((e: unknown) => ({
+        ok: false as const,
+        refusal: admissionFailure(e),
+      }));
       if (r.ok) {
         if (upstream.readyState !== WebSocket.OPEN) {
           r.ticket.done();
           return;
         }
-        open.push(startCall(r.ticket, estimateTokens(buf.length)));
-        upstream.send(buf, { binary: isBinary });
+        let out = buf;
+        if (r.cap !== null && r.cap !== undefined) {
+          if (!parsed.ok) {
+            // A cap is in force and cannot be written in: never sent, its reservation released.
+            r.ticket.done();
+            refuseOnSocket('budget-uncappable', uncappableWhy(parsed.why), api);
+            return;
+          }
+          const c = applyCap(api, parsed.json, r.cap, true);
+          out = c.body;
+          o.log({ rule: 'budget-cap', verdict: 'allowed', status: 101, cap: c.change });
+        }
+        open.push(startCall(r.ticket, estimate));
+        upstream.send(out, { binary: isBinary });
         return;
       }
       verdict = 'refused';
@@ -282,6 +299,17 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
       // The call is answered on the socket, as the API reports its own errors.
       if (client.readyState === WebSocket.OPEN) client.send(shapedWsRefusal(r.refusal));
     });
+  };
+  /** A call refused on the socket as an invalid request (no retry can change it). */
+  const refuseOnSocket = (rule: string, why: string, api: MeteredApi): void => {
+    verdict = 'refused';
+    reason = why;
+    o.log({ rule, verdict: 'refused', status: 101, reason: why });
+    if (client.readyState === WebSocket.OPEN) {
+      client.send(
+        wsErrorEvent(llmRefuse(api, rule, why).shaped ?? { status: 400, headers: {}, body: '{}' }),
+      );
+    }
   };
   const redactions: Record<string, number> = {};
   /** A message to the LLM API: redacted, refused on the socket, or passed (egress.llm). */

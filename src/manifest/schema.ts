@@ -237,6 +237,37 @@ export const tokenCount = z
 
 export const budgetByProvider = z.partialRecord(z.enum(PROVIDERS), tokenCount);
 
+const tokensPerMinute = tokenCount.describe('tokens (input + output) per minute');
+const providerKeys = Object.fromEntries(PROVIDERS.map((p) => [p, tokenCount.optional()])) as Record<
+  ProviderName,
+  z.ZodOptional<typeof tokenCount>
+>;
+
+/**
+ * A bottle's budget: tokens per provider, and `rate`, the tokens per
+ * minute a launch that includes the bottle may spend.
+ */
+export const bottleBudget = z.strictObject({ ...providerKeys, rate: tokensPerMinute.optional() });
+export type BottleBudget = z.infer<typeof bottleBudget>;
+
+/**
+ * The host's budget: tokens per provider; `rate`, tokens per minute per
+ * provider over every launch in the store; `cap` (default true) lowers each
+ * call's output cap to what the budget has left; `floor`, the least output
+ * cap a call is admitted with.
+ */
+export const settingsBudget = z.strictObject({
+  ...providerKeys,
+  rate: z.strictObject(providerKeys).optional(),
+  cap: z.boolean().optional(),
+  floor: z
+    .number()
+    .int('must be a whole number of tokens')
+    .min(1, 'must be at least 1')
+    .max(1_000_000, 'must be at most 1000000')
+    .optional(),
+});
+
 export const bottleSchema = z.strictObject({
   extends: entityName.optional(),
   env: z
@@ -247,7 +278,7 @@ export const bottleSchema = z.strictObject({
   egress: egress.optional(),
   runtime: z.enum(RUNTIMES).optional(),
   image: imageAdditions.optional(),
-  budget: budgetByProvider.optional(),
+  budget: bottleBudget.optional(),
   cutoff: z.enum(CUTOFF_POLICIES).optional(),
   api: apiEndpoints.optional(),
 });

@@ -16,6 +16,7 @@ import type { Settings } from '../settings/settings.js';
 import { didYouMean } from '../util/suggest.js';
 import { ANSI_COLORS, BACKENDS, type BackendName, type BottlePlan } from './schema.js';
 import { slugify } from './slug.js';
+import { DEFAULT_FLOOR } from '../controller/admission-decision.js';
 import type { TrustAssessment } from '../trust/assess.js';
 import { entryNeedsTrust, sourceActsOnHost } from '../trust/entries.js';
 
@@ -323,6 +324,17 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
       budget = { provider, tokens: global, scope: 'global', from: show(settings.file), period };
     }
   }
+
+  const rateFrom = declaring((b) => b.budget?.rate !== undefined);
+  budget.rate = {
+    launch: rateFrom?.spec.budget?.rate ?? null,
+    launchFrom: rateFrom?.name ?? null,
+    global: settings.spec.budget?.rate?.[provider] ?? null,
+  };
+  budget.capping = {
+    enabled: settings.spec.budget?.cap ?? true,
+    floor: settings.spec.budget?.floor ?? DEFAULT_FLOOR,
+  };
 
   const label = req.label ?? agent.name;
   // eslint-disable-next-line no-control-regex -- labels become terminal titles: no control bytes

@@ -213,6 +213,31 @@ export const bottlePlanSchema = z
       period: z
         .enum(['launch', ...BUDGET_PERIODS])
         .describe('what usage counts: this launch only, or the UTC day/week/month or all time'),
+      rate: z
+        .object({
+          launch: z
+            .number()
+            .int()
+            .nullable()
+            .describe("tokens per minute for this launch (a bottle's budget.rate)"),
+          launchFrom: z.string().nullable().describe('the bottle that set it'),
+          global: z
+            .number()
+            .int()
+            .nullable()
+            .describe("tokens per minute for the provider over every launch in the store (settings' budget.rate)"),
+        })
+        .optional()
+        .describe('absent: no rate limits (plans saved by older versions)'),
+      capping: z
+        .object({
+          enabled: z
+            .boolean()
+            .describe("lower each call's output cap to what the budget has left"),
+          floor: z.number().int().describe('the least output cap a call is admitted with'),
+        })
+        .optional()
+        .describe('absent: capping on with the default floor'),
     }),
     cutoff: z.object({
       policy: z.enum(CUTOFF_POLICIES),

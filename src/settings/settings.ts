@@ -6,7 +6,7 @@ import { parseYaml } from '../manifest/frontmatter.js';
 import { parseWith } from '../manifest/issues.js';
 import { expandHome } from '../manifest/sentinel.js';
 import {
-  budgetByProvider,
+  settingsBudget,
   BUDGET_PERIODS,
   CUTOFF_POLICIES,
   RUNTIMES,
@@ -27,7 +27,7 @@ export const IMAGE_REF_RE =
   /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
 export const settingsSchema = z.strictObject({
-  budget: budgetByProvider.optional(),
+  budget: settingsBudget.optional(),
   period: z.enum(BUDGET_PERIODS).optional(),
   cutoff: z.enum(CUTOFF_POLICIES).optional(),
   runtime: z.enum(RUNTIMES).optional(),

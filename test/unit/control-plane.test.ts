@@ -32,7 +32,12 @@ const TLS = `${import.meta.dirname}/../fixtures/tls/`;
 const HOST = 'api.fake-llm.test';
 
 /** Only the plan fields the controller reads. */
-function plan(over: { tokens: number | null; scope?: BottlePlan['budget']['scope'] }): BottlePlan {
+function plan(over: {
+  tokens: number | null;
+  scope?: BottlePlan['budget']['scope'];
+  capping?: boolean;
+  rate?: number;
+}): BottlePlan {
   return {
     slug: 'demo',
     agent: { name: 'reviewer', provider: 'claude' },
@@ -43,6 +48,9 @@ function plan(over: { tokens: number | null; scope?: BottlePlan['budget']['scope
       scope: over.scope ?? 'global',
       from: 'settings.yml',
       period: 'day',
+      // These small budgets test admission itself: output caps are off unless asked for.
+      capping: { enabled: over.capping ?? false, floor: 1024 },
+      rate: { launch: over.rate ?? null, launchFrom: null, global: null },
     },
     cutoff: { policy: 'freeze', source: 'settings', from: null },
   } as unknown as BottlePlan;

@@ -311,6 +311,7 @@ describe('metering verdicts', () => {
     expect(admissionVerdict('anthropic-messages', { ok: true, ticket: NO_TICKET })).toEqual({
       kind: 'admitted',
       ticket: NO_TICKET,
+      cap: null,
     });
     const no = admissionVerdict('anthropic-messages', {
       ok: false,

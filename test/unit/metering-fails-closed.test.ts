@@ -31,7 +31,14 @@ function plan(tokens: number): BottlePlan {
     slug: 'demo',
     agent: { name: 'reviewer', provider: 'claude' },
     bottles: [{ name: 'child', chain: [{ name: 'base' }, { name: 'child' }] }],
-    budget: { provider: 'claude', tokens, scope: 'global', from: 'settings.yml', period: 'day' },
+    budget: {
+      provider: 'claude',
+      tokens,
+      scope: 'global',
+      from: 'settings.yml',
+      period: 'day',
+      capping: { enabled: false, floor: 1024 },
+    },
     cutoff: { policy: 'cutoff', source: 'settings', from: null },
   } as unknown as BottlePlan;
 }

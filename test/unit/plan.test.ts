@@ -212,6 +212,8 @@ describe('start --dry-run --json on a composed, extended bottle', () => {
       scope: 'parent-bottle',
       from: 'base',
       period: 'day',
+      rate: { launch: null, launchFrom: null, global: null },
+      capping: { enabled: true, floor: 1024 },
     });
     expect(plan.git).toEqual({ name: 'Bottle Bot', email: 'bot@example.com' });
   });
@@ -392,7 +394,11 @@ describe('budget precedence', () => {
       expect(r.code, r.stderr).toBe(0);
       const plan = bottlePlanSchema.parse(JSON.parse(r.stdout));
       const want = { ...c.want, from: c.want.from?.replace('BOT_HOME', fx.home) ?? null };
-      expect(plan.budget).toEqual(want);
+      expect(plan.budget).toEqual({
+        ...want,
+        rate: { launch: null, launchFrom: null, global: null },
+        capping: { enabled: true, floor: 1024 },
+      });
     } finally {
       fx.cleanup();
     }

@@ -3,10 +3,13 @@ import {
   estimateTokens,
   shapedRefusal,
   type AdmissionRequest,
+  type Admitted,
   type Refusal,
   type Ticket,
 } from '../admission.js';
 import { meteredAcceptEncoding, meteredApi, type MeteredApi } from '../meter.js';
+import { applyCap, capAsk, uncappableWhy, type ParsedBody } from '../cap.js';
+import { llmRefuse } from './llm.js';
 import { refusal, type Refuse } from './verdict.js';
 
 /** What the transport knows when a call is about to leave. */
@@ -23,6 +26,8 @@ export interface MeteringFacts {
   admitting: boolean;
   /** The agent's Accept-Encoding. */
   acceptEncoding?: string | readonly string[] | undefined;
+  /** The parsed request, for its input estimate and output cap (absent: no body). */
+  parsed?: ParsedBody | undefined;
 }
 
 /**
@@ -45,18 +50,37 @@ export function meteringVerdict(f: MeteringFacts): MeteringVerdict {
   const estimate = estimateTokens(f.bodyBytes);
   const acceptEncoding = meteredAcceptEncoding(f.acceptEncoding);
   if (!f.admitting) return { kind: 'measure', api, estimate, acceptEncoding };
-  return { kind: 'admit', api, request: { api, host: f.host, estimate }, acceptEncoding };
+  const capping = f.parsed?.ok === true ? capAsk(api, f.parsed.json) : undefined;
+  return { kind: 'admit', api, request: { api, host: f.host, estimate, capping }, acceptEncoding };
+}
+
+/**
+ * The body that goes upstream under an admitted cap: rewritten with it
+ * (always re-serialized), unchanged without a cap or without a body, or
+ * refused when a cap is in force but the body could not be parsed to write
+ * it in (fail closed).
+ */
+export function cappedBody(
+  api: MeteredApi,
+  parsed: ParsedBody | undefined,
+  cap: number | null | undefined,
+): { kind: 'pass' } | { kind: 'capped'; body: Buffer; change: string } | Refuse {
+  // No body (a GET): nothing asks for output, nothing to cap.
+  if (cap === null || cap === undefined || parsed === undefined) return { kind: 'pass' };
+  if (!parsed.ok) return llmRefuse(api, 'budget-uncappable', uncappableWhy(parsed.why));
+  const c = applyCap(api, parsed.json, cap);
+  return { kind: 'capped', body: c.body, change: c.change };
 }
 
 /** The controller's answer (or its failure) as a verdict; refusals in the API's own error shape. */
 export function admissionVerdict(
   api: MeteredApi,
-  answer: { ok: true; ticket: Ticket } | { ok: false; refusal: Refusal } | { error: unknown },
-): { kind: 'admitted'; ticket: Ticket } | Refuse {
+  answer: Admitted | { ok: false; refusal: Refusal } | { error: unknown },
+): { kind: 'admitted'; ticket: Ticket; cap: number | null } | Refuse {
   if ('error' in answer) {
     return admissionVerdict(api, { ok: false, refusal: admissionFailure(answer.error) });
   }
-  if (answer.ok) return { kind: 'admitted', ticket: answer.ticket };
+  if (answer.ok) return { kind: 'admitted', ticket: answer.ticket, cap: answer.cap ?? null };
   const shaped = shapedRefusal(api, answer.refusal);
   return {
     ...refusal(`budget-${answer.refusal.kind}`, answer.refusal.message, shaped.status),

@@ -10,13 +10,15 @@ import { bodyVerdict, problemVerdict } from '../decide/body.js';
 import { scannerFor } from '../decide/cookies.js';
 import { encodingVerdict } from '../decide/encoding.js';
 import {
+  decodeLlmBody,
   LLM_BODY_LIMIT,
   llmApi,
   llmBodyVerdict,
   llmHeadVerdict,
   shapeForLlm,
 } from '../decide/llm.js';
-import { admissionVerdict, meteringVerdict } from '../decide/metering.js';
+import { admissionVerdict, cappedBody, meteringVerdict } from '../decide/metering.js';
+import { parseBody, type ParsedBody } from '../cap.js';
 import { requestVerdict } from '../decide/request.js';
 import { unreachable } from '../decide/unreachable.js';
 import { decide, isRefusal, mergeFlags, type Flag, type Refuse } from '../decide/verdict.js';
@@ -43,6 +45,10 @@ interface Exchange {
   bytesDown: number;
   /** An LLM request sent with secrets replaced: what was replaced, by kind. */
   redactions?: Record<string, number>;
+  /** An LLM request's decoded body, parsed (for its input estimate and output cap). */
+  parsed?: ParsedBody;
+  /** The body sent is the decoded one, re-serialized with the cap admission granted. */
+  cap?: string;
 }
 
 function log(
@@ -221,6 +227,12 @@ function handleLlm(x: Exchange, rule: string, headFindings: Finding[], api: Mete
     );
     if (bv.kind === 'redact') x.redactions = bv.redactions;
     const sent = bv.kind === 'redact' ? bv.body : (body ?? Buffer.alloc(0));
+    // Parsed only for admission (input estimate, output cap); the redacted body is already decoded.
+    if (ctx.opts.admit !== undefined) {
+      const decoded =
+        bv.kind === 'redact' ? { ok: true as const, body: bv.body } : decodeLlmBody(sent, encoding);
+      x.parsed = decoded.ok ? parseBody(decoded.body) : { ok: false, why: decoded.why };
+    }
     admitThenSend(x, rule, { kind: 'whole', body: sent, inspector: undefined }, () => flag);
   });
 }
@@ -239,6 +251,7 @@ function admitThenSend(x: Exchange, rule: string, b: ReadBody, flag: () => Flag 
     measuring: opts.usage !== undefined,
     admitting: opts.admit !== undefined,
     acceptEncoding: x.req.headers['accept-encoding'],
+    parsed: x.parsed,
   });
   if (mv.kind === 'free') {
     send(x, rule, b, flag, undefined);
@@ -262,8 +275,23 @@ function admitThenSend(x: Exchange, rule: string, b: ReadBody, flag: () => Flag 
   const api = mv.api;
   const ask = mv.request;
   const then = (av: ReturnType<typeof admissionVerdict>): void => {
-    if (isRefusal(av)) refuse(x, av);
-    else send(x, rule, b, flag, metered(av.ticket));
+    if (isRefusal(av)) {
+      refuse(x, av);
+      return;
+    }
+    const cb = cappedBody(api, x.parsed, av.cap);
+    if (isRefusal(cb)) {
+      // Never sent: its reservation is released.
+      av.ticket.done();
+      refuse(x, cb);
+      return;
+    }
+    if (cb.kind === 'pass') {
+      send(x, rule, b, flag, metered(av.ticket));
+      return;
+    }
+    x.cap = cb.change;
+    send(x, rule, { kind: 'whole', body: cb.body, inspector: undefined }, flag, metered(av.ticket));
   };
   opts.admit(ask).then(
     (r) => {
@@ -299,11 +327,9 @@ function send(
     headers['content-length'] = b.body.length;
     delete headers['transfer-encoding'];
   }
-  if (x.redactions !== undefined) {
-    // The redacted body is the decoded one.
-    delete headers['content-encoding'];
-    ctx.opts.redacted?.(x.redactions);
-  }
+  // The redacted or capped body is the decoded one.
+  if (x.redactions !== undefined || x.cap !== undefined) delete headers['content-encoding'];
+  if (x.redactions !== undefined) ctx.opts.redacted?.(x.redactions);
   const cut = { value: false };
   let answered = false;
   const up = httpRequest({
@@ -495,6 +521,7 @@ function relayResponse(
         status: upRes.statusCode ?? 0,
         ...(f === undefined ? {} : { reason: f.why }),
         ...(redactions === undefined ? {} : { redactions }),
+        ...(x.cap === undefined ? {} : { cap: x.cap }),
         ...(metered?.call.charged() === undefined ? {} : { unmetered: true }),
       });
     };
