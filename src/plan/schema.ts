@@ -225,15 +225,15 @@ export const bottlePlanSchema = z
             .number()
             .int()
             .nullable()
-            .describe("tokens per minute for the provider over every launch in the store (settings' budget.rate)"),
+            .describe(
+              "tokens per minute for the provider over every launch in the store (settings' budget.rate)",
+            ),
         })
         .optional()
         .describe('absent: no rate limits (plans saved by older versions)'),
       capping: z
         .object({
-          enabled: z
-            .boolean()
-            .describe("lower each call's output cap to what the budget has left"),
+          enabled: z.boolean().describe("lower each call's output cap to what the budget has left"),
           floor: z.number().int().describe('the least output cap a call is admitted with'),
         })
         .optional()

@@ -2,6 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, type AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { capAsk, parseBody } from '../../src/egress/cap.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +82,8 @@ describe('egress control plane', () => {
   const crossings: Crossing[] = [];
   const log: AuditEntry[] = [];
   const upstreamCalls: string[] = [];
+  /** What the upstream received for each call: its headers and body as it read them. */
+  const upstreamSeen: { headers: import('node:http').IncomingHttpHeaders; body: string }[] = [];
 
   const sse = (res: import('node:http').ServerResponse): void => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -95,9 +100,11 @@ describe('egress control plane', () => {
     origin = createHttpsServer(
       { cert: readFileSync(`${TLS}upstream.crt`), key: readFileSync(`${TLS}upstream.key`) },
       (req, res) => {
-        req.resume();
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
           upstreamCalls.push(`${req.method ?? ''} ${req.url ?? ''}`);
+          upstreamSeen.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
           if (req.url === '/v1/messages') {
             sse(res);
           } else if (req.url === '/v1/messages?slow=1') {
@@ -199,6 +206,7 @@ describe('egress control plane', () => {
     crossings.length = 0;
     log.length = 0;
     upstreamCalls.length = 0;
+    upstreamSeen.length = 0;
   });
   afterEach(async () => {
     await end?.close();
@@ -302,6 +310,130 @@ describe('egress control plane', () => {
     expect((await call()).status).toBe(200);
   });
 
+  const capRows = (): { input_estimate: number; cap_requested: number; cap_granted: number }[] => {
+    const raw = new Database(join(home, 'bot-bottle.db'), { readonly: true });
+    try {
+      return raw
+        .prepare('SELECT input_estimate, cap_requested, cap_granted FROM usage_events ORDER BY id')
+        .all() as { input_estimate: number; cap_requested: number; cap_granted: number }[];
+    } finally {
+      raw.close();
+    }
+  };
+  const ask = (maxTokens: unknown): string =>
+    JSON.stringify({
+      model: 'm',
+      max_tokens: maxTokens,
+      messages: [{ role: 'user', content: 'list the files' }],
+    });
+
+  it('lowers max_tokens to what the budget has left, records it, and refuses below the floor', async () => {
+    const parsed = parseBody(Buffer.from(ask(64000)));
+    const input = parsed.ok ? capAsk('anthropic-messages', parsed.json).input : 0;
+    // Room for this call's input and 1034 tokens of output: a call that spends 19 leaves too few.
+    const limit = input + 1034;
+    start(plan({ tokens: limit, capping: true }));
+    await linkUp();
+    expect((await call('/v1/messages', ask(64000))).status).toBe(200);
+    await settle();
+    const first = JSON.parse(upstreamSeen[0]?.body ?? '{}') as { max_tokens: number };
+    const [row] = capRows();
+    // cap = min(64000, 1200 - I): the upstream saw exactly the cap admission granted.
+    expect(row?.cap_requested).toBe(64000);
+    expect(first.max_tokens).toBe(row?.cap_granted);
+    expect(row?.input_estimate).toBe(input);
+    expect(first.max_tokens).toBe(1034);
+    expect(log.find((l) => l.cap !== undefined)?.cap).toBe(
+      `max_tokens 64000 -> ${first.max_tokens}`,
+    );
+    expect(await ledger.reserved('global:claude')).toBe(0);
+    // 19 used: 1015 is left beyond the input, under the 1024 floor: refused, and the policy fires.
+    const r = await call('/v1/messages', ask(64000));
+    expect(r.status).toBe(429);
+    expect(r.headers['x-should-retry']).toBe('false');
+    expect(JSON.parse(r.body)).toMatchObject({ error: { type: 'rate_limit_error' } });
+    expect(r.body).toContain(
+      `of ${limit} tokens has ${limit - 19} left (19 used), too few for this call`,
+    );
+    expect(crossings.map((c) => c.policy)).toEqual(['freeze']);
+    expect(upstreamSeen).toHaveLength(1);
+  });
+
+  it('writes the cap into a gzip request decoded, and adds one where the request had none', async () => {
+    start(plan({ tokens: 100_000, capping: true }));
+    await linkUp();
+    const body = gzipSync(
+      JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    );
+    const r = await httpsVia(proxyPort, `https://${HOST}/v1/messages`, ca.certPem, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body,
+    });
+    expect(r.status).toBe(200);
+    const seen = upstreamSeen[0];
+    expect(seen?.headers['content-encoding']).toBeUndefined();
+    expect(Number(seen?.headers['content-length'])).toBe(Buffer.byteLength(seen?.body ?? ''));
+    const sent = JSON.parse(seen?.body ?? '{}') as { max_tokens: number };
+    expect(sent.max_tokens).toBeGreaterThan(99_000);
+    expect(log.find((l) => l.cap !== undefined)?.cap).toBe(
+      `max_tokens (none) -> ${sent.max_tokens}`,
+    );
+  });
+
+  it('refuses a request whose body cannot be parsed while a cap is in force, and holds nothing', async () => {
+    start(plan({ tokens: 100_000, capping: true }));
+    await linkUp();
+    const r = await call('/v1/messages', '{"max_tokens": 64000, "messages": [');
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body)).toMatchObject({ error: { type: 'invalid_request_error' } });
+    expect(r.body).toContain('so its output cap cannot be lowered to what the budget has left');
+    expect(upstreamSeen).toHaveLength(0);
+    await settle();
+    expect(await ledger.reserved('global:claude')).toBe(0);
+    expect((await ledger.totals({})).events).toBe(0);
+  });
+
+  it('sends the request unchanged when capping is off', async () => {
+    start(plan({ tokens: 100_000, capping: false }));
+    await linkUp();
+    const body = `{"model":"m","max_tokens":64000,"max_tokens":32000,"messages":[]}`;
+    expect((await call('/v1/messages', body)).status).toBe(200);
+    expect(upstreamSeen[0]?.body).toBe(body);
+  });
+
+  it('refuses a loop of calls with 429 and retry-after once the per-minute rate is used, without the cutoff', async () => {
+    start(plan({ tokens: null, scope: 'none', rate: 50 }));
+    await linkUp();
+    const statuses: number[] = [];
+    let refused: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 6 && refused === undefined; i++) {
+      const r = await call();
+      statuses.push(r.status);
+      if (r.status !== 200) refused = r;
+      await settle();
+    }
+    // 19 tokens a call: three calls reach 57 >= 50, the fourth is refused.
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(refused?.headers['x-should-retry']).toBe('true');
+    expect(refused?.headers['x-bot-bottle-refusal']).toBe('rate');
+    const after = Number(refused?.headers['retry-after']);
+    expect(after).toBeGreaterThan(55);
+    expect(after).toBeLessThanOrEqual(60);
+    expect(JSON.parse(refused?.body ?? '{}')).toMatchObject({
+      type: 'error',
+      error: { type: 'rate_limit_error' },
+    });
+    expect(refused?.body).toContain(
+      'rate limit of this launch (50 tokens per minute) is used for now (57 used',
+    );
+    const chat = await call('/v1/chat/completions');
+    expect(chat.status).toBe(429);
+    expect(JSON.parse(chat.body)).toMatchObject({ error: { code: 'rate_limit_exceeded' } });
+    expect(crossings).toEqual([]);
+    expect(await ledger.actions({})).toEqual([]);
+  });
+
   it('fails closed while the controller is unreachable and recovers when it is back', async () => {
     start(plan({ tokens: null, scope: 'none' }));
     await linkUp();
@@ -368,6 +500,37 @@ describe('egress control plane', () => {
       'bot-bottle: the global claude budget (per day) of 20',
     );
     expect((await ledger.totals({ slug: 'demo' })).tokens).toBe(38);
+  });
+
+  it('caps each response.create on a Responses WebSocket, and answers a rate refusal with a 429 event', async () => {
+    start(plan({ tokens: 50_000, capping: true, rate: 30 }));
+    await linkUp();
+    const sock = await tlsThrough(proxyPort, HOST, 443, ca.certPem);
+    const ws = new WebSocket(`wss://${HOST}/v1/responses`, { createConnection: () => sock });
+    const got: string[] = [];
+    ws.on('message', (m: Buffer) => got.push(m.toString()));
+    await new Promise((r) => ws.once('open', r));
+    const create = JSON.stringify({ type: 'response.create', model: 'm', input: [] });
+    for (let i = 0; i < 3; i++) {
+      ws.send(create);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    ws.close();
+    const sent = upstreamCalls
+      .filter((c) => c.startsWith('ws '))
+      .map((c) => JSON.parse(c.slice(3)) as Record<string, unknown>);
+    // 19 + 19 of 30 tokens a minute: the third call waits for the minute.
+    expect(sent).toHaveLength(2);
+    expect(sent[0]?.max_output_tokens).toBeGreaterThan(40_000);
+    expect(sent[0]?.max_output_tokens).toBeLessThan(50_000);
+    expect(log.filter((l) => l.rule === 'budget-cap').map((l) => l.cap)).toHaveLength(2);
+    const refusal = JSON.parse(got[2] ?? '{}') as Record<string, unknown>;
+    expect(refusal).toMatchObject({
+      type: 'error',
+      status: 429,
+      error: { code: 'rate_limit_exceeded' },
+    });
+    expect(crossings).toEqual([]);
   });
 
   it('ignores malformed messages on the controller socket and drops an oversized line', async () => {
