@@ -68,7 +68,7 @@ export async function admitOne(
 export function runWriter(
   store: string,
   n: number,
-  batch: number | 'admit',
+  batch: number | 'admit' | 'cap',
   tag: string,
   limit?: number,
 ): Promise<{ code: number | null; stdout: string }> {
@@ -343,6 +343,23 @@ export function ledgerBattery(s: StoreUnderTest): void {
     const used = (await l.totals({ provider: 'claude' })).tokens;
     expect(used).toBeGreaterThanOrEqual(1000);
     expect(used).toBeLessThanOrEqual(1000 + 8);
+    expect(await l.reserved('global:claude')).toBe(0);
+  }, 180_000);
+
+  it('with output caps, 8 processes sharing one budget end within the estimate error of it, never over', async () => {
+    await open().close();
+    // Each call's input is estimated 1,200 (truly 1,000) and it spends its whole granted cap.
+    const limit = 100_000;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => runWriter(target, 400, 'cap', String(i), limit)),
+    );
+    expect(results.map((r) => r.code)).toEqual(Array(8).fill(0));
+    const l = open();
+    const t = await l.totals({ provider: 'claude' });
+    expect(t.tokens).toBeLessThanOrEqual(limit);
+    // What is left is what the estimates overcounted, plus less than one call's input and the floor.
+    expect(limit - t.tokens).toBeLessThanOrEqual(t.events * (1200 - 1000) + 1200 + 256);
+    expect(t.events).toBeGreaterThanOrEqual(20);
     expect(await l.reserved('global:claude')).toBe(0);
   }, 180_000);
 
