@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { SqliteLedger } from '../../src/ledger/sqlite.js';
@@ -67,8 +68,18 @@ function policyRepo(port: number, name: string, policy: string): Fixture {
   });
 }
 
+/**
+ * Output caps off: the call that crosses finishes whole, so a 10-token budget
+ * admits one call and the policies act on the crossing. (With caps on, the
+ * default, such a budget refuses the first call: see the capping tests below.)
+ */
+function capsOff(fx: Fixture, extra = ''): void {
+  writeFileSync(join(fx.home, 'settings.yml'), `budget:\n  cap: false\n${extra}`);
+}
+
 /** A headless run whose first call (19 tokens) uses up a 10-token launch budget. */
 function overBudget(fx: Fixture, agent: string, label: string): Promise<BinRun> {
+  capsOff(fx);
   return runBin(fx, [
     'start',
     agent,
@@ -181,7 +192,7 @@ describeDocker('budgets, cutoff policies and the ledger', () => {
 
   it('a global budget shared by two running bottles cuts both', async () => {
     const fx = bottleRepo(upstream().port);
-    writeFileSync(join(fx.home, 'settings.yml'), 'budget:\n  claude: 10\n');
+    capsOff(fx, '  claude: 10\n');
     const before = upstream().requests.length;
     try {
       const runs = await Promise.all(
@@ -339,3 +350,89 @@ describeDocker('budgets with the real Codex CLI over its WebSocket', () => {
     }
   });
 });
+
+/**
+ * Output caps with the real Claude Code CLI. The fake counts each request's
+ * input (o200k tokens of what it carries, independent of the proxy's
+ * estimator), writes 20,000 tokens of output per answer unless the
+ * request's max_tokens stops it sooner, and scripts a tool call per turn,
+ * so the agent keeps calling. Uncapped, the call that crosses a budget
+ * would finish whole (Claude Code asks for 32,000 tokens or more).
+ */
+describeDocker('budgets with output caps and the real Claude Code CLI', () => {
+  const upstream = useFakeUpstream({ usage: 'counted', output: 20_000 });
+  const BUDGET = 100_000;
+
+  it('a launch driven past its budget ends at or under it, its last calls asked for less output', async () => {
+    const fx = bottleRepo(upstream().port);
+    const before = upstream().requests.length;
+    const steps = Array.from({ length: 12 }, (_, i) => `STEP: RUN echo step-${i}`).join('\n');
+    try {
+      const r = await runBin(fx, [
+        'start',
+        'claude',
+        '--headless',
+        '--prompt',
+        `Work through these.\n${steps}`,
+        '--label',
+        'capped',
+        '--budget',
+        String(BUDGET),
+        '--json',
+      ]);
+      const rec = JSON.parse(r.stdout) as LaunchRec;
+      expect(rec.output, r.stderr).toContain(`launch budget (--budget) of ${BUDGET} tokens has`);
+      const usage = await usageOf(fx);
+      const mine = usage.launches.find((l) => l.identity === rec.identity);
+      const used = (mine?.inputTokens ?? 0) + (mine?.outputTokens ?? 0);
+      // The estimator errs high (docs/budgets.md): the budget is never overshot.
+      expect(used).toBeLessThanOrEqual(BUDGET);
+      expect(used).toBeGreaterThan(BUDGET / 2);
+      const seen = upstream()
+        .requests.slice(before)
+        .filter((q) => q.method === 'POST' && q.path.split('?')[0] === '/v1/messages');
+      // What the ledger says admission granted is what the upstream saw, and it was lowered.
+      const rows = sqliteRows(join(fx.home, 'bot-bottle.db'), rec.identity);
+      const lowered = rows.filter((x) => x.capRequested !== null && x.capGranted < x.capRequested);
+      expect(lowered.length, JSON.stringify(rows)).toBeGreaterThan(0);
+      const caps = seen.map((q) => q.cap);
+      for (const x of lowered) expect(caps).toContain(x.capGranted);
+      // The answer that met its lowered cap stopped there.
+      const cut = seen.find((q) => q.cap === lowered[0]?.capGranted);
+      expect(cut?.usage?.output_tokens).toBeLessThanOrEqual(lowered[0]?.capGranted ?? 0);
+      const log = await runBin(fx, ['egress', 'log', rec.identity]);
+      expect(log.stdout).toMatch(/cap max_tokens \d+ -> \d+/);
+      expect(await actionsOf(fx, rec.identity)).toEqual([
+        expect.objectContaining({ action: 'cutoff', limit: BUDGET }),
+      ]);
+    } finally {
+      fx.cleanup();
+    }
+  });
+});
+
+function sqliteRows(
+  db: string,
+  identity: string,
+): { capRequested: number | null; capGranted: number; inputEstimate: number }[] {
+  const raw = new Database(db, { readonly: true });
+  try {
+    return (
+      raw
+        .prepare(
+          'SELECT cap_requested, cap_granted, input_estimate FROM usage_events WHERE identity = ? AND cap_granted IS NOT NULL ORDER BY id',
+        )
+        .all(identity) as {
+        cap_requested: number | null;
+        cap_granted: number;
+        input_estimate: number;
+      }[]
+    ).map((x) => ({
+      capRequested: x.cap_requested,
+      capGranted: x.cap_granted,
+      inputEstimate: x.input_estimate,
+    }));
+  } finally {
+    raw.close();
+  }
+}

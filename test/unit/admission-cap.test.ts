@@ -182,7 +182,9 @@ describe('writing the granted cap into the request', () => {
 
   it('reads escaped key names as the upstream would, and writes them plain', () => {
     const body = `{"model":"m","max\\u005ftokens":64000,${msgs}}`;
-    expect(capAsk('anthropic-messages', (anthropic(body) as { json: never }).json).cap).toBe(64000);
+    const p = anthropic(body);
+    if (!p.ok) throw new Error(p.why);
+    expect(capAsk('anthropic-messages', p.json).cap).toBe(64000);
     const text = JSON.stringify(capped('anthropic-messages', body, 700));
     expect(text).toContain('"max_tokens":700');
     expect(text).not.toContain('\\u');
