@@ -366,7 +366,7 @@ describeDocker('budgets with output caps and the real Claude Code CLI', () => {
   it('a launch driven past its budget ends at or under it, its last calls asked for less output', async () => {
     const fx = bottleRepo(upstream().port);
     const before = upstream().requests.length;
-    const steps = Array.from({ length: 12 }, (_, i) => `STEP: RUN echo step-${i}`).join('\n');
+    const steps = Array.from({ length: 12 }, (_, i) => `STEP: RUN pwd # ${i}`).join('\n');
     try {
       const r = await runBin(fx, [
         'start',
@@ -381,7 +381,16 @@ describeDocker('budgets with output caps and the real Claude Code CLI', () => {
         '--json',
       ]);
       const rec = JSON.parse(r.stdout) as LaunchRec;
-      expect(rec.output, r.stderr).toContain(`launch budget (--budget) of ${BUDGET} tokens has`);
+      const trace = upstream()
+        .requests.slice(before)
+        .map(
+          (q) =>
+            `${q.path} cap=${String(q.cap)} ${JSON.stringify(q.usage)} ${JSON.stringify(q.body).slice(0, 400)}`,
+        )
+        .join('\n');
+      expect(rec.output, `${r.stderr}\n${trace}`).toContain(
+        `launch budget (--budget) of ${BUDGET} tokens has`,
+      );
       const usage = await usageOf(fx);
       const mine = usage.launches.find((l) => l.identity === rec.identity);
       const used = (mine?.inputTokens ?? 0) + (mine?.outputTokens ?? 0);
