@@ -33,7 +33,7 @@ import { httpsVia } from '../test/helpers/via-proxy.js';
  */
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 100);
-const HOST = 'api.anthropic.com';
+const HOST = 'api.fake-llm.test';
 const OUTPUT = 20_000;
 
 let fake: FakeLlm;
@@ -157,6 +157,8 @@ async function run(s: Session, i: number, capping: boolean, home: string): Promi
       headers: { 'content-type': 'application/json' },
       body,
     });
+    if (process.env.BENCH_TRACE !== undefined)
+      console.log(identity, call, r.status, r.body.slice(0, 200));
     if (r.status !== 200) break;
     const id = `toolu_${call}`;
     messages.push(
