@@ -208,6 +208,50 @@ function answerFailedUpgrade(o: RelayOptions, upstream: WebSocket, opened: () =>
   });
 }
 
+/** A `response.create` admitted (with the granted cap written in), or refused with the event that answers it. */
+type CallAnswer =
+  | { ok: true; ticket: Ticket; out: Buffer; estimate: number; cap?: string }
+  | { ok: false; rule: string; why: string; event: string };
+
+async function admitCall(
+  admit: Admit,
+  api: MeteredApi,
+  host: string,
+  buf: Buffer,
+): Promise<CallAnswer> {
+  const estimate = estimateTokens(buf.length);
+  const parsed = parseBody(buf);
+  const capping = parsed.ok ? capAsk(api, parsed.json, true) : undefined;
+  const r = await admit({ api, host, estimate, capping }).catch((e: unknown) => ({
+    ok: false as const,
+    refusal: admissionFailure(e),
+  }));
+  if (!r.ok) {
+    return {
+      ok: false,
+      rule: `budget-${r.refusal.kind}`,
+      why: r.refusal.message,
+      event: shapedWsRefusal(r.refusal),
+    };
+  }
+  if (r.cap === null || r.cap === undefined)
+    return { ok: true, ticket: r.ticket, out: buf, estimate };
+  if (!parsed.ok) {
+    // A cap is in force and cannot be written in: never sent, its reservation released.
+    r.ticket.done();
+    const why = uncappableWhy(parsed.why);
+    const shaped = llmRefuse(api, 'budget-uncappable', why).shaped;
+    return {
+      ok: false,
+      rule: 'budget-uncappable',
+      why,
+      event: wsErrorEvent(shaped ?? { status: 400, headers: {}, body: '{}' }),
+    };
+  }
+  const c = applyCap(api, parsed.json, r.cap, true);
+  return { ok: true, ticket: r.ticket, out: c.body, estimate, cap: c.change };
+}
+
 /** Both sides open: each agent message judged, then relayed (admitted first when it starts a metered call). */
 function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket): void {
   const t = o.target;
@@ -260,56 +304,25 @@ function relayMessages(o: RelayOptions, upstream: WebSocket, client: WebSocket):
       return;
     }
     queue = queue.then(async () => {
-      const estimate = estimateTokens(buf.length);
-      const parsed = parseBody(buf);
-      const capping = parsed.ok ? capAsk(api, parsed.json, true) : undefined;
-      const r = await admit({ api, host: t.host, estimate, capping }).catch((e: unknown) => ({
-        ok: false as const,
-        refusal: admissionFailure(e),
-      }));
-      if (r.ok) {
-        if (upstream.readyState !== WebSocket.OPEN) {
-          r.ticket.done();
-          return;
-        }
-        let out = buf;
-        if (r.cap !== null && r.cap !== undefined) {
-          if (!parsed.ok) {
-            // A cap is in force and cannot be written in: never sent, its reservation released.
-            r.ticket.done();
-            refuseOnSocket('budget-uncappable', uncappableWhy(parsed.why), api);
-            return;
-          }
-          const c = applyCap(api, parsed.json, r.cap, true);
-          out = c.body;
-          o.log({ rule: 'budget-cap', verdict: 'allowed', status: 101, cap: c.change });
-        }
-        open.push(startCall(r.ticket, estimate));
-        upstream.send(out, { binary: isBinary });
+      const a = await admitCall(admit, api, t.host, buf);
+      if (!a.ok) {
+        verdict = 'refused';
+        reason = a.why;
+        o.log({ rule: a.rule, verdict: 'refused', status: 101, reason: a.why });
+        // The call is answered on the socket, as the API reports its own errors.
+        if (client.readyState === WebSocket.OPEN) client.send(a.event);
         return;
       }
-      verdict = 'refused';
-      reason = r.refusal.message;
-      o.log({
-        rule: `budget-${r.refusal.kind}`,
-        verdict: 'refused',
-        status: 101,
-        reason: r.refusal.message,
-      });
-      // The call is answered on the socket, as the API reports its own errors.
-      if (client.readyState === WebSocket.OPEN) client.send(shapedWsRefusal(r.refusal));
+      if (upstream.readyState !== WebSocket.OPEN) {
+        a.ticket.done();
+        return;
+      }
+      if (a.cap !== undefined) {
+        o.log({ rule: 'budget-cap', verdict: 'allowed', status: 101, cap: a.cap });
+      }
+      open.push(startCall(a.ticket, a.estimate));
+      upstream.send(a.out, { binary: isBinary });
     });
-  };
-  /** A call refused on the socket as an invalid request (no retry can change it). */
-  const refuseOnSocket = (rule: string, why: string, api: MeteredApi): void => {
-    verdict = 'refused';
-    reason = why;
-    o.log({ rule, verdict: 'refused', status: 101, reason: why });
-    if (client.readyState === WebSocket.OPEN) {
-      client.send(
-        wsErrorEvent(llmRefuse(api, rule, why).shaped ?? { status: 400, headers: {}, body: '{}' }),
-      );
-    }
   };
   const redactions: Record<string, number> = {};
   /** A message to the LLM API: redacted, refused on the socket, or passed (egress.llm). */
