@@ -124,6 +124,6 @@ function shown(v: unknown): string {
 export function uncappableWhy(why: string): string {
   return (
     `the request body cannot be read as JSON (${why}), so its output cap cannot be lowered to ` +
-    "what the budget has left; bot-bottle does not forward such a request while a budget applies"
+    'what the budget has left; bot-bottle does not forward such a request while a budget applies'
   );
 }
