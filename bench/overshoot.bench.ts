@@ -71,7 +71,11 @@ beforeAll(async () => {
       const p = join(d, n);
       return statSync(p).isDirectory() ? walk(p) : /\.(ts|md|json)$/.test(n) ? [p] : [];
     });
-  texts = ['src', 'docs'].flatMap((d) => walk(join(root, d))).map((f) => readFileSync(f, 'utf8'));
+  // Not the words that script the fake (a tool result with HOLD holds its answer open).
+  texts = ['src', 'docs']
+    .flatMap((d) => walk(join(root, d)))
+    .map((f) => readFileSync(f, 'utf8'))
+    .filter((t) => !/HOLD|FAKE-|STEP: |RUN: /.test(t));
 });
 
 afterAll(async () => {
@@ -176,10 +180,17 @@ async function run(s: Session, i: number, capping: boolean, home: string): Promi
   return used;
 }
 
-function stats(xs: number[]): { max: number; p99: number; p50: number; over: number } {
+function stats(xs: number[]): {
+  min: number;
+  max: number;
+  p99: number;
+  p50: number;
+  over: number;
+} {
   const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? 0;
+  const q = (p: number): number => s[Math.max(0, Math.ceil(p * s.length) - 1)] ?? 0;
   return {
+    min: s[0] ?? 0,
     max: s[s.length - 1] ?? 0,
     p99: q(0.99),
     p50: q(0.5),
@@ -215,6 +226,7 @@ it(`overshoot of ${SESSIONS} budgeted sessions, with and without output caps`, a
       'max (used - B)': o.max,
       'p99 (used - B)': o.p99,
       'p50 (used - B)': o.p50,
+      'min (used - B)': o.min,
       'max used/B': r.max.toFixed(3),
       'p99 used/B': r.p99.toFixed(3),
       'p50 used/B': r.p50.toFixed(3),
