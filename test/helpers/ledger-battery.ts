@@ -248,9 +248,9 @@ export function ledgerBattery(s: StoreUnderTest): void {
     expect([await l.reserved('global:claude'), await l.reserved('rate:claude')]).toEqual([
       250, 250,
     ]);
-    // The rate window is full with what is held: held, and nothing more reserved.
+    // The rate window is full with what is held: refused for the rate, and nothing more reserved.
     const second = await l.admit(windows, 's2', (st) => decideAdmission(st, { estimate: 100 }));
-    expect(second).toMatchObject({ decision: { verdict: 'held' }, reservation: null });
+    expect(second).toMatchObject({ decision: { verdict: 'rate' }, reservation: null });
     await l.release(first.reservation ?? '');
     expect([await l.reserved('global:claude'), await l.reserved('rate:claude')]).toEqual([0, 0]);
   });

@@ -219,6 +219,8 @@ egress:
       ]);
       expect(r.code, r.stderr).toBe(0);
       plan = JSON.parse(r.stdout) as BottlePlan;
+      // Output caps off: the first call crosses the 10-token budget and the next is refused.
+      plan.budget.capping = { enabled: false, floor: 1024 };
 
       const images = createBackend('docker').images;
       const logDir = mkdtempSync(join(tmpdir(), 'bb-k8spod-build-'));

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { RecordedRequest } from '../fixtures/fake-llm.js';
@@ -168,6 +168,8 @@ describeRemote('a bottle on a Docker engine that shares no files with this machi
 
   it('a launch budget cuts metered calls off in the API shape, and the ledger says so', async () => {
     const fx = repo();
+    // Output caps off: the first call crosses the 10-token budget and the next is refused.
+    writeFileSync(join(fx.home, 'settings.yml'), 'budget:\n  cap: false\n');
     const r = await runBin(fx, [
       'start',
       'claude',

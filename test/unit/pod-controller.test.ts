@@ -32,6 +32,8 @@ beforeAll(async () => {
     const r = await fx.run(['start', 'a', '--dry-run', '--json', '--budget', '10']);
     if (r.code !== 0) throw new Error(r.stdout + r.stderr);
     plan = JSON.parse(r.stdout) as BottlePlan;
+    // Output caps off: the first call crosses the 10-token budget and the next is refused.
+    plan.budget.capping = { enabled: false, floor: 1024 };
   } finally {
     fx.cleanup();
   }
