@@ -283,7 +283,7 @@ describePostgres('Postgres ledger: admissions over several scopes', () => {
         's',
         (st) => decideAdmission(st, { estimate: 5 }),
       );
-      expect(a.decision).toEqual({ verdict: 'admitted', reserve: 5 });
+      expect(a.decision).toMatchObject({ verdict: 'admitted', reserve: 5 });
       // Stamped by the server: within a few seconds of its clock.
       const [row] = (
         await withClient(db.url, (c) =>
@@ -316,7 +316,7 @@ describePostgres('Postgres ledger: admissions over several scopes', () => {
       // The connection went back to the pool in a usable state.
       expect(
         (await l.admit([w], 's', (st) => decideAdmission(st, { estimate: 1 }))).decision,
-      ).toEqual({
+      ).toMatchObject({
         verdict: 'admitted',
         reserve: 1,
       });
