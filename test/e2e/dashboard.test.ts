@@ -139,6 +139,9 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
       },
     });
     made.push(fx);
+    // Output caps off: the fake's 19-token calls stay within a 5,000-token budget, whatever
+    // Claude Code's estimated input (with caps on it alone would not fit).
+    writeFileSync(join(fx.home, 'settings.yml'), 'budget:\n  cap: false\n');
     const proposal = `TOOL mcp__supervise__egress-block ${JSON.stringify({
       proposed_file: `allow:\n  - api.anthropic.com\n  - api.openai.com\n  - ${DOCS}\n`,
       justification: 'read the docs',
@@ -311,6 +314,8 @@ describeDocker('the dashboard, the one operator view (e2e, tmux)', () => {
   it('--json: a launch its budget cut off shows the budget refusal from the ledger and the refused call from its log', async () => {
     const fx = bottleRepo(fake().port);
     made.push(fx);
+    // Output caps off: the first call crosses the 10-token budget and the next is refused.
+    writeFileSync(join(fx.home, 'settings.yml'), 'budget:\n  cap: false\n');
     const r = await runBin(fx, [
       'start',
       'claude',

@@ -66,7 +66,8 @@ describeRemote('two hosts on one shared ledger store and one team budget', () =>
     });
     fixtures.push(hostA, hostB);
     for (const fx of [hostA, hostB]) {
-      writeFileSync(join(fx.home, 'settings.yml'), `budget:\n  claude: ${BUDGET}\n`);
+      // Output caps off: calls are admitted until the budget is crossed, as this test counts.
+      writeFileSync(join(fx.home, 'settings.yml'), `budget:\n  claude: ${BUDGET}\n  cap: false\n`);
     }
     // The second engine's containers reach this machine through its own address.
     const remoteFrom = new URL(remote.dockerHost.replace(/^tcp:/, 'http:')).hostname;
