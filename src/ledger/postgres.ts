@@ -18,6 +18,7 @@ import {
   type WindowState,
 } from './types.js';
 import { ledgerUrlProblem, urlEndpoint, urlSecrets } from './url.js';
+import { totalsOf, usageWhere, usedSelect, type Bind } from './usage-sql.js';
 
 export { LedgerStoreError } from './postgres-errors.js';
 
@@ -32,9 +33,6 @@ export interface PostgresLedgerOptions {
   maxConnections?: number;
 }
 
-/** An ISO time on the hour: hourly totals answer sums from it exactly. */
-const HOUR_START = /^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/;
-
 type Row = Record<string, unknown>;
 type Queryable = Pick<Pool, 'query'> | PoolClient;
 
@@ -44,67 +42,22 @@ const numOrNull = (v: unknown): number | null => (v === null || v === undefined 
 /** Text columns arrive as strings. */
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-function totalsOf(r: Row): UsageTotals {
-  const i = num(r.i);
-  const o = num(r.o);
-  return {
-    events: num(r.events),
-    unmeteredEvents: num(r.um),
-    inputTokens: i,
-    outputTokens: o,
-    cacheCreationTokens: num(r.cc),
-    cacheReadTokens: num(r.cr),
-    tokens: i + o,
+/** A binder for Postgres placeholders, numbered after the values already in `args`. */
+function pgBind(args: unknown[]): Bind {
+  return (v) => {
+    args.push(v);
+    return `$${String(args.length)}`;
   };
 }
 
 /** WHERE over usage events, its placeholders numbered after `args` already bound. */
 function whereClause(f: UsageFilter, args: unknown[] = []): { where: string; args: unknown[] } {
-  const where: string[] = [];
-  const bind = (v: unknown): string => {
-    args.push(v);
-    return `$${args.length}`;
-  };
-  const eq = (col: string, v: string | undefined): void => {
-    if (v !== undefined) where.push(`${col} = ${bind(v)}`);
-  };
-  eq('provider', f.provider);
-  eq('host', f.host);
-  eq('slug', f.slug);
-  eq('identity', f.identity);
-  eq('agent', f.agent);
-  if (f.bottle !== undefined) {
-    where.push(
-      `bottles LIKE ${bind(`% ${f.bottle.replace(/[\\%_]/g, (c) => `\\${c}`)} %`)} ESCAPE '\\'`,
-    );
-  }
-  if (f.since !== undefined) where.push(`at >= ${bind(f.since)}`);
-  return { where: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, args };
+  return { where: usageWhere(f, pgBind(args)), args };
 }
 
-/**
- * The tokens a budget counts, as a scalar subquery. Budgets over calendar
- * periods (hour-aligned `since`, no launch or host filter) read the hourly
- * totals; anything finer reads the events. Both give the same number.
- */
+/** The tokens a budget counts, as a scalar subquery. */
 function usedExpr(f: UsageFilter, args: unknown[]): string {
-  const { since: from, ...rest } = f;
-  if (
-    f.identity === undefined &&
-    f.slug === undefined &&
-    f.host === undefined &&
-    (from === undefined || HOUR_START.test(from))
-  ) {
-    const { where } = whereClause(rest, args);
-    let since = '';
-    if (from !== undefined) {
-      args.push(from);
-      since = `${where === '' ? 'WHERE' : ' AND'} hour >= $${args.length}`;
-    }
-    return `(SELECT coalesce(sum(tokens), 0) FROM usage_hourly ${where}${since})`;
-  }
-  const { where } = whereClause(f, args);
-  return `(SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM usage_events ${where})`;
+  return `(${usedSelect(f, pgBind(args))})`;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type UsageTotals,
   type WindowState,
 } from './types.js';
+import { totalsOf, usageWhere, usedSelect, type Bind } from './usage-sql.js';
 
 interface RawTotals {
   events: number;
@@ -28,43 +29,17 @@ interface RawTotals {
   cr: number;
 }
 
-/** An ISO time on the hour: hourly totals answer sums from it exactly. */
-const HOUR_START = /^\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z$/;
-
-function totalsOf(r: RawTotals): UsageTotals {
-  return {
-    events: r.events,
-    unmeteredEvents: r.um,
-    inputTokens: r.i,
-    outputTokens: r.o,
-    cacheCreationTokens: r.cc,
-    cacheReadTokens: r.cr,
-    tokens: r.i + r.o,
+/** A binder for SQLite's `?` placeholders, collecting the values in `args`. */
+function sqliteBind(args: unknown[]): Bind {
+  return (v) => {
+    args.push(v);
+    return '?';
   };
 }
 
-function whereClause(f: UsageFilter): { where: string; args: string[] } {
-  const where: string[] = [];
-  const args: string[] = [];
-  const eq = (col: string, v: string | undefined): void => {
-    if (v === undefined) return;
-    where.push(`${col} = ?`);
-    args.push(v);
-  };
-  eq('provider', f.provider);
-  eq('host', f.host);
-  eq('slug', f.slug);
-  eq('identity', f.identity);
-  eq('agent', f.agent);
-  if (f.bottle !== undefined) {
-    where.push("bottles LIKE ? ESCAPE '\\'");
-    args.push(`% ${f.bottle.replace(/[\\%_]/g, (c) => `\\${c}`)} %`);
-  }
-  if (f.since !== undefined) {
-    where.push('at >= ?');
-    args.push(f.since);
-  }
-  return { where: where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`, args };
+function whereClause(f: UsageFilter): { where: string; args: unknown[] } {
+  const args: unknown[] = [];
+  return { where: usageWhere(f, sqliteBind(args)), args };
 }
 
 /** The host's ledger file: ~/.bot-bottle/bot-bottle.db. */
@@ -171,27 +146,14 @@ export class SqliteLedger implements LedgerStore {
     return Promise.resolve();
   }
 
-  /**
-   * Tokens a budget counts. Budgets over calendar periods (hour-aligned
-   * `since`, no launch filter) read the hourly totals; anything finer reads
-   * the events themselves. Both give the same number.
-   */
+  /** Tokens a budget counts (from the hourly totals where they answer exactly). */
   private budgetTokens(f: UsageFilter): number {
-    const { since: from, ...rest } = f;
-    if (
-      f.identity === undefined &&
-      f.slug === undefined &&
-      f.host === undefined &&
-      (from === undefined || HOUR_START.test(from))
-    ) {
-      const { where, args } = whereClause(rest);
-      const since = from === undefined ? '' : `${where === '' ? 'WHERE' : ' AND'} hour >= ?`;
-      const row = this.db
-        .prepare(`SELECT coalesce(sum(tokens), 0) AS t FROM usage_hourly ${where}${since}`)
-        .get(...args, ...(from === undefined ? [] : [from])) as { t: number };
-      return row.t;
-    }
-    return this.sumUsage(f).tokens;
+    const args: unknown[] = [];
+    const sql = usedSelect(f, sqliteBind(args));
+    return this.db
+      .prepare(sql)
+      .pluck()
+      .get(...args) as number;
   }
 
   private sumUsage(f: UsageFilter): UsageTotals {
