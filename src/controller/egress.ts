@@ -21,6 +21,7 @@ export function policyFromPlan(plan: BottlePlan, revision = 1): EgressPolicyConf
     revision,
     mode: plan.egress.mode,
     llm: plan.egress.llm,
+    ...(plan.budget.count === 'provider' ? { count: 'provider' as const } : {}),
     allow: plan.egress.allow,
     deny: plan.egress.deny,
     passthrough: plan.egress.passthrough,

@@ -22,6 +22,11 @@ export interface AuditEntry {
   unmetered?: boolean;
   /** The output cap admission wrote into the request, e.g. `max_tokens 64000 -> 8800`. */
   cap?: string;
+  /**
+   * Where admission's input tokens came from (with `budget.count: provider`):
+   * the provider's count, or the local estimate and why the count was not used.
+   */
+  input?: { source: 'count' | 'estimate'; tokens: number; why?: string };
   /** kind -> secrets replaced in the request (LLM API calls only). */
   redactions?: Record<string, number>;
   bytesUp: number;

@@ -19,6 +19,14 @@ export type EgressMode = (typeof EGRESS_MODES)[number];
 export const LLM_MODES = ['redact', 'refuse', 'audit'] as const;
 export type LlmMode = (typeof LLM_MODES)[number];
 
+/**
+ * Where a metered call's input tokens come from at admission: `estimate`
+ * (the local estimate) or `provider` (the provider's count endpoint, the
+ * local estimate when it fails or the API has none).
+ */
+export const INPUT_COUNTS = ['estimate', 'provider'] as const;
+export type InputCount = (typeof INPUT_COUNTS)[number];
+
 const pattern = z.string().min(1);
 
 export const requestRuleSchema = z.object({
@@ -48,6 +56,8 @@ export const policySchema = z.object({
   mode: z.enum(EGRESS_MODES),
   /** Absent in a policy from an older controller: the default. */
   llm: z.enum(LLM_MODES).default('redact'),
+  /** Absent: the local estimate. */
+  count: z.enum(INPUT_COUNTS).optional(),
   allow: z.array(pattern),
   deny: z.array(pattern),
   /** Allowed hosts tunnelled without interception (no rules, routes or scanning beyond the host). */

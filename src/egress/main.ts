@@ -128,6 +128,7 @@ function serve(): void {
       revision: p.data.revision,
       mode: p.data.mode,
       llm: p.data.llm,
+      count: p.data.count ?? 'estimate',
       allow: p.data.allow,
       deny: p.data.deny,
       passthrough: p.data.passthrough,

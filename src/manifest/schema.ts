@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EGRESS_MODES, LLM_MODES } from '../egress/config.js';
+import { EGRESS_MODES, INPUT_COUNTS, LLM_MODES } from '../egress/config.js';
 import { PROVIDER_NAMES, type ProviderName } from '../providers/registry.js';
 import { ENTITY_NAME_RE, ENV_NAME_RE, MAX_ENTITY_NAME_LENGTH } from './names.js';
 import { sentinelProblem } from './sentinel.js';
@@ -244,22 +244,35 @@ const providerKeys = Object.fromEntries(PROVIDERS.map((p) => [p, tokenCount.opti
 >;
 
 /**
- * A bottle's budget: tokens per provider, and `rate`, the tokens per
- * minute a launch that includes the bottle may spend.
+ * Where admission's input tokens come from: `estimate` (local, the default)
+ * or `provider` (the provider's count endpoint, one more round trip per call).
  */
-export const bottleBudget = z.strictObject({ ...providerKeys, rate: tokensPerMinute.optional() });
+const inputCount = z.enum(INPUT_COUNTS);
+
+/**
+ * A bottle's budget: tokens per provider; `rate`, the tokens per minute a
+ * launch that includes the bottle may spend; `count`, where each call's
+ * input tokens come from at admission.
+ */
+export const bottleBudget = z.strictObject({
+  ...providerKeys,
+  rate: tokensPerMinute.optional(),
+  count: inputCount.optional(),
+});
 export type BottleBudget = z.infer<typeof bottleBudget>;
 
 /**
  * The host's budget: tokens per provider; `rate`, tokens per minute per
  * provider over every launch in the store; `cap` (default true) lowers each
  * call's output cap to what the budget has left; `floor`, the least output
- * cap a call is admitted with.
+ * cap a call is admitted with; `count`, where each call's input tokens come
+ * from at admission (a bottle's own `budget.count` wins).
  */
 export const settingsBudget = z.strictObject({
   ...providerKeys,
   rate: z.strictObject(providerKeys).optional(),
   cap: z.boolean().optional(),
+  count: inputCount.optional(),
   floor: z
     .number()
     .int('must be a whole number of tokens')

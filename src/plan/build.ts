@@ -335,6 +335,9 @@ export function buildPlan(index: ConfigIndex, settings: Settings, req: PlanReque
     enabled: settings.spec.budget?.cap ?? true,
     floor: settings.spec.budget?.floor ?? DEFAULT_FLOOR,
   };
+  const countFrom = declaring((b) => b.budget?.count !== undefined);
+  const count = countFrom?.spec.budget?.count ?? settings.spec.budget?.count;
+  if (count !== undefined) budget.count = count;
 
   const label = req.label ?? agent.name;
   // eslint-disable-next-line no-control-regex -- labels become terminal titles: no control bytes

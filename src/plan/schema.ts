@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LLM_MODES } from '../egress/config.js';
+import { INPUT_COUNTS, LLM_MODES } from '../egress/config.js';
 import { BUDGET_PERIODS, CUTOFF_POLICIES, PROVIDERS, RUNTIMES } from '../manifest/schema.js';
 
 /**
@@ -238,6 +238,12 @@ export const bottlePlanSchema = z
         })
         .optional()
         .describe('absent: capping on with the default floor'),
+      count: z
+        .enum(INPUT_COUNTS)
+        .optional()
+        .describe(
+          "where admission's input tokens come from: estimate (local) or provider (the count endpoint); absent: estimate",
+        ),
     }),
     cutoff: z.object({
       policy: z.enum(CUTOFF_POLICIES),

@@ -4,7 +4,13 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { ABANDONED, NO_TICKET, type CallTicket, type Ticket } from '../admission.js';
+import {
+  ABANDONED,
+  NO_TICKET,
+  type AdmissionRequest,
+  type CallTicket,
+  type Ticket,
+} from '../admission.js';
 import { redactPath, type AuditEntry } from '../audit.js';
 import { bodyVerdict, problemVerdict } from '../decide/body.js';
 import { scannerFor } from '../decide/cookies.js';
@@ -28,6 +34,7 @@ import type { Target } from '../types.js';
 import { hasBody, readBody, readLlmBody, type ReadBody } from './body.js';
 import type { BodyInspector } from './inspector.js';
 import type { ProxyContext } from './context.js';
+import { askCount, type InputSource } from './count.js';
 import { responseHeaders, upstreamHeaders } from './headers.js';
 import { cannotReachText, loggedFindings, refuseResponse, writeRefusal } from './refusals.js';
 
@@ -49,6 +56,8 @@ interface Exchange {
   parsed?: ParsedBody;
   /** The body sent is the decoded one, re-serialized with the cap admission granted. */
   cap?: string;
+  /** Where admission's input tokens came from, when the bottle asks the provider to count. */
+  input?: InputSource;
 }
 
 function log(
@@ -63,6 +72,7 @@ function log(
       path: redactPath(x.path),
       bytesUp: x.bytesUp,
       bytesDown: x.bytesDown,
+      ...(x.input === undefined ? {} : { input: x.input }),
       ...extra,
     },
     x.started,
@@ -273,7 +283,6 @@ function admitThenSend(x: Exchange, rule: string, b: ReadBody, flag: () => Flag 
     return;
   }
   const api = mv.api;
-  const ask = mv.request;
   const then = (av: ReturnType<typeof admissionVerdict>): void => {
     if (isRefusal(av)) {
       refuse(x, av);
@@ -293,14 +302,41 @@ function admitThenSend(x: Exchange, rule: string, b: ReadBody, flag: () => Flag 
     x.cap = cb.change;
     send(x, rule, { kind: 'whole', body: cb.body, inspector: undefined }, flag, metered(av.ticket));
   };
-  opts.admit(ask).then(
-    (r) => {
-      then(admissionVerdict(api, r));
-    },
-    (e: unknown) => {
-      then(admissionVerdict(api, { error: e }));
-    },
-  );
+  const admit = opts.admit;
+  const asked = mv.request;
+  void countedAsk(x, asked)
+    .catch(() => asked)
+    .then((ask) =>
+      admit(ask).then(
+        (r) => {
+          then(admissionVerdict(api, r));
+        },
+        (e: unknown) => {
+          then(admissionVerdict(api, { error: e }));
+        },
+      ),
+    );
+}
+
+/**
+ * The admission question with the provider's count as its input tokens,
+ * when the bottle's budget says `count: provider` and the body was parsed;
+ * otherwise (or when the count fails) unchanged: the local estimate.
+ */
+async function countedAsk(x: Exchange, ask: AdmissionRequest): Promise<AdmissionRequest> {
+  const state = x.ctx.state();
+  const capping = ask.capping;
+  if (state.policy.count !== 'provider' || capping === undefined || x.parsed?.ok !== true) {
+    return ask;
+  }
+  const input = await askCount(state, x.req, x.t, {
+    api: ask.api,
+    path: x.path,
+    json: x.parsed.json,
+    estimate: capping.input,
+  });
+  x.input = input;
+  return { ...ask, capping: { ...capping, input: input.tokens } };
 }
 
 /** A metered call on its way: its API, the codings offered upstream and its accounting. */
