@@ -405,6 +405,68 @@ describe('budget precedence', () => {
   });
 });
 
+describe('budget.count', () => {
+  it.each([
+    {
+      name: 'a bottle turns on the provider count',
+      bottle: 'count: provider',
+      settings: undefined,
+      want: 'provider',
+    },
+    {
+      name: "the bottle's word beats settings",
+      bottle: 'count: estimate',
+      settings: 'count: provider',
+      want: 'estimate',
+    },
+    {
+      name: 'settings turn it on for every bottle',
+      bottle: 'claude: 100',
+      settings: 'count: provider',
+      want: 'provider',
+    },
+    {
+      name: 'absent: the local estimate',
+      bottle: 'claude: 100',
+      settings: undefined,
+      want: undefined,
+    },
+  ])('$name', async (c) => {
+    const fx = makeFixture({
+      home: {
+        'bottles/b.md': md(`budget:\n  ${c.bottle}`),
+        'agents/a.md': md('provider: claude\nbottle: b'),
+        ...(c.settings ? { 'settings.yml': `budget:\n  ${c.settings}` } : {}),
+      },
+    });
+    try {
+      const r = await fx.run(['start', 'a', '--dry-run', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const plan = bottlePlanSchema.parse(JSON.parse(r.stdout));
+      expect(plan.budget.count).toBe(c.want);
+      expect(policyFromPlan(plan).count).toBe(c.want === 'provider' ? 'provider' : undefined);
+    } finally {
+      fx.cleanup();
+    }
+  });
+
+  it('refuses a value other than estimate or provider, naming the field', async () => {
+    const fx = makeFixture({
+      home: {
+        'bottles/b.md': md('budget:\n  count: exact'),
+        'agents/a.md': md('provider: claude\nbottle: b'),
+      },
+    });
+    try {
+      const r = await fx.run(['start', 'a', '--dry-run', '--json']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('budget.count');
+    } finally {
+      fx.cleanup();
+    }
+  });
+});
+
 describe('published JSON schema', () => {
   it('schema/bottle-plan.schema.json is up to date (run `npm run schema`)', () => {
     const committed = JSON.parse(
