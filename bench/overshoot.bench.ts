@@ -25,7 +25,9 @@ import { httpsVia } from '../test/helpers/via-proxy.js';
  * budget in a real SQLite ledger, to the fake upstream counting input as
  * o200k tokens and answering 20,000 output tokens or its cap, whichever is
  * less. A session ends at its first refusal (or after 40 calls). The same
- * seeded sessions (budget, prompt and tool-result sizes) run in both modes.
+ * seeded sessions (budget, prompt and tool-result sizes) run in each mode:
+ * caps on the local input estimate, no caps, and caps on the count the
+ * fake's count endpoint gives (`budget.count: provider`).
  *
  *     npm run build && npx vitest run --config bench/vitest.config.ts bench/overshoot.bench.ts
  *
@@ -115,9 +117,13 @@ const TOOLS = [
 ];
 
 /** One session through the proxy: calls until refused; returns its tokens used as the ledger counts them. */
-async function run(s: Session, i: number, capping: boolean, home: string): Promise<number> {
+type Mode = 'capped' | 'uncapped' | 'capped + count endpoint';
+
+async function run(s: Session, i: number, mode: Mode, home: string): Promise<number> {
   const ledger = new SqliteLedger(join(home, 'bot-bottle.db'));
-  const identity = `s${i}-${capping ? 'cap' : 'nocap'}`;
+  const capping = mode !== 'uncapped';
+  state.policy.count = mode === 'capped + count endpoint' ? 'provider' : 'estimate';
+  const identity = `s${i}-${mode === 'uncapped' ? 'nocap' : mode === 'capped' ? 'cap' : 'count'}`;
   const plan = {
     slug: identity,
     agent: { name: 'bench', provider: 'claude' },
@@ -200,21 +206,21 @@ function stats(xs: number[]): {
 
 it(`overshoot of ${SESSIONS} budgeted sessions, with and without output caps`, async () => {
   const out: Record<string, { overshoot: number[]; ratio: number[] }> = {};
-  for (const capping of [true, false]) {
+  for (const mode of ['capped', 'uncapped', 'capped + count endpoint'] as const) {
     const home = mkdtempSync(join(tmpdir(), 'bb-overshoot-'));
     const overshoot: number[] = [];
     const ratio: number[] = [];
     try {
       for (let i = 0; i < SESSIONS; i++) {
         const s = session(i);
-        const used = await run(s, i, capping, home);
+        const used = await run(s, i, mode, home);
         overshoot.push(used - s.budget);
         ratio.push(used / s.budget);
       }
     } finally {
       rmSync(home, { recursive: true, force: true });
     }
-    out[capping ? 'capped' : 'uncapped'] = { overshoot, ratio };
+    out[mode] = { overshoot, ratio };
   }
   const rows = Object.entries(out).map(([mode, v]) => {
     const o = stats(v.overshoot);
@@ -236,6 +242,10 @@ it(`overshoot of ${SESSIONS} budgeted sessions, with and without output caps`, a
   console.table(rows);
   const capped = stats(out.capped?.overshoot ?? []);
   const uncapped = stats(out.uncapped?.overshoot ?? []);
+  const counted = stats(out['capped + count endpoint']?.overshoot ?? []);
   expect(capped.max).toBeLessThanOrEqual(0);
+  expect(counted.max).toBeLessThanOrEqual(0);
+  // The exact input leaves less of the budget unspent than the estimate.
+  expect(counted.p50).toBeGreaterThan(capped.p50);
   expect(uncapped.max).toBeGreaterThan(capped.max);
 });
