@@ -75,6 +75,7 @@ function describePolicy(p: EgressPolicyConfig): string[] {
     `revision:    ${p.revision}`,
     `mode:        ${p.mode}`,
     `llm:         ${p.llm}`,
+    `count:       ${p.count ?? 'estimate'} (input tokens at admission)`,
     `allow:       ${list(p.allow)}`,
     `deny:        ${list(p.deny)}`,
     `passthrough: ${list(p.passthrough)}`,
