@@ -14,7 +14,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite.js';
 import type { BottlePlan } from '../../src/plan/schema.js';
 import { FAKE_CA_PATH, startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
 import { sidecarEnd, type SidecarEnd } from '../helpers/link.js';
-import { httpsVia } from '../helpers/via-proxy.js';
+import { httpsVia, tlsThrough } from '../helpers/via-proxy.js';
 
 const HOST = 'api.fake-llm.test';
 const KEY = 'sk-ant-api03-the-operators-real-key';
@@ -217,6 +217,24 @@ describe('admission with the provider count endpoint', () => {
     },
     10_000,
   );
+
+  it('sends nothing when the agent hangs up while its input is counted', async () => {
+    const port = await up('provider', 50_000, 'hang');
+    const sock = await tlsThrough(port, HOST, 443, ca.certPem);
+    const body = JSON.stringify(messages);
+    sock.write(
+      `POST /v1/messages HTTP/1.1\r\nHost: ${HOST}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    await fake?.waitForRequest('/v1/messages/count_tokens');
+    sock.destroy();
+    await new Promise((r) => setTimeout(r, 3300));
+    expect(fake?.requests.map((r) => r.path)).toEqual(['/v1/messages/count_tokens']);
+    expect(log.find((l) => l.path === '/v1/messages')?.reason).toBe(
+      'the agent closed the connection while its input was counted; nothing was sent',
+    );
+    expect(rows()).toEqual([]);
+  }, 10_000);
 
   it('asks no count endpoint while counting is off', async () => {
     const port = await up('estimate', 50_000);

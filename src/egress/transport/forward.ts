@@ -306,16 +306,26 @@ function admitThenSend(x: Exchange, rule: string, b: ReadBody, flag: () => Flag 
   const asked = mv.request;
   void countedAsk(x, asked)
     .catch(() => asked)
-    .then((ask) =>
-      admit(ask).then(
+    .then((ask) => {
+      // The agent may hang up while its input is counted: then nothing is admitted or sent.
+      if (x.input !== undefined && (x.res.destroyed || x.req.socket.destroyed)) {
+        log(x, {
+          rule,
+          verdict: 'refused',
+          status: 0,
+          reason: 'the agent closed the connection while its input was counted; nothing was sent',
+        });
+        return;
+      }
+      return admit(ask).then(
         (r) => {
           then(admissionVerdict(api, r));
         },
         (e: unknown) => {
           then(admissionVerdict(api, { error: e }));
         },
-      ),
-    );
+      );
+    });
 }
 
 /**
