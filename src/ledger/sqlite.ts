@@ -48,6 +48,28 @@ export function ledgerPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
+ * Switches the file to WAL. Changing the journal mode takes the file's
+ * exclusive lock, and while another connection is writing SQLite answers
+ * SQLITE_BUSY at once instead of calling its busy handler (two controllers
+ * starting together on a new ledger). A file already in WAL needs no
+ * change; otherwise the switch is retried until the busy timeout.
+ */
+function useWal(db: Database.Database, busyMs: number): void {
+  const deadline = Date.now() + busyMs;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) === 'wal') return;
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      const busy = e instanceof Error && 'code' in e && String(e.code).startsWith('SQLITE_BUSY');
+      if (!busy || Date.now() >= deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    }
+  }
+}
+
+/**
  * The ledger in one SQLite file, shared by every controller on the host:
  * WAL so readers (dashboards) never block writers, a busy timeout so
  * concurrent writers queue instead of failing, one transaction per write so
@@ -59,8 +81,9 @@ export class SqliteLedger implements LedgerStore {
   constructor(path: string, opts: { busyTimeoutMs?: number; migrateTo?: number } = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = new Database(path);
-    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000))}`);
-    this.db.pragma('journal_mode = WAL');
+    const busyMs = Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000));
+    this.db.pragma(`busy_timeout = ${busyMs}`);
+    useWal(this.db, busyMs);
     this.db.pragma('synchronous = NORMAL');
     this.migrate(opts.migrateTo ?? LATEST_SCHEMA);
   }

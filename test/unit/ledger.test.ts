@@ -1,4 +1,6 @@
 import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +65,36 @@ describe('SQLite ledger file', () => {
 
   it('is in WAL mode, so dashboards never block writers', async () => {
     await new SqliteLedger(db).close();
+    const raw = new Database(db);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    raw.close();
+  });
+
+  it('opens while another process holds the new file locked (two controllers starting at once)', async () => {
+    // Another process is writing to the not-yet-WAL file for a moment.
+    // Switching to WAL needs the exclusive lock, and SQLite refuses that at
+    // once ("database is locked") instead of waiting out its busy timeout.
+    new Database(db).close();
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import Database from 'better-sqlite3';
+         const d = new Database(process.argv[1]);
+         d.exec('CREATE TABLE IF NOT EXISTS t (x)');
+         d.exec('BEGIN IMMEDIATE'); d.prepare('INSERT INTO t VALUES (1)').run();
+         process.stdout.write('held\\n');
+         setTimeout(() => { d.exec('COMMIT'); d.close(); }, 400);`,
+        db,
+      ],
+      { cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await once(holder.stdout, 'data');
+    const l = new SqliteLedger(db, { busyTimeoutMs: 5000 });
+    expect(await l.schemaVersion()).toBe(LATEST_SCHEMA);
+    await l.close();
+    await once(holder, 'exit');
     const raw = new Database(db);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     raw.close();
