@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { describe, it } from 'vitest';
 import { DEFAULT_BASE_IMAGE } from '../../src/settings/settings.js';
+import { describeNeeding } from './needs.js';
 
 function engineAnswers(): boolean {
   try {
@@ -26,19 +26,8 @@ export const testImage = fromEnv === undefined || fromEnv === '' ? DEFAULT_BASE_
  * docker-backed tests really ran.
  */
 export function describeDocker(name: string, fn: () => void): void {
-  if (dockerUp) {
-    describe(name, fn);
-  } else if (process.env.CI) {
-    describe(name, () => {
-      it('needs a Docker engine', () => {
-        throw new Error(
-          'CI is set but no Docker engine answers `docker info`; run scripts/testbed.sh first',
-        );
-      });
-    });
-  } else {
-    describe.skip(`${name} (no Docker engine; run scripts/testbed.sh)`, fn);
-  }
+  const problem = dockerUp ? undefined : 'no engine answers `docker info`';
+  describeNeeding(name, { what: 'a Docker engine', problem, fix: 'scripts/testbed.sh' }, fn);
 }
 
 export function sh(file: string, args: string[], timeout = 120_000): string {

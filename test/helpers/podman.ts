@@ -1,11 +1,12 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { startFakeLlm, type FakeLlm } from '../fixtures/fake-llm.js';
 import { BIN, bottleRepo, type BinRun } from './bottle-repo.js';
 import { testImage } from './docker.js';
 import type { Fixture } from './fixture.js';
+import { describeNeeding } from './needs.js';
 
 /**
  * Rootless podman tests: the product's CLI runs as an unprivileged user
@@ -94,19 +95,7 @@ const problem = podmanReady();
  * image loaded. Skipped on a developer machine without it; under CI it fails.
  */
 export function describePodman(name: string, fn: () => void): void {
-  if (problem === undefined) {
-    describe(name, fn);
-  } else if (process.env.CI) {
-    describe(name, () => {
-      it('needs rootless podman', () => {
-        throw new Error(
-          `CI is set but rootless podman is not ready (${problem}); run scripts/testbed-podman.sh`,
-        );
-      });
-    });
-  } else {
-    describe.skip(`${name} (rootless podman not ready: ${problem})`, fn);
-  }
+  describeNeeding(name, { what: 'rootless podman', problem, fix: 'scripts/testbed-podman.sh' }, fn);
 }
 
 function chownTree(path: string, uid: number, gid: number): void {

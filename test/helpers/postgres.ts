@@ -12,7 +12,7 @@ import {
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { describe, it } from 'vitest';
+import { describeNeeding } from './needs.js';
 
 /**
  * Postgres for the ledger's tests. scripts/testbed-postgres.sh runs a
@@ -58,19 +58,11 @@ const problem = await probe();
  * developer machine without it; under CI it fails.
  */
 export function describePostgres(name: string, fn: () => void): void {
-  if (problem === undefined) {
-    describe(name, fn);
-  } else if (process.env.CI) {
-    describe(name, () => {
-      it('needs the Postgres test bed', () => {
-        throw new Error(
-          `CI is set but Postgres is not ready (${problem}); run scripts/testbed-postgres.sh`,
-        );
-      });
-    });
-  } else {
-    describe.skip(`${name} (Postgres not ready: ${problem})`, fn);
-  }
+  describeNeeding(
+    name,
+    { what: 'the Postgres test bed', problem, fix: 'scripts/testbed-postgres.sh' },
+    fn,
+  );
 }
 
 function withDatabase(url: string, db: string): string {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { isIPv4 } from 'node:net';
-import { describe, it } from 'vitest';
 import { networkGateway } from './network.js';
+import { describeNeeding } from './needs.js';
 
 /**
  * The `remote` project's engine: a Docker engine that shares none of this
@@ -102,17 +102,6 @@ export function remoteDocker(args: string[], timeout = 120_000): string {
  * machine without one, failing under CI (a green CI run must mean these ran).
  */
 export function describeRemote(name: string, fn: () => void): void {
-  if (remote !== undefined) {
-    describe(name, fn);
-  } else if (process.env.CI) {
-    describe(name, () => {
-      it('needs the remote engine', () => {
-        throw new Error(
-          `CI is set but there is no remote engine (${why}); run scripts/testbed.sh first`,
-        );
-      });
-    });
-  } else {
-    describe.skip(`${name} (${why}; run scripts/testbed.sh)`, fn);
-  }
+  const problem = remote === undefined ? why : undefined;
+  describeNeeding(name, { what: 'the remote engine', problem, fix: 'scripts/testbed.sh' }, fn);
 }
