@@ -12,6 +12,7 @@ import {
   useFakeUpstream,
   type BinRun,
 } from '../helpers/bottle-repo.js';
+import { probeScript } from '../helpers/in-agent.js';
 import { describeDocker } from '../helpers/docker.js';
 import { md, type Fixture } from '../helpers/fixture.js';
 
@@ -29,18 +30,7 @@ const DOCS = 'docs.fake-llm.test';
 const SLUG = 'dash-e2e';
 const MIRROR = 'mirror.fake-llm.test';
 
-/** Run in the agent's workspace: GET https://DOCS/hello through the egress proxy; prints one line. */
-const PROBE = `
-const net = require('node:net'), tls = require('node:tls');
-const host = '${DOCS}';
-const s = net.connect(3128, 'egress', () => s.write('CONNECT ' + host + ':443 HTTP/1.1\\r\\nHost: ' + host + ':443\\r\\n\\r\\n'));
-s.once('data', (d) => {
-  const status = String(d).split(' ')[1];
-  if (status !== '200') { console.log('STATUS ' + status + ' refused'); process.exit(0); }
-  const t = tls.connect({ socket: s, servername: host }, () => t.write('GET /hello HTTP/1.1\\r\\nHost: ' + host + '\\r\\nConnection: close\\r\\n\\r\\n'));
-  let got = ''; t.on('data', (c) => (got += c));
-  t.on('end', () => console.log('STATUS ' + got.split(' ')[1] + ' ' + (got.split('\\r\\n\\r\\n')[1] || '').trim()));
-});`;
+const PROBE = probeScript(DOCS);
 
 const UPPER_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 const awsKey = (): string =>

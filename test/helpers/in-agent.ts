@@ -30,3 +30,22 @@ export function viaProxyScript(host: string, request: string): string {
       let got = ''; t.on('data', (d) => (got += d)); t.on('end', () => console.log(got));
     });`;
 }
+
+/**
+ * A Node script for the agent's workspace: GET https://HOST/hello through
+ * the egress proxy; prints one line, `STATUS <code> <body>`, or
+ * `STATUS <code> refused` when the proxy refuses the CONNECT.
+ */
+export function probeScript(host: string): string {
+  return `
+const net = require('node:net'), tls = require('node:tls');
+const host = '${host}';
+const s = net.connect(3128, 'egress', () => s.write('CONNECT ' + host + ':443 HTTP/1.1\\r\\nHost: ' + host + ':443\\r\\n\\r\\n'));
+s.once('data', (d) => {
+  const status = String(d).split(' ')[1];
+  if (status !== '200') { console.log('STATUS ' + status + ' refused'); process.exit(0); }
+  const t = tls.connect({ socket: s, servername: host }, () => t.write('GET /hello HTTP/1.1\\r\\nHost: ' + host + '\\r\\nConnection: close\\r\\n\\r\\n'));
+  let got = ''; t.on('data', (c) => (got += c));
+  t.on('end', () => console.log('STATUS ' + got.split(' ')[1] + ' ' + (got.split('\\r\\n\\r\\n')[1] || '').trim()));
+});`;
+}
